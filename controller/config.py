@@ -1,0 +1,117 @@
+"""Settings: every knob Keelson has, with its unit, default and environment variable.
+
+Each field maps to a command-line option and an environment variable (``KEELSON_<NAME>``);
+the option wins over the variable, the variable over the default.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+from controller.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Keelson's settings.
+
+    Attributes:
+        repo: git URL, local git repo, or plain folder holding the manifests (KEELSON_REPO).
+        branch: branch to follow (KEELSON_BRANCH).
+        path: folder inside the repo with one sub-folder per stack (KEELSON_PATH).
+        registry: ``host:port`` of the registry built images are pushed to (KEELSON_REGISTRY);
+            empty means builds are not allowed.
+        interval_s: seconds between polls of the repo (KEELSON_INTERVAL).
+        listen: ``host:port`` of the HTTP server (KEELSON_LISTEN); empty disables it.
+        stacks: limit reconcile to these stack names (``--stack``, KEELSON_STACKS comma list).
+        workdir: folder for the git clone and exported trees (KEELSON_WORKDIR).
+        rollout_timeout_s: seconds a rollout may take before it is failed (KEELSON_ROLLOUT_TIMEOUT).
+        pending_timeout_s: seconds a new task may stay Pending/Assigned before the rollout is
+            failed with the task's own message (KEELSON_PENDING_TIMEOUT).
+        webhook_secret: shared secret for ``POST /hooks/git`` (KEELSON_WEBHOOK_SECRET); read from
+            the file named by KEELSON_WEBHOOK_SECRET_FILE when that is set (Docker secrets).
+        prune: remove stacks/services that left the repo (KEELSON_PRUNE).
+    """
+
+    repo: str = ""
+    branch: str = "main"
+    path: str = "manifests"
+    registry: str = ""
+    interval_s: float = 30.0
+    listen: str = "0.0.0.0:9090"
+    stacks: Tuple[str, ...] = ()
+    workdir: str = "/var/lib/keelson"
+    rollout_timeout_s: float = 300.0
+    pending_timeout_s: float = 60.0
+    webhook_secret: str = ""
+    prune: bool = True
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def validated(self) -> "Settings":
+        """Return self after checking the values; raises ConfigError naming the bad setting."""
+        if not self.repo:
+            raise ConfigError("--repo (KEELSON_REPO) is required: a git URL, a local repo or a folder")
+        if self.interval_s <= 0:
+            raise ConfigError(f"--interval must be > 0 seconds, got {self.interval_s}")
+        if self.registry and ("/" in self.registry or "://" in self.registry):
+            raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
+        if self.listen and ":" not in self.listen:
+            raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        return self
+
+
+def parse_duration_s(text: str, setting: str) -> float:
+    """Parse ``30``, ``30s``, ``5m``, ``1h`` into seconds; raises ConfigError naming ``setting``."""
+    t = str(text).strip()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if t and t[-1] in units:
+            return float(t[:-1]) * units[t[-1]]
+        return float(t)
+    except ValueError:
+        raise ConfigError(f"{setting}: not a duration: {text!r}") from None
+
+
+def env_bool(value: Optional[str], default: bool) -> bool:
+    """Read a boolean environment value (1/0, true/false, yes/no); None gives ``default``."""
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
+    """Collect the ``KEELSON_*`` variables as Settings keyword arguments (strings converted)."""
+    out: dict = {}
+    e = environ
+    if e.get("KEELSON_REPO"):
+        out["repo"] = e["KEELSON_REPO"]
+    if e.get("KEELSON_BRANCH"):
+        out["branch"] = e["KEELSON_BRANCH"]
+    if e.get("KEELSON_PATH"):
+        out["path"] = e["KEELSON_PATH"]
+    if "KEELSON_REGISTRY" in e:
+        out["registry"] = e["KEELSON_REGISTRY"]
+    if e.get("KEELSON_INTERVAL"):
+        out["interval_s"] = parse_duration_s(e["KEELSON_INTERVAL"], "KEELSON_INTERVAL")
+    if "KEELSON_LISTEN" in e:
+        out["listen"] = e["KEELSON_LISTEN"]
+    if e.get("KEELSON_STACKS"):
+        out["stacks"] = tuple(s.strip() for s in e["KEELSON_STACKS"].split(",") if s.strip())
+    if e.get("KEELSON_WORKDIR"):
+        out["workdir"] = e["KEELSON_WORKDIR"]
+    if e.get("KEELSON_ROLLOUT_TIMEOUT"):
+        out["rollout_timeout_s"] = parse_duration_s(e["KEELSON_ROLLOUT_TIMEOUT"], "KEELSON_ROLLOUT_TIMEOUT")
+    if e.get("KEELSON_PENDING_TIMEOUT"):
+        out["pending_timeout_s"] = parse_duration_s(e["KEELSON_PENDING_TIMEOUT"], "KEELSON_PENDING_TIMEOUT")
+    if e.get("KEELSON_WEBHOOK_SECRET_FILE"):
+        try:
+            with open(e["KEELSON_WEBHOOK_SECRET_FILE"], encoding="utf-8") as fh:
+                out["webhook_secret"] = fh.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"KEELSON_WEBHOOK_SECRET_FILE: {exc}") from exc
+    elif e.get("KEELSON_WEBHOOK_SECRET"):
+        out["webhook_secret"] = e["KEELSON_WEBHOOK_SECRET"]
+    if "KEELSON_PRUNE" in e:
+        out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
+    return out

@@ -1,0 +1,157 @@
+"""Keelson's error tree.
+
+Every error carries its handling policy (after Flux): ``reason`` is the condition reason shown in
+status and metrics, ``retryable`` says whether the loop should try the same input again with
+backoff. Third-party exceptions are wrapped with ``raise ... from exc``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class KeelsonError(Exception):
+    """Base of every error Keelson raises on purpose.
+
+    Attributes:
+        reason: short CamelCase condition reason (e.g. ``RenderFailed``).
+        retryable: True when the same input may succeed later (network, registry, conflicts).
+    """
+
+    reason = "Failed"
+    retryable = False
+
+
+class ConfigError(KeelsonError):
+    """Bad settings or command-line usage; the CLI exits with status 2."""
+
+    reason = "ConfigInvalid"
+
+
+class SourceError(KeelsonError):
+    """The manifests source could not be read."""
+
+    reason = "FetchFailed"
+    retryable = True
+
+
+class GitFetchError(SourceError):
+    """``git fetch``/clone of the manifests repo failed (network, auth, missing branch)."""
+
+
+class RenderError(KeelsonError):
+    """A stack could not be loaded or converted."""
+
+    reason = "RenderFailed"
+
+
+class ManifestError(RenderError):
+    """A problem in one stack's files, located as precisely as the input allows.
+
+    Args:
+        message: what is wrong, in the user's terms.
+        stack: the stack name (its folder name).
+        file: path of the file at fault, relative to the manifests root where known.
+        line: 1-based line number in ``file``, or None.
+        key: dotted key path inside the file (``services.web.deploy.replicas``), or None.
+    """
+
+    def __init__(self, message: str, *, stack: Optional[str] = None, file: Optional[str] = None,
+                 line: Optional[int] = None, key: Optional[str] = None):
+        self.message = message
+        self.stack = stack
+        self.file = file
+        self.line = line
+        self.key = key
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """Return ``stack S: FILE:LINE: key K: message`` with the parts that are known."""
+        where = []
+        if self.stack:
+            where.append(f"stack {self.stack}")
+        if self.file:
+            where.append(f"{self.file}:{self.line}" if self.line else str(self.file))
+        if self.key:
+            where.append(f"key {self.key}")
+        return (": ".join(where) + ": " if where else "") + self.message
+
+    def located(self, *, stack: Optional[str] = None, file: Optional[str] = None) -> "ManifestError":
+        """Fill in the stack and file where the raiser did not know them; returns self."""
+        self.stack = self.stack or stack
+        self.file = self.file or file
+        self.args = (self.describe(),)
+        return self
+
+
+class ImageError(KeelsonError):
+    """An image could not be built, pushed or resolved."""
+
+    reason = "ImageFailed"
+    retryable = True
+
+
+class ImageBuildError(ImageError):
+    """``docker build`` failed. ``log_tail`` holds the last lines of the build output."""
+
+    reason = "ImageBuildFailed"
+    retryable = False
+
+    def __init__(self, message: str, log_tail: str = ""):
+        super().__init__(message + (f"\n{log_tail}" if log_tail else ""))
+        self.log_tail = log_tail
+
+
+class ImagePushError(ImageError):
+    """The registry refused or could not be reached for a push (errors arrive in-band)."""
+
+    reason = "ImagePushFailed"
+
+
+class ImageResolveError(ImageError):
+    """A tag could not be resolved to a digest (registry down, or no such tag)."""
+
+    reason = "ImageResolveFailed"
+
+
+class SwarmError(KeelsonError):
+    """The Docker Engine refused or failed a request."""
+
+    reason = "SwarmError"
+    retryable = True
+
+
+class SpecConflictError(SwarmError):
+    """``update out of sequence``: the object changed between inspect and update."""
+
+    reason = "SpecConflict"
+
+
+class ApplyError(KeelsonError):
+    """Creating, updating or removing a Swarm object failed."""
+
+    reason = "ApplyFailed"
+    retryable = True
+
+
+class PreflightError(KeelsonError):
+    """A stack fails a check that must pass before the first write to Docker."""
+
+    reason = "PreflightFailed"
+
+
+class RolloutError(KeelsonError):
+    """A rolling update did not converge."""
+
+    reason = "HealthCheckFailed"
+
+
+class RolloutTimeoutError(RolloutError):
+    """A rollout was still progressing at its deadline (tasks Pending, never healthy)."""
+
+    reason = "RolloutTimeout"
+
+
+class RolledBackError(RolloutError):
+    """Swarm rolled the service back (or paused it): the new revision is not healthy."""
+
+    reason = "RolledBack"

@@ -1,0 +1,37 @@
+"""Label keys Keelson writes on the Swarm objects it owns.
+
+``com.docker.stack.namespace`` is docker's own (``docker stack ls/ps/rm`` read it); the
+``io.keelson.*`` keys are ours. Per-revision values go on *service* labels only, never on
+container labels: changing a container label replaces every task.
+"""
+
+NAMESPACE = "com.docker.stack.namespace"
+STACK_IMAGE = "com.docker.stack.image"  # docker stack deploy puts the compose image name here
+MANAGED_BY = "io.keelson.managed-by"
+MANAGED_BY_VALUE = "keelson"
+SPEC_HASH = "io.keelson.spec-hash"  # sha256 of the desired spec, Keelson labels excluded
+REVISION = "io.keelson.revision"  # git revision the object was last written at
+SOURCE_HASH = "io.keelson.source-hash"  # hash of the stack folder's content at that revision
+CONFIG_NAME = "io.keelson.config-name"  # logical (unversioned) name of a config/secret
+
+# The per-stack state record (a Swarm config named "<stack>_keelson-state"): what Keelson must
+# remember across restarts lives in its labels, which Swarm lets us update in place.
+STATE = "io.keelson.state"
+APPLIED_REVISION = "io.keelson.applied-revision"
+APPLIED_SOURCE_HASH = "io.keelson.applied-source-hash"
+FAILED_REVISION = "io.keelson.failed-revision"
+FAILED_SOURCE_HASH = "io.keelson.failed-source-hash"
+FAILED_REASON = "io.keelson.failed-reason"
+FAILED_MESSAGE = "io.keelson.failed-message"
+
+STATE_RECORD_SUFFIX = "keelson-state"
+
+
+def owner_labels(stack: str) -> dict:
+    """Labels that mark an object as part of ``stack`` and owned by Keelson."""
+    return {NAMESPACE: stack, MANAGED_BY: MANAGED_BY_VALUE}
+
+
+def state_record_name(stack: str) -> str:
+    """Name of the Swarm config that holds ``stack``'s remembered state."""
+    return f"{stack}_{STATE_RECORD_SUFFIX}"

@@ -1,0 +1,96 @@
+"""Live state: what the swarm runs, read from objects carrying a stack's namespace label."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+
+@dataclass
+class LiveTask:
+    """One task of a service (``docker service ps`` row).
+
+    Attributes:
+        id: task id. slot: replica slot (None for global). node_id: node it is assigned to.
+        desired_state / state: e.g. ``running`` / ``starting``, ``pending``, ``failed``.
+        message / error: the task status message and error text.
+        image: the image of the task's container spec. created_at / updated_at: unix seconds.
+        spec_version: the service Version index the task was created at (None if unknown).
+    """
+
+    id: str
+    slot: Optional[int]
+    node_id: str
+    desired_state: str
+    state: str
+    message: str = ""
+    error: str = ""
+    image: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    spec_version: Optional[int] = None
+
+
+@dataclass
+class LiveService:
+    """A service as inspected.
+
+    Attributes:
+        id, name, version (Swarm Version.Index), labels (service labels), spec (ServiceSpec JSON),
+        previous_spec (PreviousSpec or None), update_status (UpdateStatus or None).
+    """
+
+    id: str
+    name: str
+    version: int
+    labels: Dict[str, str]
+    spec: dict
+    previous_spec: Optional[dict] = None
+    update_status: Optional[dict] = None
+
+
+@dataclass
+class LiveObject:
+    """A network, config or secret as listed: id, name, labels, version (configs/secrets)."""
+
+    id: str
+    name: str
+    labels: Dict[str, str] = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass
+class StackRecord:
+    """What Keelson remembers of a stack, read from its state record's labels.
+
+    Attributes:
+        applied_revision / applied_source_hash: last revision that converged.
+        failed_revision / failed_source_hash: last revision that failed (not retried while the
+            stack's content hash stays the same); failed_reason / failed_message: why.
+    """
+
+    applied_revision: str = ""
+    applied_source_hash: str = ""
+    failed_revision: str = ""
+    failed_source_hash: str = ""
+    failed_reason: str = ""
+    failed_message: str = ""
+
+
+@dataclass
+class LiveStack:
+    """Every object of one stack that the swarm holds."""
+
+    name: str
+    services: Dict[str, LiveService] = field(default_factory=dict)
+    networks: Dict[str, LiveObject] = field(default_factory=dict)
+    configs: Dict[str, LiveObject] = field(default_factory=dict)
+    secrets: Dict[str, LiveObject] = field(default_factory=dict)
+    record: Optional[StackRecord] = None
+
+    @property
+    def managed(self) -> bool:
+        """True when Keelson owns at least one object of this stack."""
+        from controller.model.labels import MANAGED_BY
+        objs: List = [*self.services.values(), *self.networks.values(), *self.configs.values(),
+                      *self.secrets.values()]
+        return self.record is not None or any(MANAGED_BY in o.labels for o in objs)

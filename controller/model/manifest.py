@@ -1,0 +1,86 @@
+"""A stack as loaded from its folder, and the images it runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """A service's ``build:`` section, resolved against the stack folder.
+
+    Attributes:
+        context: absolute path of the build context (checked to exist by the loader).
+        dockerfile: Dockerfile path relative to ``context`` (default ``Dockerfile``).
+        args: build arguments after interpolation (name -> value).
+        target: multi-stage target, or None.
+        image: the service's ``image:`` name when both are given (its repository is used).
+    """
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: Dict[str, str] = field(default_factory=dict)
+    target: Optional[str] = None
+    image: Optional[str] = None
+
+
+@dataclass
+class StackManifest:
+    """One stack, loaded, interpolated, type-cast and validated.
+
+    Attributes:
+        name: stack name (the folder's name; also the ``com.docker.stack.namespace``).
+        file: absolute path of the stack file that was loaded.
+        directory: absolute path of the stack folder (relative paths resolve against it).
+        compose: the Compose document after interpolation, merge keys and casting; ``x-`` keys
+            removed. Shapes are those of the Compose Specification (short or long forms kept).
+        builds: service name -> BuildSpec for services with ``build:``.
+        warnings: human-readable warnings (ignored keys, unset variables).
+        source_hash: hash of the stack folder's content (set by the source), "" if unknown.
+    """
+
+    name: str
+    file: str
+    directory: str
+    compose: dict
+    builds: Dict[str, BuildSpec] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+    source_hash: str = ""
+
+    @property
+    def services(self) -> dict:
+        """The ``services`` mapping (service name -> Compose service dict)."""
+        return self.compose.get("services") or {}
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image pinned by digest.
+
+    Attributes:
+        repository: ``registry/path/name`` without tag.
+        tag: the tag it was pushed or referenced under ("" when none).
+        digest: ``sha256:<64 hex>`` manifest digest, or "" when it could not be resolved.
+    """
+
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def reference(self) -> str:
+        """``repo:tag@sha256:...`` (the form ``docker stack deploy`` pins services to)."""
+        ref = self.repository + (f":{self.tag}" if self.tag else "")
+        return ref + (f"@{self.digest}" if self.digest else "")
+
+    @staticmethod
+    def parse(reference: str) -> "ImageRef":
+        """Split ``repo[:tag][@digest]`` into its parts (a registry port is not a tag)."""
+        digest = ""
+        if "@" in reference:
+            reference, digest = reference.split("@", 1)
+        repo, tag = reference, ""
+        last = reference.rsplit("/", 1)[-1]
+        if ":" in last:
+            repo, tag = reference.rsplit(":", 1)
+        return ImageRef(repo, tag, digest)

@@ -37,6 +37,8 @@ class StackManifest:
         builds: service name -> BuildSpec for services with ``build:``.
         warnings: human-readable warnings (ignored keys, unset variables).
         source_hash: hash of the stack folder's content (set by the source), "" if unknown.
+        positions: dotted key path (``services.web.deploy.replicas``) -> 1-based line in
+            ``file``, so later stages can point at the line of a bad value.
     """
 
     name: str
@@ -46,6 +48,7 @@ class StackManifest:
     builds: Dict[str, BuildSpec] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
     source_hash: str = ""
+    positions: Dict[str, int] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

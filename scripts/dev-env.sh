@@ -104,3 +104,10 @@ fi
 "$DOCKER" image inspect busybox:1.36 >/dev/null 2>&1 || "$DOCKER" tag busybox:latest busybox:1.36
 
 log "ready: $("$DOCKER" info --format 'docker {{.ServerVersion}}, swarm {{.Swarm.LocalNodeState}}'), registry 127.0.0.1:$REGISTRY_PORT"
+
+# The image-only demo stack runs <registry>/library/busybox:latest: seed the registry with it.
+if ! curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/library/busybox/manifests/latest" \
+     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >/dev/null 2>&1; then
+  "$DOCKER" tag busybox:latest "127.0.0.1:$REGISTRY_PORT/library/busybox:latest"
+  "$DOCKER" push -q "127.0.0.1:$REGISTRY_PORT/library/busybox:latest" >/dev/null
+fi

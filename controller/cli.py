@@ -1,0 +1,106 @@
+"""Command line: ``keelson run | sync | plan | validate`` (argument parsing only; calls app).
+
+Exit codes: 0 success (``sync``: every stack converged), 1 a stack failed or was rolled back (or
+``validate`` found errors), 2 bad usage or configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+from controller.config import Settings, parse_duration_s, settings_from_env
+from controller.errors import ConfigError, KeelsonError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every option also reads a KEELSON_* variable (option wins)."""
+    p = argparse.ArgumentParser(prog="keelson", description="GitOps controller for Docker Swarm.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--repo", help="git URL, local git repo or folder (KEELSON_REPO)")
+        sp.add_argument("--branch", help="branch to follow (KEELSON_BRANCH, default main)")
+        sp.add_argument("--path", help="folder of stacks in the repo (KEELSON_PATH, default manifests)")
+        sp.add_argument("--registry", help="host:port for built images (KEELSON_REGISTRY)")
+        sp.add_argument("--interval", help="seconds between polls, or 30s/5m (KEELSON_INTERVAL)")
+        sp.add_argument("--listen", help="host:port for HTTP, '' to disable (KEELSON_LISTEN)")
+        sp.add_argument("--stack", action="append", default=[], metavar="NAME",
+                        help="limit to this stack (repeatable; KEELSON_STACKS=a,b)")
+        sp.add_argument("--workdir", help="cache folder for clones (KEELSON_WORKDIR)")
+        sp.add_argument("--rollout-timeout", help="seconds a rollout may take (KEELSON_ROLLOUT_TIMEOUT)")
+        sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
+
+    common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
+    s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
+    common(s)
+    s.add_argument("--json", action="store_true", help="print the status as JSON")
+    common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
+    v = sub.add_parser("validate", help="check manifests offline")
+    v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
+    v.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def settings_from(args: argparse.Namespace, environ) -> Settings:
+    """Merge defaults < environment < options into validated Settings (ConfigError if bad)."""
+    kw = settings_from_env(environ)
+    if args.repo:
+        kw["repo"] = args.repo
+    for opt in ("branch", "path", "registry", "listen", "workdir"):
+        val = getattr(args, opt)
+        if val is not None:
+            kw[opt] = val
+    if args.interval:
+        kw["interval_s"] = parse_duration_s(args.interval, "--interval")
+    if args.rollout_timeout:
+        kw["rollout_timeout_s"] = parse_duration_s(args.rollout_timeout, "--rollout-timeout")
+    if args.stack:
+        kw["stacks"] = tuple(args.stack)
+    if "workdir" not in kw:
+        kw["workdir"] = os.path.join(os.path.expanduser("~"), ".cache", "keelson") \
+            if os.geteuid() != 0 else Settings.workdir
+    return Settings(**kw).validated()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``keelson`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from controller.telemetry.logs import setup_logging
+    setup_logging(args.log_level)
+    try:
+        if args.command == "validate":
+            from controller.validate import validate_dir
+            return validate_dir(args.dir, dict(os.environ), sys.stdout)
+        settings = settings_from(args, os.environ)
+        from controller.app import App
+        app = App(settings)
+    except ConfigError as exc:
+        print(f"keelson: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeelsonError as exc:
+        print(f"keelson: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.command == "run":
+        app.run_forever()
+        return EXIT_OK
+    if args.command == "plan":
+        outcome = app.sync(dry_run=True)
+        from controller.report import print_plan
+        print_plan(outcome, sys.stdout)
+        return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
+    outcome = app.sync()
+    if args.json:
+        print(json.dumps(app.store.snapshot(), indent=2, default=str))
+    else:
+        from controller.report import print_summary
+        print_summary(outcome, sys.stdout)
+    return EXIT_OK if outcome.converged else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Apply a plan to the swarm: networks -> configs/secrets -> services, then prune.
+
+Swarm rules this follows (Engine API docs, ``docker stack deploy``): config and secret data
+cannot change, so new content gets a new versioned object; a config or secret is removed only
+when no service references it in ``Spec`` or ``PreviousSpec`` (a rollback must still find it);
+networks in use cannot be removed, so they go after the services that used them.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from controller.errors import ApplyError, KeelsonError
+from controller.model import DesiredStack, LiveStack, Revision, StackPlan
+from controller.model import labels as L
+from controller.model.plan import CREATE, REMOVE, UPDATE
+
+log = logging.getLogger("keelson.apply")
+
+
+@dataclass
+class ApplyResult:
+    """What an apply wrote.
+
+    Attributes:
+        rollouts: (service id, full name, created) for each service created or updated; these
+            are the rollouts to watch.
+        written: count of writes by ``kind:action``.
+    """
+
+    rollouts: List[tuple] = field(default_factory=list)
+    written: Dict[str, int] = field(default_factory=dict)
+
+
+class Applier:
+    """Carries out a StackPlan through a SwarmClient.
+
+    Args:
+        client: ``controller.swarm.client.SwarmClient``.
+        observer: optional metrics recorder with ``swarm_write(kind, action)``.
+    """
+
+    def __init__(self, client, observer=None):
+        self.client = client
+        self.observer = observer
+
+    def _wrote(self, result: ApplyResult, kind: str, action: str) -> None:
+        key = f"{kind}:{action}"
+        result.written[key] = result.written.get(key, 0) + 1
+        if self.observer is not None:
+            self.observer.swarm_write(kind, action)
+
+    def apply(self, desired: DesiredStack, live: Optional[LiveStack], plan: StackPlan,
+              revision: Revision, source_hash: str, spec_hashes: Dict[str, str]) -> ApplyResult:
+        """Create and update what the plan says (removals are left to ``prune``).
+
+        Args:
+            desired: the stack's desired objects. live: its live objects (None if none).
+            plan: from ``deploy.diff.plan_stack``. revision: written to service labels.
+            source_hash: the stack folder's content hash, written to service labels.
+            spec_hashes: full service name -> desired spec hash.
+        Returns:
+            ApplyResult with the services to watch.
+        Raises:
+            ApplyError: a write failed; objects written before it stay (the next pass resumes).
+        """
+        live = live or LiveStack(desired.name)
+        result = ApplyResult()
+        config_ids = {n: o.id for n, o in live.configs.items()}
+        secret_ids = {n: o.id for n, o in live.secrets.items()}
+        try:
+            for ch in plan.of(CREATE, "network"):
+                self.client.create_network(desired.networks[ch.name].spec)
+                self._wrote(result, "network", CREATE)
+            for ch in plan.of(CREATE, "config"):
+                c = desired.configs[ch.name]
+                config_ids[ch.name] = self.client.create_config(c.name, c.data, c.labels,
+                                                                c.template_driver)
+                self._wrote(result, "config", CREATE)
+            for ch in plan.of(CREATE, "secret"):
+                s = desired.secrets[ch.name]
+                secret_ids[ch.name] = self.client.create_secret(s.name, s.data, s.labels,
+                                                                s.template_driver)
+                self._wrote(result, "secret", CREATE)
+            self._resolve_external(desired, config_ids, secret_ids)
+            for ch in plan.changes:
+                if ch.kind != "service" or ch.action not in (CREATE, UPDATE):
+                    continue
+                svc = desired.services[ch.name]
+                spec = self._final_spec(svc.spec, config_ids, secret_ids, revision, source_hash,
+                                        spec_hashes[ch.name])
+                if ch.action == CREATE:
+                    sid = self.client.create_service(spec)
+                else:
+                    sid = live.services[ch.name].id
+                    self.client.update_service(sid, spec)
+                log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
+                self._wrote(result, "service", ch.action)
+                result.rollouts.append((sid, ch.name, ch.action == CREATE))
+        except KeelsonError as exc:
+            raise ApplyError(f"stack {desired.name}: {exc}") from exc
+        return result
+
+    def _resolve_external(self, desired: DesiredStack, config_ids: dict, secret_ids: dict) -> None:
+        for name, c in desired.configs.items():
+            if c.external and name not in config_ids:
+                obj = self.client.config(name)
+                if obj is None:
+                    raise ApplyError(f"stack {desired.name}: external config {name} not found")
+                config_ids[name] = obj.id
+        for name, s in desired.secrets.items():
+            if s.external and name not in secret_ids:
+                obj = self.client.secret(name)
+                if obj is None:
+                    raise ApplyError(f"stack {desired.name}: external secret {name} not found")
+                secret_ids[name] = obj.id
+
+    @staticmethod
+    def _final_spec(spec: dict, config_ids: dict, secret_ids: dict, revision: Revision,
+                    source_hash: str, spec_hash: str) -> dict:
+        """The spec sent to Docker: IDs filled in, Keelson's per-revision labels on the service."""
+        spec = copy.deepcopy(spec)
+        cs = spec.setdefault("TaskTemplate", {}).setdefault("ContainerSpec", {})
+        for ref in cs.get("Configs") or []:
+            ref["ConfigID"] = config_ids.get(ref["ConfigName"], ref.get("ConfigID", ""))
+            if not ref["ConfigID"]:
+                raise ApplyError(f"config {ref['ConfigName']} has no id")
+        for ref in cs.get("Secrets") or []:
+            ref["SecretID"] = secret_ids.get(ref["SecretName"], ref.get("SecretID", ""))
+            if not ref["SecretID"]:
+                raise ApplyError(f"secret {ref['SecretName']} has no id")
+        labels = spec.setdefault("Labels", {})
+        labels[L.SPEC_HASH] = spec_hash
+        labels[L.REVISION] = revision.sha
+        if source_hash:
+            labels[L.SOURCE_HASH] = source_hash
+        return spec
+
+    def prune(self, stack: str, plan: StackPlan, live: Optional[LiveStack],
+              network_wait_s: float = 20.0) -> List[str]:
+        """Remove what the plan marks ``remove``, in a safe order.
+
+        Services go first; configs and secrets only when no service references them in Spec or
+        PreviousSpec; networks only when no task uses them any more: retried for up to
+        ``network_wait_s`` seconds, then left for the next pass (not an error).
+
+        Returns:
+            Messages about objects kept for now (still referenced or in use).
+        """
+        live = live or LiveStack(stack)
+        kept: List[str] = []
+        for ch in plan.of(REMOVE, "service"):
+            self.client.remove_service(live.services[ch.name].id)
+            self._wrote(ApplyResult(), "service", REMOVE)
+        removals = plan.of(REMOVE, "config") + plan.of(REMOVE, "secret")
+        if removals:
+            used_c = self.client.referenced_config_ids()
+            used_s = self.client.referenced_secret_ids()
+            for ch in removals:
+                obj = (live.configs if ch.kind == "config" else live.secrets)[ch.name]
+                if obj.id in (used_c if ch.kind == "config" else used_s):
+                    kept.append(f"{ch.kind} {ch.name} kept: still referenced")
+                    continue
+                try:
+                    (self.client.remove_config if ch.kind == "config"
+                     else self.client.remove_secret)(obj.id)
+                    self._wrote(ApplyResult(), ch.kind, REMOVE)
+                except KeelsonError as exc:
+                    kept.append(f"{ch.kind} {ch.name} kept: {exc}")
+        pending = plan.of(REMOVE, "network")
+        # A removed service's tasks take a few seconds to stop; its networks are in use till then.
+        deadline = time.monotonic() + network_wait_s
+        while pending:
+            left = []
+            for ch in pending:
+                try:
+                    self.client.remove_network(live.networks[ch.name].id)
+                    self._wrote(ApplyResult(), "network", REMOVE)
+                except KeelsonError as exc:
+                    left.append((ch, exc))
+            if not left or time.monotonic() > deadline:
+                kept.extend(f"network {ch.name} kept: {exc}" for ch, exc in left)
+                break
+            pending = [ch for ch, _ in left]
+            time.sleep(1.0)
+        return kept

@@ -1,0 +1,36 @@
+"""Pin image-only services to the digest their tag names in the registry right now."""
+from __future__ import annotations
+
+from controller.errors import ImageResolveError
+from controller.model.manifest import ImageRef
+from controller.swarm.engine_images import ImageEngine
+
+DEFAULT_TAG = "latest"  # docker's default when a reference names no tag
+
+
+def resolve_image(engine: ImageEngine, image: str) -> ImageRef:
+    """Resolve a service's ``image:`` to ``repo:tag@sha256:...``.
+
+    Each call asks the registry again, so a tag that was re-pushed resolves to its new digest
+    (case c02).
+
+    Args:
+        engine: the ImageEngine used to query the registry through the Engine.
+        image: the reference as written in the stack file (``repo``, ``repo:tag``,
+            ``repo[:tag]@sha256:...``).
+    Returns:
+        ImageRef: a reference already pinned by digest is returned as parsed; otherwise
+        repository, tag (``latest`` when none) and the registry's manifest digest.
+    Raises:
+        ImageResolveError: the registry has no such tag, or cannot be reached. The caller then
+            keeps the live pinned digest: a pinned service is never downgraded to a bare tag.
+    """
+    ref = ImageRef.parse(image)
+    if ref.digest:
+        return ref
+    tag = ref.tag or DEFAULT_TAG
+    reference = f"{ref.repository}:{tag}"
+    digest = engine.registry_digest(reference)
+    if not digest:
+        raise ImageResolveError(f"resolve {reference}: the registry has no such tag")
+    return ImageRef(ref.repository, tag, digest)

@@ -1,0 +1,89 @@
+"""The reconcile loop: one worker thread, one coalescing trigger.
+
+The poll timer, webhooks and file events all call ``trigger()``; a burst of triggers while a
+pass runs gives exactly one more pass. After a pass with retryable failures (a fetch or a push
+that failed) the next poll comes sooner, with exponential backoff capped at the poll interval.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Optional
+
+log = logging.getLogger("keelson.loop")
+
+
+class Trigger:
+    """A coalescing wake-up flag (many ``set()`` calls -> one wake-up)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending = False
+        self.reasons: list = []
+
+    def set(self, reason: str = "") -> None:
+        """Ask for a pass; ``reason`` is logged (``poll``, ``webhook``, ``file``)."""
+        with self._cond:
+            self._pending = True
+            if reason and reason not in self.reasons:
+                self.reasons.append(reason)
+            self._cond.notify_all()
+
+    def wait(self, timeout_s: float) -> Optional[list]:
+        """Block up to ``timeout_s`` seconds; returns the reasons (consumed) or None on timeout."""
+        with self._cond:
+            if not self._pending:
+                self._cond.wait(timeout_s)
+            if not self._pending:
+                return None
+            self._pending = False
+            reasons, self.reasons = self.reasons, []
+            return reasons
+
+
+class ReconcileLoop:
+    """Runs ``reconcile_once`` on every trigger and every ``interval_s`` seconds.
+
+    Args:
+        reconcile_once: callable running one pass; returns an object with ``result``.
+        interval_s: seconds between polls. min_backoff_s: first retry delay after a failed pass.
+    """
+
+    def __init__(self, reconcile_once: Callable[[], object], interval_s: float,
+                 min_backoff_s: float = 2.0):
+        self.reconcile_once = reconcile_once
+        self.interval_s = interval_s
+        self.min_backoff_s = min_backoff_s
+        self.trigger = Trigger()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.passes = 0
+
+    def start(self) -> None:
+        """Start the worker thread (a first pass runs at once)."""
+        self._thread = threading.Thread(target=self.run_forever, name="reconcile", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask the worker to stop after its current pass and wait up to ``timeout_s`` seconds."""
+        self._stop.set()
+        self.trigger.set("stop")
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    def run_forever(self) -> None:
+        """The loop body; never dies on an exception (logged, then backoff)."""
+        backoff = 0.0
+        reasons = ["start"]
+        while not self._stop.is_set():
+            log.info("pass starting (%s)", ", ".join(reasons) or "poll")
+            try:
+                outcome = self.reconcile_once()
+                failed = getattr(outcome, "result", "") == "failed"
+            except Exception:  # the loop never dies
+                log.exception("pass crashed")
+                failed = True
+            self.passes += 1
+            backoff = min(self.interval_s, max(self.min_backoff_s, backoff * 2)) if failed else 0.0
+            woke = self.trigger.wait(backoff or self.interval_s)
+            reasons = woke if woke is not None else ["poll"]

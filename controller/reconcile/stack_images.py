@@ -1,0 +1,108 @@
+"""The images step of a pass: build what the stack builds, pin what it pulls.
+
+Rules (case c02): every image-only service is resolved to the digest its tag has now, so a tag
+re-pushed by CI rolls the service; when the registry cannot be reached the service keeps the
+digest it runs (a pinned reference is never downgraded to a bare tag) and the stack is reported
+degraded.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from controller.errors import ImageError, ImageResolveError
+from controller.images.naming import build_repository, build_tag
+from controller.images.resolve import resolve_image
+from controller.model import Checkout, ImageRef, LiveStack, StackManifest
+
+log = logging.getLogger("keelson.images")
+
+
+@dataclass
+class StackImages:
+    """The images of one stack.
+
+    Attributes:
+        refs: compose service name -> ImageRef to run.
+        warnings: e.g. a tag kept at its live digest because the registry was down.
+        degraded: True when some image could not be resolved this pass.
+        to_build: services whose image would be built (plan mode only).
+    """
+
+    refs: Dict[str, ImageRef] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+    degraded: bool = False
+    to_build: List[str] = field(default_factory=list)
+
+
+def live_image_for(live: Optional[LiveStack], stack: str, service: str) -> str:
+    """The image reference the live service ``<stack>_<service>`` runs, or ""."""
+    if live is None:
+        return ""
+    svc = live.services.get(f"{stack}_{service}")
+    if svc is None:
+        return ""
+    return svc.spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
+
+
+def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[LiveStack], *,
+                 source, builder, engine, registry: str, dry_run: bool = False) -> StackImages:
+    """Build, push and resolve every image ``manifest`` needs.
+
+    Args:
+        manifest: the loaded stack. checkout: the revision being applied (for context revisions).
+        live: the stack's live objects (to keep pinned digests when the registry is down).
+        source: the manifests source (``last_change``). builder: images.build.ImageBuilder.
+        engine: swarm.engine_images.ImageEngine. registry: ``host:port`` for built images.
+        dry_run: build nothing; report which services would be built.
+    Returns:
+        StackImages.
+    Raises:
+        ImageBuildError / ImagePushError: a build or push failed (nothing was deployed).
+        ImageError: a service needs a build but no registry is configured.
+    """
+    out = StackImages()
+    for svc, build in sorted(manifest.builds.items()):
+        if not registry:
+            raise ImageError(f"stack {manifest.name}: service {svc} has build: but no registry "
+                             "is configured (--registry / KEELSON_REGISTRY)")
+        context_rev = source.last_change(checkout, build.context)
+        if dry_run:
+            repo = build_repository(registry, manifest.name, svc, build.image)
+            tag = build_tag(context_rev, build)
+            digest = _digest_or_empty(engine, f"{repo}:{tag}")
+            if not digest:
+                out.to_build.append(svc)
+            out.refs[svc] = ImageRef(repo, tag, digest)
+            continue
+        out.refs[svc] = builder.ensure(manifest.name, svc, build, context_rev,
+                                       checkout.revision.sha)
+    for svc, body in sorted(manifest.services.items()):
+        if svc in out.refs:
+            continue
+        image = str(body.get("image") or "")
+        try:
+            out.refs[svc] = resolve_image(engine, image)
+        except ImageResolveError as exc:
+            current = live_image_for(live, manifest.name, svc)
+            cur, want = ImageRef.parse(current), ImageRef.parse(image)
+            if cur.digest and (cur.repository, cur.tag) == (want.repository, want.tag):
+                out.refs[svc] = ImageRef.parse(current)
+                out.warnings.append(f"service {svc}: cannot resolve {image} ({exc}); keeping the "
+                                    f"pinned {current}")
+                out.degraded = True
+            else:
+                # docker stack deploy does the same: deploy the tag and say it is not pinned.
+                out.warnings.append(f"service {svc}: cannot resolve {image} to a digest ({exc}); "
+                                    "deploying the tag unpinned")
+    return out
+
+
+def _digest_or_empty(engine, reference: str) -> str:
+    try:
+        return engine.registry_digest(reference) or ""
+    except ImageError:
+        return ""
+
+

@@ -1,0 +1,112 @@
+"""StatusStore: the in-memory view of the last passes, served at /api/status.
+
+Nothing here is the source of truth across restarts: what Keelson must remember is written to
+labels on Swarm objects (see ``model.labels``). This store only holds what the HTTP API and the
+CLI report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Dict, Iterable, List, Optional
+
+from controller.model import Condition, HistoryEntry, Revision, StackStatus
+from controller.model import status as S
+
+HISTORY_LIMIT = 5  # entries kept per stack (newest first), as Flux keeps a bounded history
+
+
+class StatusStore:
+    """Thread-safe status of the source and of every stack.
+
+    Attributes are read through ``snapshot()``; the reconciler writes through the methods.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stacks: Dict[str, StackStatus] = {}
+        self._source: Dict[str, object] = {"revision": "", "ref": "", "error": "", "fetched_at": None}
+        self._pass: Dict[str, object] = {"count": 0, "last_result": "", "last_finished_at": None,
+                                         "last_success_at": None, "running": False}
+
+    def source_fetched(self, revision: Revision) -> None:
+        """Record a successful fetch of ``revision``."""
+        with self._lock:
+            self._source.update(revision=revision.sha, ref=revision.ref, error="",
+                                message=revision.message, fetched_at=time.time())
+
+    def source_failed(self, message: str) -> None:
+        """Record a failed fetch; the last good revision stays."""
+        with self._lock:
+            self._source["error"] = message
+
+    def pass_started(self) -> None:
+        """Mark a reconcile pass as running."""
+        with self._lock:
+            self._pass["running"] = True
+
+    def pass_finished(self, result: str) -> None:
+        """Mark the pass done with ``result`` (success, partial, failed, noop)."""
+        with self._lock:
+            now = time.time()
+            self._pass.update(running=False, last_result=result, last_finished_at=now,
+                              count=int(self._pass["count"]) + 1)
+            if result in ("success", "noop"):
+                self._pass["last_success_at"] = now
+
+    def get(self, stack: str) -> Optional[StackStatus]:
+        """A copy of ``stack``'s status, or None."""
+        with self._lock:
+            st = self._stacks.get(stack)
+            return dataclasses.replace(st) if st else None
+
+    def put(self, status: StackStatus, history: Optional[HistoryEntry] = None) -> None:
+        """Store ``status`` (conditions derived from it) and prepend ``history`` if given."""
+        status.conditions = conditions_for(status)
+        status.updated_at = time.time()
+        with self._lock:
+            old = self._stacks.get(status.name)
+            hist: List[HistoryEntry] = list(old.history) if old else []
+            if history is not None:
+                hist.insert(0, history)
+            status.history = hist[:HISTORY_LIMIT]
+            self._stacks[status.name] = status
+
+    def forget(self, stack: str) -> None:
+        """Drop a stack that left the repo and the swarm."""
+        with self._lock:
+            self._stacks.pop(stack, None)
+
+    def stacks(self) -> List[str]:
+        """Names of the stacks with a status."""
+        with self._lock:
+            return sorted(self._stacks)
+
+    def snapshot(self) -> dict:
+        """JSON-ready dict: ``{"source": {...}, "pass": {...}, "stacks": {name: {...}}}``."""
+        with self._lock:
+            return {
+                "source": dict(self._source),
+                "pass": dict(self._pass),
+                "stacks": {n: dataclasses.asdict(s) for n, s in sorted(self._stacks.items())},
+            }
+
+    def all_converged(self, names: Iterable[str]) -> bool:
+        """True when every named stack is Synced."""
+        with self._lock:
+            return all(self._stacks.get(n) is not None and self._stacks[n].sync_status == S.SYNCED
+                       for n in names)
+
+
+def conditions_for(st: StackStatus) -> List[Condition]:
+    """Flux-style conditions for a status: Ready always; Reconciling / Stalled only while true."""
+    now = time.time()
+    ready = st.sync_status == S.SYNCED
+    conds = [Condition("Ready", "True" if ready else "False", st.reason or
+                       ("Succeeded" if ready else st.sync_status), st.last_error, now)]
+    if st.sync_status == S.PROGRESSING:
+        conds.append(Condition("Reconciling", "True", "Progressing", "", now))
+    if st.sync_status in (S.STALLED, S.FAILED):
+        conds.append(Condition("Stalled", "True", st.reason or "Failed", st.last_error, now))
+    return conds

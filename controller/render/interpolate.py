@@ -1,0 +1,199 @@
+"""Variable interpolation in stack files: the Compose Specification's grammar.
+
+Grammar (compose-spec ``interpolation.md``; docker/cli ``cli/compose/template`` is the reference
+for names and errors):
+
+- ``$$`` -> a literal ``$``;
+- ``$NAME`` and ``${NAME}``: the value, or "" plus a warning when NAME is unset;
+- ``${NAME:-default}`` / ``${NAME-default}``: default when unset or empty / when unset;
+- ``${NAME:?message}`` / ``${NAME?message}``: error when unset or empty / when unset;
+- ``${NAME:+replacement}`` / ``${NAME+replacement}``: replacement when set and non-empty / set,
+  else "" (docker stack deploy rejects these; the specification defines them);
+- defaults, messages and replacements are interpolated themselves: ``${A:-${B:-x}}``;
+- NAME is ``[A-Za-z_][A-Za-z0-9_]*``; any other ``$`` use is an error ("invalid interpolation
+  format"), as in docker's template package.
+
+Only values are interpolated, never mapping keys. Swarm templates (``{{.Node.ID}}``) contain no
+``$`` and pass through untouched.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from controller.errors import ManifestError
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+
+Lookup = Callable[[str], Optional[str]]
+
+
+class _Context:
+    """What one substitution needs: the variables, where we are, what went missing."""
+
+    def __init__(self, lookup: Lookup, key: Optional[str], line: Optional[int]):
+        self.lookup = lookup
+        self.key = key
+        self.line = line
+        self.missing: List[str] = []
+
+    def error(self, message: str) -> ManifestError:
+        return ManifestError(message, key=self.key, line=self.line)
+
+
+def substitute(text: str, lookup: Lookup, *, key: Optional[str] = None,
+               line: Optional[int] = None) -> Tuple[str, List[str]]:
+    """Interpolate one string value.
+
+    Args:
+        text: the value as written.
+        lookup: variable name -> value, or None when unset.
+        key: dotted key path of the value, for errors; line: its 1-based line.
+    Returns:
+        (result, missing): the interpolated string and the names of unset variables that were
+        replaced by "" (no default given), in order of appearance.
+    Raises:
+        ManifestError: invalid ``$`` syntax, or a ``:?``/``?`` variable that is unset (or empty),
+            naming the variable and its message, with ``key``/``line`` as given.
+    """
+    if "$" not in text:
+        return text, []
+    ctx = _Context(lookup, key, line)
+    return _expand(text, ctx), ctx.missing
+
+
+def _expand(text: str, ctx: _Context) -> str:
+    out: List[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("$", i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        nxt = text[j + 1:j + 2]
+        if nxt == "$":
+            out.append("$")
+            i = j + 2
+        elif nxt == "{":
+            end = _matching_brace(text, j + 1)
+            if end < 0:
+                raise ctx.error(f"invalid interpolation format in {text!r}: unclosed '${{'")
+            out.append(_braced(text[j + 2:end], text, ctx))
+            i = end + 1
+        else:
+            m = _NAME_RE.match(text, j + 1)
+            if not m:
+                raise ctx.error(f"invalid interpolation format in {text!r}: a lone '$' "
+                                "(write '$$' for a literal '$')")
+            out.append(_plain(m.group(0), ctx))
+            i = m.end()
+    return "".join(out)
+
+
+def _matching_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``start`` (nested braces counted), or -1."""
+    depth = 0
+    for k in range(start, len(text)):
+        if text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+    return -1
+
+
+def _plain(name: str, ctx: _Context) -> str:
+    value = ctx.lookup(name)
+    if value is None:
+        ctx.missing.append(name)
+        return ""
+    return value
+
+
+def _braced(body: str, whole: str, ctx: _Context) -> str:
+    m = _NAME_RE.match(body)
+    if not m:
+        raise ctx.error(f"invalid interpolation format in {whole!r}: bad variable name in "
+                        f"'${{{body}}}'")
+    name, rest = m.group(0), body[m.end():]
+    if not rest:
+        return _plain(name, ctx)
+    op = next((o for o in _OPERATORS if rest.startswith(o)), None)
+    if op is None:
+        raise ctx.error(f"invalid interpolation format in {whole!r}: unknown operator in "
+                        f"'${{{body}}}'")
+    word = rest[len(op):]
+    value = ctx.lookup(name)
+    unset = value is None
+    empty_or_unset = unset or value == ""
+    if op in (":-", "-"):
+        use_default = empty_or_unset if op == ":-" else unset
+        return _expand(word, ctx) if use_default else value  # type: ignore[return-value]
+    if op in (":?", "?"):
+        failed = empty_or_unset if op == ":?" else unset
+        if failed:
+            message = _expand(word, ctx) if word else ""
+            state = "unset or empty" if op == ":?" and not unset else "not set"
+            raise ctx.error(f"required variable {name} is {state}"
+                            + (f": {message}" if message else ""))
+        return value  # type: ignore[return-value]
+    # ":+" / "+": the replacement when the variable is set (and non-empty for ":+").
+    present = not empty_or_unset if op == ":+" else not unset
+    return _expand(word, ctx) if present else ""
+
+
+def interpolate_tree(data: Any, lookup: Lookup, positions: Mapping[str, int],
+                     path: str = "") -> Tuple[Any, List[str]]:
+    """Interpolate every string value in a loaded YAML tree (never mapping keys).
+
+    Args:
+        data: dicts/lists/scalars as returned by ``yaml_load.load_yaml``.
+        lookup: variable name -> value or None (see ``loader.load_stack`` for the order).
+        positions: dotted key path -> line, used to locate errors.
+        path: dotted path of ``data`` itself ("" for the document).
+    Returns:
+        (tree, warnings): a new tree with strings interpolated (other scalars unchanged), and one
+        warning per unset variable that defaulted to "" (first place it was used).
+    Raises:
+        ManifestError: see :func:`substitute`; ``key`` is the value's dotted path.
+    """
+    warned: Dict[str, str] = {}
+    result = _walk(data, lookup, positions, path, warned)
+    warnings = [f"variable {name} is not set, using an empty string (at {where})"
+                for name, where in warned.items()]
+    return result, warnings
+
+
+def _walk(data: Any, lookup: Lookup, positions: Mapping[str, int], path: str,
+          warned: Dict[str, str]) -> Any:
+    if isinstance(data, dict):
+        return {k: _walk(v, lookup, positions, f"{path}.{k}" if path else str(k), warned)
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [_walk(v, lookup, positions, f"{path}.{i}" if path else str(i), warned)
+                for i, v in enumerate(data)]
+    if isinstance(data, str):
+        value, missing = substitute(data, lookup, key=path or None, line=positions.get(path))
+        for name in missing:
+            warned.setdefault(name, path)
+        return value
+    return data
+
+
+def chain_lookup(*sources: Mapping[str, str]) -> Lookup:
+    """A lookup that asks each mapping in turn; the first that has the name wins.
+
+    Args:
+        sources: mappings name -> value, highest precedence first.
+    Returns:
+        callable name -> value or None.
+    """
+    def lookup(name: str) -> Optional[str]:
+        for source in sources:
+            if name in source:
+                return source[name]
+        return None
+    return lookup

@@ -1,0 +1,117 @@
+"""The manifests as a plain folder (no git): read in place, revisions are content hashes.
+
+For development and for repos synced by something else (a volume, rsync). A revision is
+``dir-<sha256>`` of every file's relative path and content, so a saved file is a new revision
+and an untouched folder is the same revision however often it is read.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Dict
+
+from controller.errors import SourceError
+from controller.model.source import Checkout, Revision
+
+CHUNK = 1 << 20  # bytes read at a time while hashing
+
+
+def hash_folder(folder: str) -> str:
+    """Hash a folder's content.
+
+    Args:
+        folder: absolute path of a folder.
+    Returns:
+        str: sha256 hex (64 characters) over every file's path relative to ``folder`` (``/``
+        separators, sorted) and its content; a symlink counts as its target text, not followed.
+        Empty folders do not count.
+    Raises:
+        OSError: a file could not be read (e.g. removed while hashing).
+    """
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        # symlinked folders are listed in dirnames but not walked: hash them as links
+        entries = sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))])
+        for name in entries:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            # length prefixes keep "a"+"bc" and "ab"+"c" apart
+            digest.update(b"P%d:%s" % (len(rel.encode()), rel.encode()))
+            if os.path.islink(full):
+                target = os.readlink(full).encode()
+                digest.update(b"L%d:%s" % (len(target), target))
+                continue
+            digest.update(b"F%d:" % os.path.getsize(full))
+            with open(full, "rb") as fh:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FolderSource:
+    """A plain folder holding the manifests, read where it is.
+
+    Args:
+        folder: the folder (the repo's top level); relative paths are made absolute.
+        path: folder inside ``folder`` with one sub-folder per stack (``.`` or ``""`` for
+            ``folder`` itself).
+    """
+
+    def __init__(self, folder: str, path: str):
+        self.folder = os.path.abspath(folder)
+        self.path = "" if os.path.normpath(path or ".") == "." else os.path.normpath(path)
+        self._last: "Revision | None" = None
+
+    @property
+    def revision_of_last_fetch(self) -> "Revision | None":
+        """The revision the last successful ``fetch()`` returned, or None before the first."""
+        return self._last
+
+    def fetch(self) -> Checkout:
+        """Hash the folder and describe it as a Checkout (nothing is copied).
+
+        Returns:
+            Checkout: ``root`` = the folder, ``manifests`` = ``root/path``, ``stack_hashes`` =
+            stack folder name -> sha256 hex of its content, revision =
+            Revision(``dir-<sha256>``, ref ``folder``, committed_at None).
+        Raises:
+            SourceError: the folder or the manifests path is missing, or a file cannot be read.
+        """
+        manifests = os.path.join(self.folder, self.path) if self.path else self.folder
+        if not os.path.isdir(self.folder):
+            raise SourceError(f"manifests folder {self.folder} does not exist")
+        if not os.path.isdir(manifests):
+            raise SourceError(f"manifests path {self.path!r} not found in folder {self.folder}")
+        try:
+            stack_hashes: Dict[str, str] = {}
+            for name in sorted(os.listdir(manifests)):
+                full = os.path.join(manifests, name)
+                if os.path.isdir(full):
+                    stack_hashes[name] = hash_folder(full)
+            sha = hash_folder(self.folder)
+        except OSError as exc:
+            raise SourceError(f"cannot read {exc.filename or self.folder}: {exc.strerror}") from exc
+        revision = Revision(sha=f"dir-{sha}", ref="folder", committed_at=None, message="")
+        self._last = revision
+        return Checkout(revision=revision, root=self.folder, manifests=manifests,
+                        stack_hashes=stack_hashes)
+
+    def last_change(self, checkout: Checkout, folder: str) -> str:
+        """Identify the current content of ``folder`` (a folder has no history).
+
+        Args:
+            checkout: the Checkout from ``fetch()``.
+            folder: absolute path, or a path relative to ``checkout.root``.
+        Returns:
+            str: sha256 hex (64 characters) of the folder's content, as ``hash_folder``.
+        Raises:
+            SourceError: the folder cannot be read.
+        """
+        full = folder if os.path.isabs(folder) else os.path.join(checkout.root, folder)
+        if not os.path.isdir(full):
+            raise SourceError(f"folder {folder!r} not found in {checkout.root}")
+        try:
+            return hash_folder(full)
+        except OSError as exc:
+            raise SourceError(f"cannot read {exc.filename or full}: {exc.strerror}") from exc

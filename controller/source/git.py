@@ -1,0 +1,425 @@
+"""The manifests repo as a git remote: fetch a branch, export its head to a folder of its own.
+
+Only this module (and ``watch.py``) talk to git. The clone is bare and lives in
+``<workdir>/repo``; every revision is exported to ``<workdir>/trees/<sha>`` so a pass reads a
+tree nobody changes under it. Secrets (token, credentials in the URL) never reach git's command
+line: they travel in ``GIT_CONFIG_*`` environment variables and are redacted from every message.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import shlex
+import shutil
+import stat
+import tarfile
+import threading
+import uuid
+from typing import Dict, List, Mapping, Optional, Tuple
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import git
+
+from controller.errors import GitFetchError
+from controller.model.source import Checkout, Revision
+
+log = logging.getLogger(__name__)
+
+KEEP_TREES = 3  # exported trees kept: the current one plus two a slow pass may still read
+MARKER_SUFFIX = ".complete"  # trees/<sha>.complete is written once trees/<sha> is whole
+TRACKING_PREFIX = "refs/remotes/origin/"
+SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:")  # git@host:org/repo.git
+REMOTE_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://", "git+ssh://")
+
+
+def is_remote_url(repo: str) -> bool:
+    """Tell a git URL from a local path.
+
+    Args:
+        repo: the ``--repo`` setting.
+    Returns:
+        bool: True for ``https://``, ``http://``, ``ssh://``, ``git://``, ``file://`` and
+        scp-like ``user@host:path``; False for anything else (a local path).
+    """
+    return repo.startswith(REMOTE_SCHEMES) or bool(SCP_LIKE.match(repo))
+
+
+def git_dir_of(path: str) -> Optional[str]:
+    """Find the git directory of a local repo.
+
+    Args:
+        path: a folder that may be a bare repo or a work tree with ``.git``.
+    Returns:
+        str | None: absolute path of the git directory (``path`` itself for a bare repo,
+        ``path/.git`` or the folder a ``.git`` file points to for a work tree), or None when
+        ``path`` is not the top of a git repo.
+    """
+    path = os.path.abspath(path)
+    dot_git = os.path.join(path, ".git")
+    if os.path.isdir(dot_git):
+        return dot_git
+    if os.path.isfile(dot_git):  # linked work tree or submodule: "gitdir: <path>"
+        try:
+            with open(dot_git, encoding="utf-8") as fh:
+                line = fh.readline().strip()
+        except OSError:
+            return None
+        if line.startswith("gitdir:"):
+            return os.path.normpath(os.path.join(path, line[len("gitdir:"):].strip()))
+        return None
+    if (os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects"))
+            and os.path.isdir(os.path.join(path, "refs"))):
+        return path
+    return None
+
+
+def _split_credentials(url: str) -> Tuple[str, Optional[Tuple[str, str]]]:
+    """Take ``user:password@`` out of an http(s) URL so it never reaches a command line.
+
+    Returns:
+        (url without userinfo, (user, password) or None).
+    """
+    if not url.startswith(("https://", "http://")):
+        return url, None
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
+
+
+class GitSource:
+    """A branch of a git repo, fetched on demand and exported one folder per revision.
+
+    Args:
+        url: the repo: ``https://…``, ``ssh://…``, ``git@host:path``, ``file://…`` or a local
+            path to a bare repo or work tree. ``https://user:token@host/…`` is accepted; the
+            credential is moved into a request header and never printed.
+        branch: branch to follow (``main``).
+        path: folder inside the repo holding one sub-folder per stack (``manifests``; ``.`` or
+            ``""`` for the top level).
+        workdir: folder Keelson owns; the clone goes in ``repo/``, exported trees in ``trees/``.
+        environ: where credentials are read from (default ``os.environ``): ``KEELSON_GIT_TOKEN``
+            or ``KEELSON_GIT_TOKEN_FILE`` (HTTPS; optional ``KEELSON_GIT_USERNAME``, default
+            ``x-access-token``), ``KEELSON_GIT_SSH_KEY_FILE`` and
+            ``KEELSON_GIT_KNOWN_HOSTS_FILE`` (SSH). Read again on every fetch, so a rotated
+            secret is picked up.
+        timeout_s: seconds a single git command may run before it is killed.
+    """
+
+    def __init__(self, url: str, branch: str, path: str, workdir: str, *,
+                 environ: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0):
+        self.url, self._url_credentials = _split_credentials(url)
+        self.branch = branch
+        self.path = _norm_repo_path(path)
+        self.workdir = os.path.abspath(workdir)
+        self.timeout_s = timeout_s
+        self._environ = os.environ if environ is None else environ
+        self._repo: Optional[git.Repo] = None
+        self._lock = threading.Lock()  # one fetch/export at a time over the shared clone
+        self._secrets: List[str] = []
+        self._last: Optional[Revision] = None
+        self._last_change_cache: Dict[Tuple[str, str], str] = {}
+
+    @property
+    def revision_of_last_fetch(self) -> Optional[Revision]:
+        """The revision the last successful ``fetch()`` returned, or None before the first."""
+        return self._last
+
+    # -- fetch -----------------------------------------------------------------------------
+
+    def fetch(self) -> Checkout:
+        """Fetch the branch and export its head commit to ``<workdir>/trees/<sha>``.
+
+        Returns:
+            Checkout: ``root`` = the exported tree, ``manifests`` = ``root/path``,
+            ``stack_hashes`` = stack folder name -> git tree id (40 hex) of that folder,
+            ``revision`` = Revision(sha, ref=branch, committed_at in unix seconds, first
+            line of the message).
+        Raises:
+            GitFetchError: network, authentication, missing branch, missing ``path`` folder,
+                or a tree that cannot be exported. Secrets are redacted from the message; the
+                trees exported before stay where they were.
+        """
+        with self._lock:
+            try:
+                env = self._git_env()
+                repo = self._open_repo()
+                commit = self._fetch_head(repo, env)
+                stack_hashes = self._stack_hashes(commit)
+                root = self._export(repo, commit.hexsha)
+            except GitFetchError:
+                raise
+            except (git.GitError, OSError, tarfile.TarError, ValueError) as exc:
+                raise GitFetchError(self._redact(f"fetch of {self.url} ({self.branch}) failed: "
+                                                 f"{_describe(exc)}")) from exc
+            revision = Revision(sha=commit.hexsha, ref=self.branch,
+                                committed_at=float(commit.committed_date),
+                                message=_first_line(commit.message))
+            self._last = revision
+            manifests = os.path.join(root, self.path) if self.path else root
+            return Checkout(revision=revision, root=root, manifests=os.path.normpath(manifests),
+                            stack_hashes=stack_hashes)
+
+    def _open_repo(self) -> git.Repo:
+        """Open ``<workdir>/repo``, creating the bare repo (or re-creating a broken one)."""
+        if self._repo is not None:
+            return self._repo
+        repo_dir = os.path.join(self.workdir, "repo")
+        try:
+            self._repo = git.Repo(repo_dir)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            if os.path.exists(repo_dir):
+                log.warning("git: %s is not a usable repo; cloning again", repo_dir)
+                shutil.rmtree(repo_dir)
+            os.makedirs(self.workdir, exist_ok=True)
+            self._repo = git.Repo.init(repo_dir, bare=True)
+        return self._repo
+
+    def _fetch_head(self, repo: git.Repo, env: Dict[str, str]) -> git.Commit:
+        """Fetch only the followed branch (the URL is passed each time, never stored)."""
+        tracking = TRACKING_PREFIX + self.branch
+        try:
+            repo.git.fetch("--no-tags", "--force", "--quiet", self.url,
+                           f"+refs/heads/{self.branch}:{tracking}",
+                           env=env, kill_after_timeout=self.timeout_s)
+        except git.GitCommandError as exc:
+            stderr = str(exc.stderr or "")
+            if "couldn't find remote ref" in stderr:
+                raise GitFetchError(f"branch {self.branch!r} not found in "
+                                    f"{self._redact(self.url)}") from exc
+            raise GitFetchError(self._redact(f"git fetch {self.url} {self.branch} failed: "
+                                             f"{_describe(exc)}")) from exc
+        return repo.commit(tracking)
+
+    def _stack_hashes(self, commit: git.Commit) -> Dict[str, str]:
+        """Map each direct sub-folder of ``path`` in ``commit`` to its tree id."""
+        tree = commit.tree
+        if self.path:
+            try:
+                tree = commit.tree / self.path
+            except KeyError:
+                tree = None
+            if tree is None or tree.type != "tree":
+                raise GitFetchError(f"manifests path {self.path!r} not found in branch "
+                                    f"{self.branch!r} at {commit.hexsha[:12]} of "
+                                    f"{self._redact(self.url)}")
+        return {t.name: t.hexsha for t in tree.trees}
+
+    def _export(self, repo: git.Repo, sha: str) -> str:
+        """Export ``sha`` to ``trees/<sha>`` unless already complete; prune old trees."""
+        trees = os.path.join(self.workdir, "trees")
+        dest = os.path.join(trees, sha)
+        marker = dest + MARKER_SUFFIX
+        os.makedirs(trees, exist_ok=True)
+        if os.path.isdir(dest) and os.path.exists(marker):
+            os.utime(marker)  # mark it newest so pruning keeps it
+            self._prune(trees)
+            return dest
+        tmp = os.path.join(trees, f".tmp-{sha[:12]}-{uuid.uuid4().hex[:8]}")
+        try:
+            self._extract(repo, sha, tmp)
+            if os.path.lexists(dest):  # a half-written tree from a crash
+                shutil.rmtree(dest)
+            os.rename(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+        with open(marker, "w", encoding="utf-8") as fh:  # written last: the tree is whole
+            fh.write(sha + "\n")
+        self._prune(trees)
+        return dest
+
+    def _extract(self, repo: git.Repo, sha: str, dest: str) -> None:
+        """Stream ``git archive`` into ``dest``; links pointing outside the tree are refused."""
+        os.makedirs(dest)
+        proc = repo.git.archive("--format=tar", sha, as_process=True)
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(dest, filter="data")
+                else:  # Python without extraction filters (< 3.9.17)
+                    tar.extractall(dest)
+            proc.stdout.read()  # drain the end-of-archive padding so git can exit
+        except BaseException as exc:
+            # git would block on a full pipe forever: stop it before reporting
+            proc.proc.kill()
+            proc.proc.wait()
+            if isinstance(exc, tarfile.FilterError):
+                raise GitFetchError(f"revision {sha[:12]} of {self._redact(self.url)} cannot "
+                                    f"be exported safely: {exc}") from exc
+            raise
+        proc.wait()  # raises GitCommandError when git archive failed
+
+    @staticmethod
+    def _prune(trees: str) -> None:
+        """Keep the ``KEEP_TREES`` most recently used complete trees; remove the rest."""
+        complete = []
+        for name in os.listdir(trees):
+            if name.endswith(MARKER_SUFFIX):
+                marker = os.path.join(trees, name)
+                complete.append((os.stat(marker).st_mtime_ns, name[:-len(MARKER_SUFFIX)]))
+        complete.sort(reverse=True)
+        keep = {sha for _, sha in complete[:KEEP_TREES]}
+        for name in os.listdir(trees):
+            sha = name[:-len(MARKER_SUFFIX)] if name.endswith(MARKER_SUFFIX) else name
+            if sha in keep:
+                continue
+            full = os.path.join(trees, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                try:
+                    os.remove(full)
+                except FileNotFoundError:
+                    pass
+
+    # -- history -------------------------------------------------------------------------------
+
+    def last_change(self, checkout: Checkout, folder: str) -> str:
+        """Find the most recent commit that changed ``folder``.
+
+        Args:
+            checkout: a Checkout returned by ``fetch()``; history is read from its revision.
+            folder: absolute path inside ``checkout.root``, or a path relative to the repo top.
+        Returns:
+            str: full sha (40 hex) of the newest commit reachable from
+            ``checkout.revision.sha`` that changed anything under ``folder``;
+            ``checkout.revision.sha`` itself when no commit touched it.
+        Raises:
+            GitFetchError: ``folder`` lies outside the checkout, or git could not read history.
+        """
+        rel = _norm_repo_path(os.path.relpath(folder, checkout.root)
+                              if os.path.isabs(folder) else folder)
+        if rel == ".." or rel.startswith("../"):
+            raise GitFetchError(f"folder {folder!r} is outside the checkout {checkout.root}")
+        key = (checkout.revision.sha, rel)
+        with self._lock:
+            if key in self._last_change_cache:  # history of a commit never changes
+                return self._last_change_cache[key]
+            try:
+                out = self._open_repo().git.log("-1", "--format=%H", checkout.revision.sha,
+                                                "--", rel or ".")
+            except git.GitError as exc:
+                raise GitFetchError(f"git log for {rel or '.'!r} failed: {_describe(exc)}") from exc
+            sha = out.strip() or checkout.revision.sha
+            self._last_change_cache[key] = sha
+            return sha
+
+    # -- credentials ---------------------------------------------------------------------------
+
+    def _git_env(self) -> Dict[str, str]:
+        """Environment for one git command: no prompts, credentials as config variables.
+
+        Returns:
+            dict: variables added to the process environment. Secrets it carries are also
+            recorded in ``self._secrets`` so ``_redact`` can strip them from messages.
+        """
+        env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+        config: List[Tuple[str, str]] = [("http.lowSpeedLimit", "1000"),
+                                         ("http.lowSpeedTime", "60")]
+        secrets: List[str] = []
+        basic = self._basic_credentials()
+        if basic is not None and self.url.startswith(("https://", "http://")):
+            user, password = basic
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            parts = urlsplit(self.url)
+            # scoped to the repo's host so a redirect elsewhere does not receive it
+            config.append((f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
+                           f"Authorization: Basic {token}"))
+            secrets += [password, token]
+        ssh = self._ssh_command()
+        if ssh:
+            env["GIT_SSH_COMMAND"] = ssh
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for i, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{i}"] = key
+            env[f"GIT_CONFIG_VALUE_{i}"] = value
+        self._secrets = [s for s in secrets if s]
+        return env
+
+    def _basic_credentials(self) -> Optional[Tuple[str, str]]:
+        """(user, token) from the URL, KEELSON_GIT_TOKEN or KEELSON_GIT_TOKEN_FILE, or None."""
+        if self._url_credentials is not None:
+            return self._url_credentials
+        e = self._environ
+        token = e.get("KEELSON_GIT_TOKEN", "")
+        if not token and e.get("KEELSON_GIT_TOKEN_FILE"):
+            try:
+                with open(e["KEELSON_GIT_TOKEN_FILE"], encoding="utf-8") as fh:
+                    token = fh.read().strip()
+            except OSError as exc:
+                raise GitFetchError(f"KEELSON_GIT_TOKEN_FILE: cannot read "
+                                    f"{e['KEELSON_GIT_TOKEN_FILE']}: {exc.strerror}") from exc
+        if not token:
+            return None
+        return e.get("KEELSON_GIT_USERNAME") or "x-access-token", token
+
+    def _ssh_command(self) -> Optional[str]:
+        """GIT_SSH_COMMAND using KEELSON_GIT_SSH_KEY_FILE / KEELSON_GIT_KNOWN_HOSTS_FILE."""
+        key = self._environ.get("KEELSON_GIT_SSH_KEY_FILE")
+        known = self._environ.get("KEELSON_GIT_KNOWN_HOSTS_FILE")
+        if not key and not known:
+            return None
+        cmd = ["ssh", "-o", "BatchMode=yes"]
+        if key:
+            cmd += ["-i", self._private_key_copy(key), "-o", "IdentitiesOnly=yes"]
+        if known:
+            cmd += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
+        return " ".join(shlex.quote(c) for c in cmd)
+
+    def _private_key_copy(self, key: str) -> str:
+        """The key file itself, or a 0600 copy in the workdir when others may read it.
+
+        ssh refuses a key readable by group/others, and Docker secrets are mounted 0444.
+        """
+        try:
+            mode = os.stat(key).st_mode
+            if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+                return key
+            ssh_dir = os.path.join(self.workdir, ".ssh")
+            os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+            copy = os.path.join(ssh_dir, "id_keelson")
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(key, "rb") as src, os.fdopen(fd, "wb") as dst:
+                dst.write(src.read())
+            os.chmod(copy, 0o600)
+            return copy
+        except OSError as exc:
+            raise GitFetchError(f"KEELSON_GIT_SSH_KEY_FILE: cannot read {key}: "
+                                f"{exc.strerror}") from exc
+
+    def _redact(self, text: str) -> str:
+        """Replace every secret this source knows (and any URL userinfo) with ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        if self._url_credentials is not None and self._url_credentials[1]:
+            text = text.replace(self._url_credentials[1], "***")
+        return re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+
+
+def _norm_repo_path(path: str) -> str:
+    """``./manifests/`` -> ``manifests``; ``.``, ``./`` and ``""`` -> ``""`` (the top level)."""
+    p = os.path.normpath(path.replace("\\", "/")) if path else "."
+    return "" if p == "." else p.replace(os.sep, "/")
+
+
+def _first_line(message) -> str:
+    """First line of a commit message (GitPython may hand back bytes for odd encodings)."""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return message.strip().splitlines()[0] if message.strip() else ""
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line account of a git/OS error: git's own stderr when there is one."""
+    stderr = getattr(exc, "stderr", None)
+    if stderr:
+        text = str(stderr).strip()
+        text = re.sub(r"^stderr:\s*", "", text).strip().strip("'").strip()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return "; ".join(lines[-3:])
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

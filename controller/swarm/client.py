@@ -1,0 +1,412 @@
+"""The Docker Engine adapter: every Swarm read and write Keelson makes goes through SwarmClient.
+
+Specs are sent exactly as given (ServiceSpec / NetworkCreate JSON) through docker-py's low-level
+HTTP helpers: its high-level ``update`` rebuilds specs from keyword arguments and would drop
+fields. Every docker or HTTP exception is wrapped in SwarmError (``raise ... from exc``);
+"update out of sequence" becomes SpecConflictError. Answers are controller.model data or plain
+dicts, translated by the pure functions in controller.swarm.parse.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+from typing import Dict, Iterable, Iterator, List, Optional
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from controller.errors import SpecConflictError, SwarmError
+from controller.model import labels as L
+from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, StackRecord
+from controller.swarm import parse
+
+log = logging.getLogger(__name__)
+
+RECORD_DATA = b"keelson state record\n"
+UPDATE_ATTEMPTS = 3  # tries of a service update that meets "update out of sequence"
+
+
+def is_out_of_sequence(exc: BaseException) -> bool:
+    """True for swarmkit's optimistic-concurrency refusal ("update out of sequence")."""
+    return "out of sequence" in str(getattr(exc, "explanation", "") or exc).lower()
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True when the Engine says the object does not exist.
+
+    A 404, or a 500 whose message ends in "not found": dockerd 20.10 answers that way when a
+    removed overlay network still lingers in the local list while its last task detaches.
+    """
+    if isinstance(exc, docker.errors.NotFound) or getattr(exc, "status_code", None) == 404:
+        return True
+    explanation = str(getattr(exc, "explanation", "") or "").lower()
+    return explanation.endswith("not found")
+
+
+@contextlib.contextmanager
+def engine_call(what: str) -> Iterator[None]:
+    """Wrap docker/HTTP exceptions raised inside the block as Keelson errors.
+
+    Args:
+        what: short description of the request, used as the message prefix.
+    Raises:
+        SpecConflictError: the Engine said "update out of sequence".
+        SwarmError: any other docker.errors.DockerException or requests exception.
+    """
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        msg = getattr(exc, "explanation", None) or str(exc)
+        if is_out_of_sequence(exc):
+            raise SpecConflictError(f"{what}: {msg}") from exc
+        raise SwarmError(f"{what}: {msg}") from exc
+
+
+class SwarmClient:
+    """Reads and writes Swarm services, tasks, networks, configs, secrets and nodes.
+
+    Args:
+        docker_client: a ``docker.DockerClient``; None connects with ``docker.from_env``
+            (DOCKER_HOST or the default socket) and a 120 s request timeout.
+    Attributes:
+        api: the low-level ``docker.APIClient`` (for other controller.swarm modules only).
+    """
+
+    def __init__(self, docker_client=None):
+        self._owned = docker_client is None
+        self._client = docker_client if docker_client is not None else docker.from_env(timeout=120)
+        self.api = self._client.api
+
+    def close(self) -> None:
+        """Close the HTTP session (only when this object created the client)."""
+        if self._owned:
+            self._client.close()
+
+    # ---- engine ----------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when the Engine answers ``GET /_ping``; never raises."""
+        try:
+            return bool(self.api.ping())
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+
+    def is_manager(self) -> bool:
+        """True when this Engine is a swarm manager (``Info.Swarm.ControlAvailable``).
+
+        Raises:
+            SwarmError: the Engine could not be reached.
+        """
+        with engine_call("info"):
+            swarm = self.api.info().get("Swarm") or {}
+        return bool(swarm.get("ControlAvailable")) and swarm.get("LocalNodeState") == "active"
+
+    def nodes(self) -> List[dict]:
+        """List the swarm's nodes.
+
+        Returns:
+            list[dict]: ``{"ID", "Hostname", "Role", "State", "Availability"}`` per node.
+        Raises:
+            SwarmError: the request failed (e.g. not a manager).
+        """
+        with engine_call("list nodes"):
+            return [parse.parse_node(n) for n in self.api.nodes()]
+
+    # ---- stacks ----------------------------------------------------------------------------
+    def live_stacks(self, stacks: Optional[Iterable[str]] = None) -> Dict[str, LiveStack]:
+        """Every object carrying ``com.docker.stack.namespace``, grouped by stack.
+
+        Four list calls (services, networks, configs, secrets) with a label filter, whatever
+        the number of stacks. Objects not made by Keelson are included; ``LiveStack.managed``
+        tells them apart.
+
+        Args:
+            stacks: keep only these stack names; None returns all stacks.
+        Returns:
+            dict[str, LiveStack]: stack name -> objects; the state record is parsed into
+            ``LiveStack.record`` and not listed among configs.
+        Raises:
+            SwarmError: a list request failed.
+        """
+        flt = {"label": [L.NAMESPACE]}
+        with engine_call("list stack objects"):
+            services = self.api.services(filters=flt)
+            networks = self.api.networks(filters=flt)
+            configs = self.api.configs(filters=flt)
+            secrets = self.api.secrets(filters=flt)
+        return parse.group_stacks(services, networks, configs, secrets, stacks)
+
+    # ---- services --------------------------------------------------------------------------
+    def service(self, name_or_id: str) -> Optional[LiveService]:
+        """Inspect a service by exact name or ID.
+
+        Returns:
+            LiveService, or None when the service does not exist.
+        Raises:
+            SwarmError: any other failure.
+        """
+        try:
+            with engine_call(f"inspect service {name_or_id}"):
+                js = self.api.inspect_service(name_or_id)
+        except SwarmError as err:
+            if is_not_found(err.__cause__):
+                return None
+            raise
+        return parse.parse_service(js)
+
+    def tasks(self, service_id: str) -> List[LiveTask]:
+        """List every task the swarm keeps for a service (running and historic).
+
+        Args:
+            service_id: the service ID (an exact ID avoids the name filter's prefix match).
+        Returns:
+            list[LiveTask]: as listed by ``GET /tasks?filters={"service":[id]}``.
+        Raises:
+            SwarmError: the request failed.
+        """
+        with engine_call(f"list tasks of {service_id}"):
+            found = self.api.tasks(filters={"service": service_id})
+        return [parse.parse_task(t) for t in found if t.get("ServiceID") == service_id]
+
+    def create_service(self, spec: dict) -> str:
+        """Create a service from a ServiceSpec sent unchanged (``POST /services/create``).
+
+        Args:
+            spec: ServiceSpec JSON (durations ns, NanoCPUs, bytes).
+        Returns:
+            str: the new service's ID.
+        Raises:
+            SwarmError: the Engine refused the spec (e.g. name in use, bad field).
+        """
+        with engine_call(f"create service {spec.get('Name', '')}"):
+            resp = self.api._post_json(self.api._url("/services/create"), data=spec)
+            self.api._raise_for_status(resp)
+            body = resp.json()
+        for warning in body.get("Warnings") or []:
+            log.warning("create service %s: %s", spec.get("Name", ""), warning)
+        return body["ID"]
+
+    def _post_update(self, service_id: str, version: int, spec: dict, rollback: bool) -> None:
+        params = {"version": version}
+        if rollback:
+            params["rollback"] = "previous"
+        resp = self.api._post_json(self.api._url("/services/{0}/update", service_id),
+                                   params=params, data=spec)
+        self.api._raise_for_status(resp)
+        for warning in (resp.json() or {}).get("Warnings") or []:
+            log.warning("update service %s: %s", service_id, warning)
+
+    def update_service(self, service_id: str, spec: dict) -> None:
+        """Replace a service's spec with ``spec`` (``POST /services/{id}/update``).
+
+        The Version is read by a fresh inspect right before each attempt; a conflicting
+        concurrent write ("update out of sequence") is retried up to 3 times in all.
+
+        Args:
+            service_id: service ID or name.
+            spec: the complete new ServiceSpec JSON, sent unchanged.
+        Raises:
+            SpecConflictError: still out of sequence after 3 attempts.
+            SwarmError: the service is gone or the Engine refused the spec.
+        """
+        self._update(service_id, spec, rollback=False)
+
+    def rollback_service(self, service_id: str) -> None:
+        """Roll a service back to its PreviousSpec, as ``docker service rollback`` does.
+
+        Sends ``POST /services/{id}/update?version=V&rollback=previous`` with the current spec
+        (docker/cli ``service rollback`` does the same; the Engine swaps in PreviousSpec).
+
+        Raises:
+            SpecConflictError: still out of sequence after 3 attempts.
+            SwarmError: no previous spec, the service is gone, or another failure.
+        """
+        self._update(service_id, None, rollback=True)
+
+    def _update(self, service_id: str, spec: Optional[dict], rollback: bool) -> None:
+        for attempt in range(1, UPDATE_ATTEMPTS + 1):
+            with engine_call(f"inspect service {service_id}"):
+                current = self.api.inspect_service(service_id)
+            version = current["Version"]["Index"]
+            body = current["Spec"] if rollback else spec
+            try:
+                with engine_call(f"update service {service_id}"):
+                    self._post_update(service_id, version, body, rollback)
+                return
+            except SpecConflictError:
+                if attempt == UPDATE_ATTEMPTS:
+                    raise
+                log.info("update service %s: out of sequence, retry %d", service_id, attempt)
+
+    def remove_service(self, service_id: str) -> None:
+        """Remove a service; one that is already gone is not an error.
+
+        Raises:
+            SwarmError: any failure other than 404.
+        """
+        try:
+            with engine_call(f"remove service {service_id}"):
+                self.api.remove_service(service_id)
+        except SwarmError as err:
+            if not is_not_found(err.__cause__):
+                raise
+
+    # ---- networks --------------------------------------------------------------------------
+    def network(self, name: str) -> Optional[dict]:
+        """Inspect a network by exact name or ID.
+
+        Returns:
+            dict ``{"Id", "Name", "Scope", "Driver", "Labels"}``, or None when absent.
+        Raises:
+            SwarmError: any other failure.
+        """
+        try:
+            with engine_call(f"inspect network {name}"):
+                js = self.api.inspect_network(name)
+        except SwarmError as err:
+            if is_not_found(err.__cause__):
+                return None
+            raise
+        return parse.parse_network(js)
+
+    def create_network(self, spec: dict) -> str:
+        """Create a network from NetworkCreate JSON sent unchanged (``POST /networks/create``).
+
+        Args:
+            spec: Name, Driver, Options, IPAM, Attachable, Internal, Labels.
+        Returns:
+            str: the network ID.
+        Raises:
+            SwarmError: the Engine refused (e.g. overlapping subnet, name in use).
+        """
+        with engine_call(f"create network {spec.get('Name', '')}"):
+            body = dict(spec, CheckDuplicate=True)
+            resp = self.api._post_json(self.api._url("/networks/create"), data=body)
+            self.api._raise_for_status(resp)
+            return resp.json()["Id"]
+
+    def remove_network(self, network_id: str) -> None:
+        """Remove a network (404 is fine). Raises SwarmError, e.g. while tasks still use it."""
+        try:
+            with engine_call(f"remove network {network_id}"):
+                self.api.remove_network(network_id)
+        except SwarmError as err:
+            if not is_not_found(err.__cause__):
+                raise
+
+    # ---- configs and secrets ---------------------------------------------------------------
+    def _create_blob(self, kind: str, name: str, data: bytes, labels: dict,
+                     template_driver: Optional[str]) -> str:
+        body = {"Name": name, "Labels": dict(labels or {}),
+                "Data": base64.b64encode(data).decode("ascii")}
+        if template_driver:
+            body["Templating"] = {"Name": template_driver}
+        with engine_call(f"create {kind[:-1]} {name}"):
+            resp = self.api._post_json(self.api._url(f"/{kind}/create"), data=body)
+            self.api._raise_for_status(resp)
+            return resp.json()["ID"]
+
+    def _find_blob(self, kind: str, name: str) -> Optional[dict]:
+        lister = self.api.configs if kind == "configs" else self.api.secrets
+        with engine_call(f"list {kind} named {name}"):
+            found = lister(filters={"name": name})
+        # the name filter matches prefixes too: keep the exact name only
+        exact = [o for o in found if (o.get("Spec") or {}).get("Name") == name]
+        return exact[0] if exact else None
+
+    def _remove_blob(self, kind: str, obj_id: str) -> None:
+        remover = self.api.remove_config if kind == "configs" else self.api.remove_secret
+        try:
+            with engine_call(f"remove {kind[:-1]} {obj_id}"):
+                remover(obj_id)
+        except SwarmError as err:
+            if not is_not_found(err.__cause__):
+                raise
+
+    def create_config(self, name: str, data: bytes, labels: dict,
+                      template_driver: Optional[str] = None) -> str:
+        """Create a config (``POST /configs/create``).
+
+        Args:
+            name: full config name. data: content bytes (at most 500 KiB, Swarm's limit).
+            labels: labels to set. template_driver: ``golang`` or None.
+        Returns:
+            str: the config ID.
+        Raises:
+            SwarmError: e.g. the name exists already.
+        """
+        return self._create_blob("configs", name, data, labels, template_driver)
+
+    def config(self, name: str) -> Optional[LiveObject]:
+        """The config with exactly this name, or None. Raises SwarmError."""
+        js = self._find_blob("configs", name)
+        return parse.parse_object(js) if js else None
+
+    def remove_config(self, config_id: str) -> None:
+        """Remove a config (404 is fine). Raises SwarmError while a service uses it."""
+        self._remove_blob("configs", config_id)
+
+    def create_secret(self, name: str, data: bytes, labels: dict,
+                      template_driver: Optional[str] = None) -> str:
+        """Create a secret (``POST /secrets/create``); same contract as create_config."""
+        return self._create_blob("secrets", name, data, labels, template_driver)
+
+    def secret(self, name: str) -> Optional[LiveObject]:
+        """The secret with exactly this name, or None. Raises SwarmError."""
+        js = self._find_blob("secrets", name)
+        return parse.parse_object(js) if js else None
+
+    def remove_secret(self, secret_id: str) -> None:
+        """Remove a secret (404 is fine). Raises SwarmError while a service uses it."""
+        self._remove_blob("secrets", secret_id)
+
+    def _all_services(self) -> List[dict]:
+        with engine_call("list services"):
+            return self.api.services()
+
+    def referenced_config_ids(self) -> set:
+        """IDs of configs referenced by any service's Spec or PreviousSpec.
+
+        Returns:
+            set[str]: config IDs (PreviousSpec counts: a rollback must still find them).
+        Raises:
+            SwarmError: the list failed.
+        """
+        return parse.referenced_ids(self._all_services(), "Configs")
+
+    def referenced_secret_ids(self) -> set:
+        """IDs of secrets referenced by any service's Spec or PreviousSpec. Raises SwarmError."""
+        return parse.referenced_ids(self._all_services(), "Secrets")
+
+    # ---- the state record ------------------------------------------------------------------
+    def write_record(self, stack: str, record: StackRecord) -> None:
+        """Create or update ``stack``'s state record (config ``<stack>_keelson-state``).
+
+        The data never changes (Swarm forbids it); only the labels are updated in place
+        (``POST /configs/{id}/update`` accepts label changes, per the Engine API docs).
+
+        Args:
+            stack: stack name.
+            record: fields to store; empty ones are omitted.
+        Raises:
+            SwarmError: the write failed (SpecConflictError on a concurrent write).
+        """
+        name = L.state_record_name(stack)
+        labels = parse.record_labels(stack, record)
+        existing = self._find_blob("configs", name)
+        if existing is None:
+            self._create_blob("configs", name, RECORD_DATA, labels, None)
+            return
+        spec = dict(existing["Spec"], Labels=labels)
+        with engine_call(f"update config {name}"):
+            resp = self.api._post_json(self.api._url("/configs/{0}/update", existing["ID"]),
+                                       params={"version": existing["Version"]["Index"]},
+                                       data=spec)
+            self.api._raise_for_status(resp)
+
+    def remove_record(self, stack: str) -> None:
+        """Remove ``stack``'s state record when it exists. Raises SwarmError."""
+        existing = self._find_blob("configs", L.state_record_name(stack))
+        if existing is not None:
+            self._remove_blob("configs", existing["ID"])

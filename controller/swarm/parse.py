@@ -1,0 +1,320 @@
+"""Pure translation of Docker Engine API JSON into Keelson's model objects.
+
+No I/O and no ``docker`` import: every function takes the JSON the Engine returned (API 1.41,
+as documented at https://docs.docker.com/engine/api/v1.41/) and returns model data, so the rules
+are unit-tested against JSON captured from a real engine (tests/unit/fixtures/swarm/).
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from typing import Dict, Iterable, List, Optional
+
+from controller.model import labels as L
+from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, StackRecord
+
+# record field -> label key on the state record config
+RECORD_LABELS = {
+    "applied_revision": L.APPLIED_REVISION,
+    "applied_source_hash": L.APPLIED_SOURCE_HASH,
+    "failed_revision": L.FAILED_REVISION,
+    "failed_source_hash": L.FAILED_SOURCE_HASH,
+    "failed_reason": L.FAILED_REASON,
+    "failed_message": L.FAILED_MESSAGE,
+}
+
+_TIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def parse_time(text: Optional[str]) -> float:
+    """Parse the Engine's RFC 3339 timestamps (up to nanosecond fractions) to unix seconds.
+
+    Args:
+        text: e.g. ``2024-05-01T10:00:00.123456789Z``; None or "" allowed.
+    Returns:
+        float: seconds since the epoch (UTC); 0.0 for empty, unparsable or Go's zero time
+        (``0001-01-01T00:00:00Z``).
+    """
+    if not text:
+        return 0.0
+    m = _TIME_RE.match(text.strip())
+    if not m:
+        return 0.0
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    if y <= 1:
+        return 0.0
+    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    frac = m.group(7)
+    if frac:
+        secs += int(frac[:9].ljust(9, "0")) / 1e9
+    tz = m.group(8)
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        secs -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return float(secs)
+
+
+def parse_service(js: dict) -> LiveService:
+    """Translate one ``GET /services/{id}`` (or list) entry.
+
+    Args:
+        js: Service JSON (ID, Version.Index, Spec, PreviousSpec?, UpdateStatus?).
+    Returns:
+        LiveService: labels are the service labels (``Spec.Labels``), spec the raw ServiceSpec.
+    """
+    spec = js.get("Spec") or {}
+    return LiveService(
+        id=js["ID"],
+        name=spec.get("Name", ""),
+        version=int((js.get("Version") or {}).get("Index", 0)),
+        labels=dict(spec.get("Labels") or {}),
+        spec=spec,
+        previous_spec=js.get("PreviousSpec"),
+        update_status=js.get("UpdateStatus"),
+    )
+
+
+def parse_task(js: dict) -> LiveTask:
+    """Translate one ``GET /tasks`` entry.
+
+    Args:
+        js: Task JSON (ID, Slot, NodeID, DesiredState, Status{State, Message, Err, Timestamp},
+            Spec.ContainerSpec.Image, CreatedAt, UpdatedAt, and SpecVersion when the engine
+            includes it).
+    Returns:
+        LiveTask: times in unix seconds; ``spec_version`` None when absent.
+    """
+    status = js.get("Status") or {}
+    cspec = (js.get("Spec") or {}).get("ContainerSpec") or {}
+    spec_version = (js.get("SpecVersion") or {}).get("Index")
+    return LiveTask(
+        id=js["ID"],
+        slot=js.get("Slot"),
+        node_id=js.get("NodeID", ""),
+        desired_state=js.get("DesiredState", ""),
+        state=status.get("State", ""),
+        message=status.get("Message", ""),
+        error=status.get("Err", ""),
+        image=cspec.get("Image", ""),
+        created_at=parse_time(js.get("CreatedAt")),
+        updated_at=parse_time(js.get("UpdatedAt")),
+        spec_version=int(spec_version) if spec_version is not None else None,
+    )
+
+
+def parse_object(js: dict) -> LiveObject:
+    """Translate a network, config or secret entry.
+
+    Args:
+        js: Network JSON (Id, Name, Labels) or Config/Secret JSON (ID, Version.Index,
+            Spec{Name, Labels}).
+    Returns:
+        LiveObject: version is 0 for networks (they have none).
+    """
+    if "Spec" in js:
+        spec = js.get("Spec") or {}
+        return LiveObject(id=js["ID"], name=spec.get("Name", ""),
+                          labels=dict(spec.get("Labels") or {}),
+                          version=int((js.get("Version") or {}).get("Index", 0)))
+    return LiveObject(id=js.get("Id") or js.get("ID", ""), name=js.get("Name", ""),
+                      labels=dict(js.get("Labels") or {}))
+
+
+def parse_network(js: dict) -> dict:
+    """Reduce a ``GET /networks/{id}`` answer to the fields Keelson compares.
+
+    Args:
+        js: Network JSON.
+    Returns:
+        dict: ``{"Id", "Name", "Scope", "Driver", "Labels"}`` (Labels never None).
+    """
+    return {"Id": js.get("Id", ""), "Name": js.get("Name", ""), "Scope": js.get("Scope", ""),
+            "Driver": js.get("Driver", ""), "Labels": dict(js.get("Labels") or {})}
+
+
+def parse_node(js: dict) -> dict:
+    """Reduce a ``GET /nodes`` entry.
+
+    Args:
+        js: Node JSON.
+    Returns:
+        dict: ``{"ID", "Hostname", "Role", "State", "Availability"}``.
+    """
+    spec = js.get("Spec") or {}
+    return {"ID": js.get("ID", ""),
+            "Hostname": (js.get("Description") or {}).get("Hostname", ""),
+            "Role": spec.get("Role", ""),
+            "State": (js.get("Status") or {}).get("State", ""),
+            "Availability": spec.get("Availability", "")}
+
+
+def parse_record(obj_labels: Dict[str, str]) -> StackRecord:
+    """Read a stack's state record from its config's labels (absent labels -> "")."""
+    return StackRecord(**{f: obj_labels.get(key, "") for f, key in RECORD_LABELS.items()})
+
+
+def record_labels(stack: str, record: StackRecord) -> Dict[str, str]:
+    """Labels of ``stack``'s state record config.
+
+    Args:
+        stack: stack name.
+        record: what to remember; empty fields are omitted (Swarm labels cannot be None).
+    Returns:
+        dict: owner labels + ``io.keelson.state=1`` + one label per non-empty record field.
+    """
+    out = dict(L.owner_labels(stack))
+    out[L.STATE] = "1"
+    for f, key in RECORD_LABELS.items():
+        value = getattr(record, f)
+        if value:
+            out[key] = value
+    return out
+
+
+def is_record(js: dict) -> bool:
+    """True when a config entry is a Keelson state record (``io.keelson.state`` label + name)."""
+    obj = parse_object(js)
+    stack = obj.labels.get(L.NAMESPACE, "")
+    return L.STATE in obj.labels and obj.name == L.state_record_name(stack)
+
+
+def referenced_ids(services: Iterable[dict], kind: str) -> set:
+    """IDs of configs or secrets referenced by services' Spec or PreviousSpec.
+
+    PreviousSpec counts so that ``docker service rollback`` still finds the object it needs.
+
+    Args:
+        services: Service JSON entries (``GET /services``).
+        kind: ``"Configs"`` or ``"Secrets"`` (the ContainerSpec key).
+    Returns:
+        set[str]: ConfigID / SecretID values.
+    """
+    id_key = "ConfigID" if kind == "Configs" else "SecretID"
+    out = set()
+    for svc in services:
+        for spec in (svc.get("Spec"), svc.get("PreviousSpec")):
+            cspec = ((spec or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+            for ref in cspec.get(kind) or []:
+                if ref.get(id_key):
+                    out.add(ref[id_key])
+    return out
+
+
+def group_stacks(services: List[dict], networks: List[dict], configs: List[dict],
+                 secrets: List[dict], stacks: Optional[Iterable[str]] = None
+                 ) -> Dict[str, LiveStack]:
+    """Group listed objects by their ``com.docker.stack.namespace`` label.
+
+    Args:
+        services / networks / configs / secrets: Engine list answers (objects without the
+            namespace label are ignored).
+        stacks: keep only these stack names; None keeps all.
+    Returns:
+        dict[str, LiveStack]: stack name -> its objects keyed by name. A config that is the
+        stack's state record becomes ``LiveStack.record`` and is not listed among configs.
+    """
+    wanted = set(stacks) if stacks is not None else None
+    out: Dict[str, LiveStack] = {}
+
+    def stack_of(lbls: Dict[str, str]) -> Optional[LiveStack]:
+        name = lbls.get(L.NAMESPACE)
+        if not name or (wanted is not None and name not in wanted):
+            return None
+        return out.setdefault(name, LiveStack(name=name))
+
+    for js in services:
+        svc = parse_service(js)
+        st = stack_of(svc.labels)
+        if st is not None:
+            st.services[svc.name] = svc
+    for js in networks:
+        obj = parse_object(js)
+        st = stack_of(obj.labels)
+        if st is not None:
+            st.networks[obj.name] = obj
+    for js in configs:
+        obj = parse_object(js)
+        st = stack_of(obj.labels)
+        if st is None:
+            continue
+        if is_record(js):
+            st.record = parse_record(obj.labels)
+        else:
+            st.configs[obj.name] = obj
+    for js in secrets:
+        obj = parse_object(js)
+        st = stack_of(obj.labels)
+        if st is not None:
+            st.secrets[obj.name] = obj
+    return out
+
+
+# ---- build and push streams ---------------------------------------------------------------
+# `docker build` and `docker push` report failure in-band: the HTTP status is 200 and an
+# `error`/`errorDetail` chunk arrives in the JSON stream (docker/docker pkg/jsonmessage).
+_PUSH_DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+def stream_error(chunk: dict) -> Optional[str]:
+    """The error message an Engine stream chunk carries, or None.
+
+    Args:
+        chunk: one decoded JSON message (``{"error": ..., "errorDetail": {"message": ...}}``).
+    Returns:
+        str or None.
+    """
+    if chunk.get("error") or chunk.get("errorDetail"):
+        detail = chunk.get("errorDetail") or {}
+        return str(chunk.get("error") or detail.get("message") or "unknown error").strip()
+    return None
+
+
+def scan_build_stream(chunks: Iterable[dict]) -> tuple:
+    """Read a whole build stream.
+
+    Args:
+        chunks: decoded messages of ``POST /build`` (``stream``, ``aux.ID``, ``error``).
+    Returns:
+        tuple ``(image_id, lines, error)``: image id ``sha256:...`` from the ``aux`` message
+        ("" if none), the output split into lines (blank ones dropped), the error message or
+        None.
+    """
+    image_id, text, error = "", [], None
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            error = err
+            text.append("ERROR: " + err + "\n")
+            continue
+        if isinstance(chunk.get("aux"), dict) and chunk["aux"].get("ID"):
+            image_id = chunk["aux"]["ID"]
+        if chunk.get("stream"):
+            text.append(chunk["stream"])
+    lines = [ln.rstrip() for ln in "".join(text).splitlines() if ln.strip()]
+    return image_id, lines, error
+
+
+def scan_push_stream(chunks: Iterable[dict]) -> tuple:
+    """Read a whole push stream.
+
+    Args:
+        chunks: decoded messages of ``POST /images/{name}/push``.
+    Returns:
+        tuple ``(digest, error)``: the manifest digest (``aux.Digest``, else parsed from the
+        ``<tag>: digest: sha256:... size: N`` status line; "" if neither), the error or None.
+    """
+    digest, error = "", None
+    for chunk in chunks:
+        err = stream_error(chunk)
+        if err is not None:
+            error = err
+            continue
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = aux["Digest"]
+        elif not digest:
+            m = _PUSH_DIGEST_RE.search(str(chunk.get("status") or ""))
+            if m:
+                digest = m.group(1)
+    return digest, error

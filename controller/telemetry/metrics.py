@@ -1,0 +1,345 @@
+"""Every Prometheus metric Keelson exports, behind one small recorder.
+
+The reconciler, the rollout watcher and the source call the verbs of ``MetricsRecorder``; none
+of them touches ``prometheus_client``. Each recorder owns a fresh ``CollectorRegistry`` (never
+the process-wide default), so tests build as many as they like. Names follow the Prometheus
+conventions: ``keelson_`` prefix, base units (seconds), ``_total`` on counters, ``_info`` gauges
+that are always 1 and carry their facts as labels. docs/metrics.md lists every series.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Dict, Optional, Set, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import exposition as _exposition
+
+from controller.model.status import COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED
+
+RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
+ROLLOUT_RESULTS = (COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED)
+OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
+
+# Bucket edges in seconds. A pass spans a no-op (tens of ms) to a slow rollout (10 min).
+RECONCILE_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+ROLLOUT_BUCKETS_S = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
+BUILD_BUCKETS_S = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200)
+PUSH_BUCKETS_S = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+FETCH_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+# The text format generate_latest writes; 0.0.4 is understood by every Prometheus version.
+_CONTENT_TYPE = getattr(_exposition, "CONTENT_TYPE_PLAIN_0_0_4", _exposition.CONTENT_TYPE_LATEST)
+
+
+def _check(value: str, allowed: Tuple[str, ...], what: str) -> str:
+    """Return ``value`` if it is one of ``allowed``; raise ValueError otherwise (bounded labels)."""
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _seconds(duration_s: float) -> float:
+    """Clamp a duration to >= 0 s: a wall-clock step backwards must not poison a histogram."""
+    return max(0.0, float(duration_s))
+
+
+class MetricsRecorder:
+    """Records what Keelson does as Prometheus metrics in a registry of its own.
+
+    Thread-safe: the reconcile worker records while the HTTP server scrapes.
+
+    Args:
+        registry: where the metrics are registered; None creates a fresh ``CollectorRegistry``.
+            Never the global default registry, so two recorders never collide.
+    Attributes:
+        registry: the registry holding every Keelson metric (tests read samples from it).
+    """
+
+    def __init__(self, registry: Optional[CollectorRegistry] = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._lock = threading.Lock()
+        r = self.registry
+        self._reconciles = Counter(
+            "keelson_reconcile_total", "Reconcile passes, by result (success|failed|partial|noop).",
+            ["result"], registry=r)
+        self._reconcile_duration = Histogram(
+            "keelson_reconcile_duration_seconds", "Wall time of one reconcile pass, in seconds.",
+            buckets=RECONCILE_BUCKETS_S, registry=r)
+        self._last_success = Gauge(
+            "keelson_last_successful_reconcile_timestamp_seconds",
+            "Unix time the last pass ended with result success or noop (0 before the first).",
+            registry=r)
+        self._revision_info = Gauge(
+            "keelson_source_revision_info", "The source revision last fetched; always 1.",
+            ["revision", "ref"], registry=r)
+        self._commit_time = Gauge(
+            "keelson_source_commit_timestamp_seconds",
+            "Commit time of the source revision, unix seconds (0 when unknown, e.g. a folder).",
+            registry=r)
+        self._stack_info = Gauge(
+            "keelson_stack_info", "One series per stack with its revision, sync and health; always 1.",
+            ["stack", "revision", "sync_status", "health_status"], registry=r)
+        self._rollouts = Counter(
+            "keelson_rollouts_total", "Service rollouts, by stack and result "
+            "(completed|rolled_back|failed).", ["stack", "result"], registry=r)
+        self._rollout_duration = Histogram(
+            "keelson_rollout_duration_seconds", "Time from a service update to its outcome, seconds.",
+            ["stack"], buckets=ROLLOUT_BUCKETS_S, registry=r)
+        self._rollbacks = Counter(
+            "keelson_rollbacks_total", "Service rollouts that Swarm rolled back, by stack.",
+            ["stack"], registry=r)
+        self._builds = Counter(
+            "keelson_image_builds_total", "Image builds, by result (success|error).",
+            ["result"], registry=r)
+        self._build_duration = Histogram(
+            "keelson_image_build_duration_seconds", "Wall time of one image build, seconds.",
+            buckets=BUILD_BUCKETS_S, registry=r)
+        self._pushes = Counter(
+            "keelson_image_pushes_total", "Image pushes, by result (success|error).",
+            ["result"], registry=r)
+        self._push_duration = Histogram(
+            "keelson_image_push_duration_seconds", "Wall time of one image push, seconds.",
+            buckets=PUSH_BUCKETS_S, registry=r)
+        self._fetches = Counter(
+            "keelson_git_fetches_total", "Fetches of the manifests source, by result (success|error).",
+            ["result"], registry=r)
+        self._fetch_errors = Counter(
+            "keelson_git_fetch_errors_total", "Failed fetches of the manifests source.", registry=r)
+        self._fetch_duration = Histogram(
+            "keelson_git_fetch_duration_seconds", "Wall time of one fetch of the source, seconds.",
+            buckets=FETCH_BUCKETS_S, registry=r)
+        self._swarm_writes = Counter(
+            "keelson_swarm_writes_total", "Writes to the Swarm API, by object kind and action.",
+            ["kind", "action"], registry=r)
+
+        # Series that must exist from the start, so dashboards and increase() see a 0.
+        for result in RECONCILE_RESULTS:
+            self._reconciles.labels(result=result)
+        for result in OP_RESULTS:
+            self._builds.labels(result=result)
+            self._pushes.labels(result=result)
+            self._fetches.labels(result=result)
+
+        self._revision: Optional[Tuple[str, str]] = None  # labels of the live revision series
+        self._stack_labels: Dict[str, Tuple[str, str, str, str]] = {}  # stack -> stack_info labels
+        self._stacks_seen: Set[str] = set()  # stacks whose per-stack counters exist
+
+    # -- reconcile ------------------------------------------------------------------------------
+
+    def reconcile_finished(self, result: str, duration_s: float) -> None:
+        """Record one finished reconcile pass.
+
+        Args:
+            result: ``success`` (changes applied), ``failed``, ``partial`` (some stacks failed)
+                or ``noop`` (nothing to change).
+            duration_s: wall time of the pass, seconds.
+        Returns:
+            None. Increments ``keelson_reconcile_total{result}``, observes
+            ``keelson_reconcile_duration_seconds``; for success and noop also sets
+            ``keelson_last_successful_reconcile_timestamp_seconds`` to now (unix seconds).
+        Raises:
+            ValueError: ``result`` is not one of the four above.
+        """
+        _check(result, RECONCILE_RESULTS, "reconcile result")
+        self._reconciles.labels(result=result).inc()
+        self._reconcile_duration.observe(_seconds(duration_s))
+        if result in ("success", "noop"):
+            self._last_success.set(time.time())
+
+    def source_revision(self, sha: str, ref: str, committed_at: Optional[float]) -> None:
+        """Record the revision of the manifests source the latest pass fetched.
+
+        Args:
+            sha: revision id (full git commit hash, or ``dir-<sha256>`` for a folder).
+            ref: the branch followed, or ``folder``.
+            committed_at: commit time, unix seconds; None when the source has none (set to 0).
+        Returns:
+            None. ``keelson_source_revision_info{revision,ref}`` is 1 for this revision only
+            (the previous revision's series is removed); sets
+            ``keelson_source_commit_timestamp_seconds``.
+        Raises:
+            Nothing.
+        """
+        labels = (sha, ref)
+        with self._lock:
+            self._revision_info.labels(*labels).set(1)
+            if self._revision is not None and self._revision != labels:
+                self._revision_info.remove(*self._revision)
+            self._revision = labels
+        self._commit_time.set(float(committed_at) if committed_at is not None else 0.0)
+
+    # -- stacks ---------------------------------------------------------------------------------
+
+    def stack_status(self, stack: str, revision: str, sync_status: str, health_status: str) -> None:
+        """Publish a stack's current state as its single ``keelson_stack_info`` series.
+
+        Args:
+            stack: stack name.
+            revision: the revision last applied to (or attempted on) the stack.
+            sync_status: Synced / OutOfSync / Progressing / Failed / Stalled / Unknown.
+            health_status: Healthy / Degraded / RolledBack / Missing / Unknown.
+        Returns:
+            None. The stack's previous series (other label values) is removed, so each stack has
+            exactly one series (Argo CD's ``app_info`` pattern). The first time a stack is seen
+            its rollout and rollback counters are created at 0.
+        Raises:
+            Nothing.
+        """
+        labels = (stack, revision, sync_status, health_status)
+        with self._lock:
+            # Set the new series before removing the old one: a scrape never sees the stack gone.
+            self._stack_info.labels(*labels).set(1)
+            old = self._stack_labels.get(stack)
+            if old is not None and old != labels:
+                self._stack_info.remove(*old)
+            self._stack_labels[stack] = labels
+            self._ensure_stack_counters(stack)
+
+    def forget_stack(self, stack: str) -> None:
+        """Remove every series that carries ``stack`` (the stack left the repo or was pruned).
+
+        Args:
+            stack: stack name.
+        Returns:
+            None. Removes its ``keelson_stack_info``, ``keelson_rollouts_total``,
+            ``keelson_rollout_duration_seconds`` and ``keelson_rollbacks_total`` series.
+            Unknown stacks are ignored.
+        Raises:
+            Nothing.
+        """
+        with self._lock:
+            old = self._stack_labels.pop(stack, None)
+            if old is not None:
+                self._stack_info.remove(*old)
+            if stack in self._stacks_seen:
+                self._stacks_seen.discard(stack)
+                for result in ROLLOUT_RESULTS:
+                    self._rollouts.remove(stack, result)
+                self._rollout_duration.remove(stack)
+                self._rollbacks.remove(stack)
+
+    def _ensure_stack_counters(self, stack: str) -> None:
+        """Create ``stack``'s per-stack series at 0 once; caller holds the lock."""
+        if stack in self._stacks_seen:
+            return
+        for result in ROLLOUT_RESULTS:
+            self._rollouts.labels(stack=stack, result=result)
+        self._rollout_duration.labels(stack=stack)
+        self._rollbacks.labels(stack=stack)
+        self._stacks_seen.add(stack)
+
+    # -- rollouts and images ----------------------------------------------------------------------
+
+    def rollout_finished(self, stack: str, service: str, result: str, duration_s: float) -> None:
+        """Record how one service's rollout ended.
+
+        Args:
+            stack: stack name. service: service name (not a label: it would multiply series;
+                the per-service story is in /api/status and the logs).
+            result: ``completed``, ``rolled_back`` or ``failed``.
+            duration_s: seconds from the service update to the outcome.
+        Returns:
+            None. Increments ``keelson_rollouts_total{stack,result}``, observes
+            ``keelson_rollout_duration_seconds{stack}``; ``rolled_back`` also increments
+            ``keelson_rollbacks_total{stack}``.
+        Raises:
+            ValueError: ``result`` is not one of the three above.
+        """
+        _check(result, ROLLOUT_RESULTS, "rollout result")
+        with self._lock:
+            self._ensure_stack_counters(stack)
+            self._rollouts.labels(stack=stack, result=result).inc()
+            self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
+            if result == ROLLED_BACK_RESULT:
+                self._rollbacks.labels(stack=stack).inc()
+
+    def image_build(self, stack: str, service: str, result: str, duration_s: float) -> None:
+        """Record one image build.
+
+        Args:
+            stack, service: what the image is for (not labels; builds are few and logged).
+            result: ``success`` or ``error``.
+            duration_s: wall time of the build, seconds.
+        Returns:
+            None. Increments ``keelson_image_builds_total{result}``, observes
+            ``keelson_image_build_duration_seconds``.
+        Raises:
+            ValueError: ``result`` is neither success nor error.
+        """
+        self._builds.labels(result=_check(result, OP_RESULTS, "build result")).inc()
+        self._build_duration.observe(_seconds(duration_s))
+
+    def image_push(self, stack: str, service: str, result: str, duration_s: float) -> None:
+        """Record one image push.
+
+        Args:
+            stack, service: what the image is for (not labels).
+            result: ``success`` or ``error``.
+            duration_s: wall time of the push, seconds.
+        Returns:
+            None. Increments ``keelson_image_pushes_total{result}``, observes
+            ``keelson_image_push_duration_seconds``.
+        Raises:
+            ValueError: ``result`` is neither success nor error.
+        """
+        self._pushes.labels(result=_check(result, OP_RESULTS, "push result")).inc()
+        self._push_duration.observe(_seconds(duration_s))
+
+    # -- source and swarm -----------------------------------------------------------------------
+
+    def git_fetch(self, result: str, duration_s: float) -> None:
+        """Record one fetch of the manifests source.
+
+        Args:
+            result: ``success`` or ``error``.
+            duration_s: wall time of the fetch, seconds.
+        Returns:
+            None. Increments ``keelson_git_fetches_total{result}`` (and
+            ``keelson_git_fetch_errors_total`` on error), observes
+            ``keelson_git_fetch_duration_seconds``.
+        Raises:
+            ValueError: ``result`` is neither success nor error.
+        """
+        self._fetches.labels(result=_check(result, OP_RESULTS, "fetch result")).inc()
+        if result == "error":
+            self._fetch_errors.inc()
+        self._fetch_duration.observe(_seconds(duration_s))
+
+    def swarm_write(self, kind: str, action: str) -> None:
+        """Count one write to the Swarm API (a no-op pass must leave these unchanged).
+
+        Args:
+            kind: object kind (``service``, ``network``, ``config``, ``secret``, ...).
+            action: ``create``, ``update`` or ``remove``.
+        Returns:
+            None. Increments ``keelson_swarm_writes_total{kind,action}``.
+        Raises:
+            Nothing.
+        """
+        self._swarm_writes.labels(kind=kind, action=action).inc()
+
+    def swarm_writes_count(self) -> float:
+        """Total Swarm writes recorded so far, all kinds and actions (for tests and logs).
+
+        Returns:
+            float: the sum of every ``keelson_swarm_writes_total`` series.
+        """
+        total = 0.0
+        for family in self._swarm_writes.collect():
+            for sample in family.samples:
+                if sample.name == "keelson_swarm_writes_total":
+                    total += sample.value
+        return total
+
+    # -- exposition -----------------------------------------------------------------------------
+
+    def exposition(self) -> Tuple[bytes, str]:
+        """Render every metric in the Prometheus text format.
+
+        Returns:
+            tuple: (body as UTF-8 bytes, the Content-Type header value to send with it).
+        Raises:
+            Nothing.
+        """
+        return generate_latest(self.registry), _CONTENT_TYPE

@@ -1,0 +1,54 @@
+"""``keelson validate DIR``: load, convert and preflight every stack offline (no Docker)."""
+from __future__ import annotations
+
+import os
+from typing import Mapping, TextIO
+
+from controller.errors import KeelsonError
+
+
+def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
+    """Check every stack under ``directory`` (a manifests folder, or a repo with manifests/).
+
+    Args:
+        directory: folder holding one sub-folder per stack. environ: interpolation variables.
+        out: where the report goes.
+    Returns:
+        0 when every stack is valid (warnings allowed), 1 when any has an error.
+    """
+    from controller.render.convert import to_desired
+    from controller.render.loader import find_stacks, load_stack
+    from controller.render.preflight import preflight
+
+    if not os.path.isdir(directory):
+        print(f"{directory}: not a folder", file=out)
+        return 1
+    try:
+        stacks = find_stacks(directory)
+    except KeelsonError as exc:
+        print(f"error: {exc}", file=out)
+        return 1
+    if not stacks and os.path.isdir(os.path.join(directory, "manifests")):
+        directory = os.path.join(directory, "manifests")
+        stacks = find_stacks(directory)
+    if not stacks:
+        print(f"{directory}: no stacks found (a sub-folder with stack.yml or compose.yml)", file=out)
+        return 1
+    bad = 0
+    for name, file in stacks.items():
+        try:
+            manifest = load_stack(name, file, environ, root=directory)
+            desired = to_desired(manifest, {}, None)
+            findings = preflight(manifest, desired)
+        except KeelsonError as exc:
+            bad += 1
+            print(f"FAIL {name}: {exc}", file=out)
+            continue
+        errors = [f for f in findings if f.severity == "error"]
+        bad += bool(errors)
+        print(f"{'FAIL' if errors else 'ok  '} {name}: {len(desired.services)} service(s)", file=out)
+        for w in manifest.warnings + desired.warnings:
+            print(f"     warning: {w}", file=out)
+        for f in findings:
+            print(f"     {f.severity}: {f}", file=out)
+    return 1 if bad else 0

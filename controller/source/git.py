@@ -421,5 +421,5 @@ def _describe(exc: BaseException) -> str:
         text = str(stderr).strip()
         text = re.sub(r"^stderr:\s*", "", text).strip().strip("'").strip()
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        return "; ".join(lines[-3:])
+        return "; ".join(lines[:4])  # git's first lines say what went wrong, later ones hint
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import time
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import docker
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 RECORD_DATA = b"keelson state record\n"
 UPDATE_ATTEMPTS = 3  # tries of a service update that meets "update out of sequence"
+NETWORK_ALLOCATION_POLLS = 20
+NETWORK_ALLOCATION_POLL_S = 0.25  # seconds between inspects of a not yet allocated network
 
 
 def is_out_of_sequence(exc: BaseException) -> bool:
@@ -261,13 +264,19 @@ class SwarmClient:
         Raises:
             SwarmError: any other failure.
         """
-        try:
-            with engine_call(f"inspect network {name}"):
-                js = self.api.inspect_network(name)
-        except SwarmError as err:
-            if is_not_found(err.__cause__):
-                return None
-            raise
+        for _ in range(NETWORK_ALLOCATION_POLLS):
+            try:
+                with engine_call(f"inspect network {name}"):
+                    js = self.api.inspect_network(name)
+            except SwarmError as err:
+                if is_not_found(err.__cause__):
+                    return None
+                raise
+            # dockerd 20.10 shows Driver "" for a swarm network the manager has not allocated
+            # yet (the first ~0.3 s after create); wait for it rather than report a mismatch.
+            if js.get("Driver") or js.get("Scope") != "swarm":
+                break
+            time.sleep(NETWORK_ALLOCATION_POLL_S)
         return parse.parse_network(js)
 
     def create_network(self, spec: dict) -> str:

@@ -1,0 +1,127 @@
+"""Benchmark: Keelson vs looping `docker stack deploy` over the same 20 stacks x 3 services.
+
+Prints, in one run, wall time and ratio (Keelson / docker) of:
+  - full deploy: from nothing to every service created (Keelson's pass also waits until every
+    task runs; docker's loop is measured twice: as it returns, and until every task runs);
+  - no-op pass: the same files again (Keelson: fetch + load + resolve digests + plan, no writes;
+    docker: `docker stack deploy` of unchanged files, which re-sends every service).
+Needs the dev environment (scripts/dev-env.sh). Usage: python bench/bench_reconcile.py [--stacks N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from controller.app import App  # noqa: E402
+from controller.config import Settings  # noqa: E402
+
+REGISTRY = os.environ.get("KEELSON_TEST_REGISTRY", "127.0.0.1:5000")
+
+
+def stack_text(i: int) -> str:
+    svcs = "".join(f"""  s{j}:
+    image: {REGISTRY}/library/busybox:latest
+    command: ["sleep", "3600"]
+    environment:
+      STACK: "{i}"
+    deploy:
+      replicas: 1
+""" for j in range(3))
+    return "services:\n" + svcs
+
+
+def git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=cwd,
+                   check=True, capture_output=True)
+
+
+def wait_running(prefix: str, count: int, timeout_s: float = 300) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        out = subprocess.run(["docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}"],
+                             capture_output=True, text=True).stdout.split("\n")
+        done = [l for l in out if l.startswith(prefix) and l.split()[-1] == "1/1"]
+        if len(done) >= count:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"timeout waiting for {count} services {prefix}*")
+
+
+def remove_stacks(names) -> None:
+    subprocess.run(["docker", "stack", "rm", *names], capture_output=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        left = subprocess.run(["docker", "network", "ls", "-q", "--filter",
+                               f"label=com.docker.stack.namespace={names[0]}"],
+                              capture_output=True, text=True).stdout.strip()
+        if not left:
+            break
+        time.sleep(1)
+    time.sleep(2)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stacks", type=int, default=20)
+    n = ap.parse_args().stacks
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="keelson-bench-"))
+    work = tmp / "work"
+    (work / "manifests").mkdir(parents=True)
+    k_names = [f"bk{i:02d}" for i in range(n)]
+    d_names = [f"bd{i:02d}" for i in range(n)]
+    for i, name in enumerate(k_names):
+        (work / "manifests" / name).mkdir()
+        (work / "manifests" / name / "stack.yml").write_text(stack_text(i))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "bench")
+    remove_stacks(k_names + d_names)
+
+    settings = Settings(repo=str(work), registry=REGISTRY, workdir=str(tmp / "wd"), listen="",
+                        stacks=tuple(k_names)).validated()
+    app = App(settings)
+    t0 = time.perf_counter()
+    out = app.sync()
+    k_full = time.perf_counter() - t0
+    assert out.converged, out.result
+    t0 = time.perf_counter()
+    out = app.sync()
+    k_noop = time.perf_counter() - t0
+    assert out.result == "noop", out.result
+
+    t0 = time.perf_counter()
+    for i, name in enumerate(d_names):
+        subprocess.run(["docker", "stack", "deploy", "-q", "-c",
+                        str(work / "manifests" / k_names[i] / "stack.yml"), name],
+                       check=True, capture_output=True)
+    d_full_returned = time.perf_counter() - t0
+    wait_running("bd", 3 * n)
+    d_full_running = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i, name in enumerate(d_names):
+        subprocess.run(["docker", "stack", "deploy", "-q", "-c",
+                        str(work / "manifests" / k_names[i] / "stack.yml"), name],
+                       check=True, capture_output=True)
+    d_noop = time.perf_counter() - t0
+
+    print(f"{n} stacks x 3 services (image-only, digest-pinned by both)")
+    print(f"{'measure':<34}{'keelson s':>10}{'docker s':>10}{'ratio':>8}")
+    rows = [("full deploy (until all running)", k_full, d_full_running),
+            ("full deploy (docker: as returned)", k_full, d_full_returned),
+            ("no-op pass / redeploy unchanged", k_noop, d_noop)]
+    for label, k, d in rows:
+        print(f"{label:<34}{k:>10.2f}{d:>10.2f}{k / d:>8.2f}")
+    remove_stacks(k_names + d_names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

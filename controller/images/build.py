@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from controller.errors import ImageBuildError
 from controller.images.naming import build_repository, build_tag
 from controller.model import labels as L
 from controller.model.manifest import BuildSpec, ImageRef
-from controller.swarm.engine_images import ImageEngine
+
+if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
+    from controller.swarm.engine_images import ImageEngine
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class ImageBuilder:
             build: the service's build section (context is an absolute path).
             context_revision: full git revision that last changed the build context.
             revision: the git revision being applied; passed as build arg KEELSON_REVISION and
-                image label ``io.keelson.revision``.
+                image label ``io.keelson.revision`` (added to ``build.labels``).
         Returns:
             ImageRef: repository, tag and the registry's manifest digest.
         Raises:
@@ -69,7 +72,7 @@ class ImageBuilder:
             self._timed("image_build", stack, service, lambda: self.engine.build(
                 build.context, build.dockerfile, ref,
                 dict(build.args or {}, **{REVISION_BUILD_ARG: revision}),
-                build.target, {L.REVISION: revision}))
+                build.target, dict(build.labels or {}, **{L.REVISION: revision})))
         digest = self._timed("image_push", stack, service, lambda: self.engine.push(repo, tag))
         log.info("image %s pushed (%s)", ref, digest)
         return ImageRef(repo, tag, digest)

@@ -54,12 +54,15 @@ def build_options_hash(build: BuildSpec) -> str:
     """Hex sha256 of the build options that change the image besides the context.
 
     Args:
-        build: the service's build section (args, target, dockerfile are hashed; sorted JSON).
+        build: the service's build section (args, target, dockerfile and, when given, labels
+            are hashed as sorted JSON).
     Returns:
         str: 64 hex digits.
     """
     doc = {"args": dict(sorted((build.args or {}).items())), "target": build.target or "",
            "dockerfile": build.dockerfile or DEFAULT_DOCKERFILE}
+    if build.labels:
+        doc["labels"] = dict(sorted(build.labels.items()))
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -71,8 +74,8 @@ def build_tag(context_revision: str, build: BuildSpec) -> str:
         build: the service's build section.
     Returns:
         str: first 12 hex of ``context_revision``, plus ``-<8 hex>`` of build_options_hash
-        when args, target or dockerfile differ from the defaults (no args, no target,
-        ``Dockerfile``).
+        when args, target, dockerfile or labels differ from the defaults (none, none,
+        ``Dockerfile``, none).
     Raises:
         ValueError: ``context_revision`` is empty or not hexadecimal.
     """
@@ -80,7 +83,7 @@ def build_tag(context_revision: str, build: BuildSpec) -> str:
     if not rev or any(c not in "0123456789abcdef" for c in rev):
         raise ValueError(f"context revision must be a hex git revision, got {context_revision!r}")
     tag = rev[:REVISION_CHARS]
-    default = (not build.args and not build.target
+    default = (not build.args and not build.target and not build.labels
                and (build.dockerfile or DEFAULT_DOCKERFILE) == DEFAULT_DOCKERFILE)
     if not default:
         tag += "-" + build_options_hash(build)[:OPTIONS_CHARS]

@@ -1,9 +1,13 @@
 """Pin image-only services to the digest their tag names in the registry right now."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.errors import ImageResolveError
 from controller.model.manifest import ImageRef
-from controller.swarm.engine_images import ImageEngine
+
+if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
+    from controller.swarm.engine_images import ImageEngine
 
 DEFAULT_TAG = "latest"  # docker's default when a reference names no tag
 

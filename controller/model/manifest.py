@@ -15,6 +15,7 @@ class BuildSpec:
         args: build arguments after interpolation (name -> value).
         target: multi-stage target, or None.
         image: the service's ``image:`` name when both are given (its repository is used).
+        labels: image labels from ``build.labels`` (name -> value).
     """
 
     context: str
@@ -22,6 +23,7 @@ class BuildSpec:
     args: Dict[str, str] = field(default_factory=dict)
     target: Optional[str] = None
     image: Optional[str] = None
+    labels: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

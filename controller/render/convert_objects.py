@@ -42,8 +42,8 @@ def service_networks(ctx: ConvertContext, svc_name: str, svc: dict,
                      networks: Mapping[str, dict]) -> Tuple[List[dict], List[str]]:
     """A service's ``networks`` -> ``[{Target, Aliases}]`` sorted by Target, plus the keys used.
 
-    A service that lists none joins ``default``. Aliases are the service's name plus its
-    ``aliases`` (only on user-defined networks), as docker does.
+    A service that lists none joins ``default``. Aliases are its ``aliases`` then the service's
+    name (only on user-defined networks), as docker does.
     Returns:
         (attachments, network keys used).
     Raises:
@@ -64,7 +64,7 @@ def service_networks(ctx: ConvertContext, svc_name: str, svc: dict,
         att: dict = {"Target": target}
         aliases = [str(a) for a in (opts or {}).get("aliases") or []]
         if target not in _BUILTIN_NETWORKS and not target.startswith("container:"):
-            aliases = [svc_name] + [a for a in aliases if a != svc_name]
+            aliases = aliases + [svc_name]  # docker appends the service name last
         if aliases:
             att["Aliases"] = aliases
         if (opts or {}).get("driver_opts"):
@@ -182,7 +182,8 @@ def service_file_refs(ctx: ConvertContext, kind: str, svc_name: str, refs,
                              "UID": str(ref.get("uid", "0")), "GID": str(ref.get("gid", "0")),
                              "Mode": int(mode)},
                     f"{field}Name": objects[source].name, f"{field}ID": ""})
-    return sorted(out, key=lambda r: (r[f"{field}Name"], r["File"]["Name"]))
+    # stable sort by name only, as docker does (two mounts of one config keep written order)
+    return sorted(out, key=lambda r: r[f"{field}Name"])
 
 
 def volume_objects(ctx: ConvertContext, volumes: Mapping[str, dict]) -> Dict[str, dict]:

@@ -1,7 +1,8 @@
 """Field types of the stack file: validate, cast after interpolation, normalize unambiguous forms.
 
-Each type is a small object with ``check(value, path, ctx) -> value``. Interpolation yields
-strings, so ints, floats and booleans are cast here (docker/cli
+Each type is a small object with ``check(value, path, ctx) -> value``. Validation walks the
+schema, so only values are interpolated (never keys) and ``x-`` keys are dropped before their
+values are touched. Interpolation yields strings, so ints, floats and booleans are cast here (docker/cli
 ``cli/compose/loader/interpolate.go`` lists the same casts). The key tables that use these types
 live in ``controller.render.keys``. Output values are plain Python (no ``YamlInt``).
 """
@@ -11,26 +12,40 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
+from controller.render.interpolate import substitute
 from controller.render.yaml_load import YamlFloat, YamlInt
-
-# Go's time.ParseDuration syntax (a sign, then number+unit pairs; "0" alone allowed).
-_DURATION_RE = re.compile(r"^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$")
-# docker/go-units RAMInBytes: a number, an optional blank, then k/m/g/t/p with optional i and b.
-_BYTES_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)? ?(?:[kKmMgGtTpP][iI]?)?[bB]?$")
-_CPUS_RE = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
-_TRUE = {"y", "yes", "true", "on"}  # docker's toBoolean (yaml.org/type/bool.html)
-_FALSE = {"n", "no", "false", "off"}
-
 
 class Context:
     """Shared state of one validation pass.
 
     Attributes:
         positions: dotted key path -> line; new paths are added when forms are normalized.
+        lookup: variable name -> value or None; None disables interpolation.
+        missing: unset variables that became "" -> dotted path of their first use.
     """
 
-    def __init__(self, positions: Dict[str, int]):
+    def __init__(self, positions: Dict[str, int],
+                 lookup: Optional[Callable[[str], Optional[str]]] = None):
         self.positions = positions
+        self.lookup = lookup
+        self.missing: Dict[str, str] = {}
+
+    def interp(self, value: Any, path: str) -> Any:
+        """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
+        if self.lookup is None or not isinstance(value, str):
+            return value
+        out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
+        for name in missing:
+            self.missing.setdefault(name, path)
+        return out
+
+    def interp_deep(self, value: Any, path: str) -> Any:
+        """Interpolate every string inside lists/dicts (values only, never keys)."""
+        if isinstance(value, dict):
+            return {k: self.interp_deep(v, join(path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.interp_deep(v, join(path, i)) for i, v in enumerate(value)]
+        return self.interp(value, path)
 
     def line(self, path: str) -> Optional[int]:
         """Line of ``path``, or of its nearest ancestor that has one."""
@@ -101,6 +116,7 @@ class Type:
 
     nullable = False
     describe = "a value"
+    leaf = True  # receives scalars: ``check()`` interpolates a string before ``check``
 
     def check(self, value: Any, path: str, ctx: Context) -> Any:
         """Return the validated, cast value; raise ctx.fail(path, ...) when it does not fit."""
@@ -112,167 +128,17 @@ class AnyValue(Type):
 
     nullable = True
 
-    def check(self, value, path, ctx):
-        return plain(value)
-
-
-class Str(Type):
-    """A string; a number is taken as written (``user: 1000``); ``choices`` limits the value."""
-
-    describe = "a string"
-
-    def __init__(self, choices: Sequence[str] = (), pattern: Optional[str] = None):
-        self.choices = tuple(choices)
-        self.pattern = re.compile(pattern) if pattern else None
+    leaf = False
 
     def check(self, value, path, ctx):
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ctx.fail(path, f"must be a string, got {_kind(value)}")
-        text = scalar_text(value)
-        if self.choices and text not in self.choices:
-            raise ctx.fail(path, f"must be one of {', '.join(self.choices)}, got {text!r}")
-        if self.pattern and not self.pattern.match(text):
-            raise ctx.fail(path, f"invalid value {text!r}")
-        return text
-
-
-class Int(Type):
-    """An integer (strings cast with base 10); ``minimum`` is inclusive."""
-
-    describe = "an integer"
-
-    def __init__(self, minimum: Optional[int] = None, octal: bool = False):
-        self.minimum = minimum
-        self.octal = octal
-
-    def _parse(self, value: Any) -> Optional[int]:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float):
-            return int(value) if value.is_integer() else None
-        if isinstance(value, str):
-            text = value.strip().replace("_", "") if value.strip() else ""
-            try:
-                if self.octal and re.match(r"^0[0-7]+$", text):
-                    return int(text, 8)
-                if self.octal and re.match(r"^0[oO][0-7]+$", text):
-                    return int(text[2:], 8)
-                return int(text, 10)
-            except ValueError:
-                try:
-                    f = float(text)
-                except ValueError:
-                    return None
-                return int(f) if f.is_integer() else None
-        return None
-
-    def check(self, value, path, ctx):
-        n = self._parse(value)
-        if n is None:
-            raise ctx.fail(path, f"must be an integer, got {scalar_text(value) or _kind(value)!r}")
-        if self.minimum is not None and n < self.minimum:
-            raise ctx.fail(path, f"must be >= {self.minimum}, got {n}")
-        return n
-
-
-class Mode(Int):
-    """A file mode: ``0440`` written bare or as a string is octal, as in ``chmod``."""
-
-    describe = "a file mode"
-
-    def __init__(self):
-        super().__init__(minimum=0, octal=True)
-
-
-class Float(Type):
-    """A number (strings cast); ``maximum``/``minimum`` inclusive."""
-
-    describe = "a number"
-
-    def __init__(self, minimum: Optional[float] = None, maximum: Optional[float] = None):
-        self.minimum, self.maximum = minimum, maximum
-
-    def check(self, value, path, ctx):
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            f = float(value.strip() if isinstance(value, str) else value)
-        except (TypeError, ValueError):
-            raise ctx.fail(path, f"must be a number, got {scalar_text(value) or _kind(value)!r}") from None
-        if (self.minimum is not None and f < self.minimum) or (
-                self.maximum is not None and f > self.maximum):
-            raise ctx.fail(path, f"must be between {self.minimum} and {self.maximum}, got {f}")
-        return f
-
-
-class Bool(Type):
-    """A boolean; strings ``y/yes/true/on`` and ``n/no/false/off`` (any case) are cast."""
-
-    describe = "a boolean"
-
-    def check(self, value, path, ctx):
-        if isinstance(value, bool):
-            return value
-        text = value.strip().lower() if isinstance(value, str) else None
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ctx.fail(path, f"must be a boolean (true/false), got {scalar_text(value) or _kind(value)!r}")
-
-
-class Duration(Type):
-    """A Go duration string (``1m30s``, ``500ms``, ``0``), kept as written."""
-
-    describe = "a duration"
-
-    def check(self, value, path, ctx):
-        text = scalar_text(value)
-        if isinstance(value, bool) or text is None:
-            raise ctx.fail(path, f"must be a duration like 10s, got {_kind(value)}")
-        text = text.strip()
-        if text in ("0", "-0", "+0") or _DURATION_RE.match(text):
-            return text
-        raise ctx.fail(path, f"must be a duration like 10s, 1m30s or 500ms, got {text!r}")
-
-
-class Bytes(Type):
-    """A byte size: a plain integer (bytes) or ``64M``, ``1g``, ``512k``, ``2GiB``; kept as is."""
-
-    describe = "a byte size"
-
-    def check(self, value, path, ctx):
-        if isinstance(value, bool):
-            raise ctx.fail(path, "must be a byte size like 64M, got a boolean")
-        if isinstance(value, int):
-            if value < 0:
-                raise ctx.fail(path, f"must be >= 0, got {value}")
-            return int(value)
-        text = scalar_text(value)
-        if text is None or not _BYTES_RE.match(text.strip()):
-            raise ctx.fail(path, f"must be a byte size like 64M or 1g, got {text or _kind(value)!r}")
-        text = text.strip()
-        return int(text) if text.isdigit() else text
-
-
-class Cpus(Type):
-    """CPUs as a decimal string (``0.5``): a YAML number keeps its written digits, no float."""
-
-    describe = "a CPU count"
-
-    def check(self, value, path, ctx):
-        text = scalar_text(value)
-        if isinstance(value, bool) or text is None or not _CPUS_RE.match(text.strip()):
-            raise ctx.fail(path, f"must be a CPU count like 0.5, got {text or _kind(value)!r}")
-        return text.strip()
+        return plain(ctx.interp_deep(value, path))
 
 
 class ListOf(Type):
     """A list whose items are of type ``item``; ``unique`` rejects repeated items."""
 
     describe = "a list"
+    leaf = False
 
     def __init__(self, item: Type, unique: bool = False):
         self.item, self.unique = item, unique
@@ -308,6 +174,8 @@ class Either(Type):
         options: (kinds, type) pairs, e.g. ``(("str",), Str())``, ``(("dict",), Struct(...))``.
     """
 
+    leaf = False
+
     def __init__(self, *options: Tuple[Tuple[str, ...], Type], nullable: bool = False):
         self.options = options
         self.nullable = nullable
@@ -322,15 +190,22 @@ class Either(Type):
 
 
 class MapOf(Type):
-    """A mapping with free keys (matching ``key_pattern``) and values of type ``value``."""
+    """A mapping with free keys (matching ``key_pattern``) and values of type ``value``.
+
+    Args:
+        value: type of every value. key_pattern: regex each key must match.
+        null_as_empty: a null value stands for ``{}``. nullable_values: a null value is kept.
+    """
 
     describe = "a mapping"
+    leaf = False
 
     def __init__(self, value: Type, key_pattern: Optional[str] = None,
-                 null_as_empty: bool = False):
+                 null_as_empty: bool = False, nullable_values: bool = False):
         self.value = value
         self.key_re = re.compile(key_pattern) if key_pattern else None
-        self.null_as_empty = null_as_empty
+        self.null_as_empty = null_as_empty  # ``volumes: {data: }`` means ``data: {}``
+        self.nullable_values = nullable_values  # ``networks: {front: }`` keeps None
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
@@ -342,7 +217,7 @@ class MapOf(Type):
                 raise ctx.fail(p, f"invalid name {k!r}")
             if v is None and self.null_as_empty:
                 v = {}
-            out[k] = check(self.value, v, p, ctx)
+            out[k] = None if v is None and self.nullable_values else check(self.value, v, p, ctx)
         return out
 
 
@@ -350,6 +225,7 @@ class Struct(Type):
     """A mapping with a fixed set of keys; any other key is an error naming its path."""
 
     describe = "a mapping"
+    leaf = False
 
     def __init__(self, fields: Mapping[str, Type], required: Sequence[str] = ()):
         self.fields = dict(fields)
@@ -360,6 +236,8 @@ class Struct(Type):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
+            if k.startswith("x-"):
+                continue  # extension fields: allowed in every mapping of the schema, unused
             p = join(path, k)
             t = self.fields.get(k)
             if t is None:
@@ -382,6 +260,7 @@ class ListOrDict(Type):
     """
 
     describe = "a list of KEY=VALUE or a mapping"
+    leaf = False
     nullable = False
 
     def __init__(self, allow_none: bool = True):
@@ -392,7 +271,7 @@ class ListOrDict(Type):
         if isinstance(value, list):
             for i, item in enumerate(value):
                 p = join(path, i)
-                text = scalar_text(item)
+                text = scalar_text(ctx.interp(item, p))
                 if text is None or isinstance(item, bool):
                     raise ctx.fail(p, f"must be a KEY=VALUE string, got {_kind(item)}")
                 key, sep, val = text.partition("=")
@@ -404,6 +283,7 @@ class ListOrDict(Type):
                 ctx.positions.setdefault(join(path, key), ctx.line(p) or 0)
         elif isinstance(value, dict):
             for k, v in value.items():
+                v = ctx.interp(v, join(path, k))
                 if v is not None and scalar_text(v) is None:
                     raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
                 out[k] = scalar_text(v)
@@ -420,13 +300,14 @@ class MapOfStr(Type):
     """A mapping of name -> string (driver_opts, logging options); numbers kept as written."""
 
     describe = "a mapping of strings"
+    leaf = False
 
     def check(self, value, path, ctx):
         if not isinstance(value, dict):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
-            text = scalar_text(v)
+            text = scalar_text(ctx.interp(v, join(path, k)))
             if text is None:
                 raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
             out[k] = text
@@ -437,16 +318,23 @@ class ExtraHosts(Type):
     """``extra_hosts``: a list of ``host:ip`` kept, or a mapping host -> ip turned into one."""
 
     describe = "a list of host:ip or a mapping"
+    leaf = False
 
     def check(self, value, path, ctx):
         if isinstance(value, list):
-            return [check(Str(), v, join(path, i), ctx) for i, v in enumerate(value)]
+            out_list = []
+            for i, v in enumerate(value):
+                text = scalar_text(ctx.interp(v, join(path, i)))
+                if text is None or isinstance(v, bool):
+                    raise ctx.fail(join(path, i), f"must be a host:ip string, got {_kind(v)}")
+                out_list.append(text)
+            return out_list
         if isinstance(value, dict):
             out = []
             for k, v in value.items():
                 ips = v if isinstance(v, list) else [v]
                 for ip in ips:
-                    text = scalar_text(ip)
+                    text = scalar_text(ctx.interp(ip, join(path, k)))
                     if text is None:
                         raise ctx.fail(join(path, k), f"must be an address, got {_kind(ip)}")
                     out.append(f"{k}:{text}")
@@ -456,6 +344,8 @@ class ExtraHosts(Type):
 
 class Checked(Type):
     """Another type plus a check on the result: ``rule(value) -> error message or None``."""
+
+    leaf = False
 
     def __init__(self, inner: Type, rule: Callable[[Any], Optional[str]]):
         self.inner, self.rule = inner, rule
@@ -475,4 +365,6 @@ def check(t: Type, value: Any, path: str, ctx: Context) -> Any:
         if t.nullable:
             return None
         raise ctx.fail(path, f"must be {t.describe}, got null")
+    if t.leaf:
+        value = ctx.interp(value, path)
     return t.check(value, path, ctx)

@@ -248,7 +248,7 @@ class GitSource:
             # git would block on a full pipe forever: stop it before reporting
             proc.proc.kill()
             proc.proc.wait()
-            if isinstance(exc, tarfile.FilterError):
+            if isinstance(exc, getattr(tarfile, "FilterError", ())):
                 raise GitFetchError(f"revision {sha[:12]} of {self._redact(self.url)} cannot "
                                     f"be exported safely: {exc}") from exc
             raise
@@ -257,12 +257,8 @@ class GitSource:
     @staticmethod
     def _prune(trees: str) -> None:
         """Keep the ``KEEP_TREES`` most recently used complete trees; remove the rest."""
-        complete = []
-        for name in os.listdir(trees):
-            if name.endswith(MARKER_SUFFIX):
-                marker = os.path.join(trees, name)
-                complete.append((os.stat(marker).st_mtime_ns, name[:-len(MARKER_SUFFIX)]))
-        complete.sort(reverse=True)
+        complete = sorted(((os.stat(os.path.join(trees, n)).st_mtime_ns, n[:-len(MARKER_SUFFIX)])
+                           for n in os.listdir(trees) if n.endswith(MARKER_SUFFIX)), reverse=True)
         keep = {sha for _, sha in complete[:KEEP_TREES]}
         for name in os.listdir(trees):
             sha = name[:-len(MARKER_SUFFIX)] if name.endswith(MARKER_SUFFIX) else name
@@ -271,11 +267,8 @@ class GitSource:
             full = os.path.join(trees, name)
             if os.path.isdir(full) and not os.path.islink(full):
                 shutil.rmtree(full, ignore_errors=True)
-            else:
-                try:
-                    os.remove(full)
-                except FileNotFoundError:
-                    pass
+            elif os.path.lexists(full):
+                os.remove(full)
 
     # -- history -------------------------------------------------------------------------------
 
@@ -409,9 +402,8 @@ def _norm_repo_path(path: str) -> str:
 
 def _first_line(message) -> str:
     """First line of a commit message (GitPython may hand back bytes for odd encodings)."""
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    return message.strip().splitlines()[0] if message.strip() else ""
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any, Mapping
 
+from controller.errors import ConfigError
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _HANDLER_NAME = "keelson-logfmt"
@@ -71,11 +73,11 @@ def setup_logging(level: str = "INFO") -> None:
     Returns:
         None.
     Raises:
-        ValueError: ``level`` is not a logging level name.
+        ConfigError: ``level`` is not a logging level name (``--log-level``, KEELSON_LOG_LEVEL).
     """
     numeric = logging.getLevelName(str(level).upper())
     if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+        raise ConfigError(f"--log-level: unknown level {level!r}; use DEBUG, INFO, WARNING or ERROR")
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:

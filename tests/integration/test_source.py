@@ -293,3 +293,15 @@ def test_watcher_fires_once_on_a_saved_file_and_not_on_reads(tmp_path):
         assert calls.n == 1
     finally:
         watcher.stop()
+
+
+def test_half_written_tree_and_broken_clone_are_redone(manifest_repo, tmp_path):
+    sha = seeded(manifest_repo)
+    wd = tmp_path / "wd"
+    (wd / "trees" / sha).mkdir(parents=True)  # a crash mid-export: folder, no marker
+    (wd / "trees" / sha / "junk").write_text("x")
+    (wd / "repo").mkdir()  # a crash mid-clone: not a repo
+    co = source(manifest_repo, tmp_path).fetch()
+    assert co.root == str(wd / "trees" / sha)
+    assert not os.path.exists(os.path.join(co.root, "junk"))
+    assert os.path.isfile(os.path.join(co.manifests, "web", "stack.yml"))

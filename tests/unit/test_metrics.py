@@ -6,6 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.errors import ConfigError
 from controller.telemetry.logs import LogfmtFormatter, log_stack_summary, setup_logging
 from controller.telemetry.metrics import MetricsRecorder
 
@@ -191,7 +192,7 @@ def test_setup_logging_is_idempotent():
         setup_logging("INFO")
         ours = [h for h in root.handlers if h.get_name() == "keelson-logfmt"]
         assert len(ours) == 1 and root.level == logging.INFO
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError):
             setup_logging("loud")
     finally:
         for h in list(root.handlers):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent: make the Debian/Python base image Keelson's Dockerfile builds FROM, locally.
+# Idempotent: make, locally, the Debian/Python base image Keelson's Dockerfile builds FROM
+# (python:3.11-slim) and a registry image for stack.yml (registry:2).
 #
 # Nothing can be pulled from a public image registry on the dev/CI machines, so the
 # `python:3.11-slim` the Dockerfile defaults to is made here: debootstrap (Debian bookworm,
@@ -7,7 +8,7 @@
 # It behaves like the official image where Keelson needs it: `python` and `pip` on PATH, pip
 # may install into the system Python (no PEP 668 marker), `python -m venv` works.
 #
-#   bash scripts/base-images.sh            # no-op when the image exists
+#   bash scripts/base-images.sh            # no-op when the images exist
 #   KEELSON_BASE_REBUILD=1 bash scripts/base-images.sh   # re-import (and re-debootstrap if
 #                                                        # the cached tarball is gone)
 #
@@ -16,12 +17,16 @@
 #                          cached there as a tarball, so a re-run after `docker image rm` or a
 #                          wiped dockerd takes seconds, not minutes.
 #   KEELSON_BASE_IMAGE     tag to make (default python:3.11-slim)
+#   KEELSON_REGISTRY_IMAGE tag of the registry image made from Debian's docker-registry on that
+#                          base (default registry:2, the one stack.yml runs; empty: skip it)
 #   KEELSON_DEBIAN_MIRROR  Debian mirror URL; default: the bookworm URI in this machine's apt
 #                          sources (/etc/apt/sources.list{,.d/*}), else debootstrap's default.
 set -euo pipefail
 
 STATE=${KEELSON_DEV_STATE:-/var/lib/keelson-dev}
 IMAGE=${KEELSON_BASE_IMAGE:-python:3.11-slim}
+# stand-in for the registry image stack.yml runs; empty skips it
+REGISTRY_IMAGE=${KEELSON_REGISTRY_IMAGE-registry:2}
 SUITE=bookworm
 # Bump RECIPE when the package list or the post-install steps change: it names the cache.
 RECIPE=1
@@ -38,10 +43,6 @@ check_image() {
     >&2
 }
 
-if [ "${KEELSON_BASE_REBUILD:-0}" != 1 ] && "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
-  log "$IMAGE exists: nothing to do"
-  exit 0
-fi
 
 # The machine's own Debian mirror: never name a host here, read apt's configuration.
 debian_mirror() {
@@ -108,14 +109,72 @@ make_tarball() {
   log "cached rootfs: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 }
 
-[ -s "$TARBALL" ] || make_tarball
-
-log "docker import $TARBALL as $IMAGE"
+make_python_base() {
+  [ -s "$TARBALL" ] || make_tarball
+  log "docker import $TARBALL as $IMAGE"
 "$DOCKER" import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'ENV LANG=C.UTF-8' \
   -c 'LABEL io.keelson.dev-base=debootstrap-'"$SUITE"'-r'"$RECIPE" \
   -c 'CMD ["python3"]' \
   "$TARBALL" "$IMAGE" >/dev/null
-check_image || { log "$IMAGE does not run python/ssl/pip/git"; exit 1; }
-log "ready: $IMAGE"
+  check_image || { log "$IMAGE does not run python/ssl/pip/git"; exit 1; }
+}
+
+# A stand-in for the official `registry:2` (used by stack.yml's `registry` service): Debian's
+# docker-registry binary (Docker Distribution 2.8) on the Python base, laid out like the
+# official image: config /etc/docker/registry/config.yml, data /var/lib/registry, port 5000.
+make_registry_image() {
+  if ! command -v docker-registry >/dev/null; then
+    log "installing docker-registry"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+  fi
+  local ctx
+  ctx=$(mktemp -d)
+  cp "$(command -v docker-registry)" "$ctx/registry"
+  cat >"$ctx/config.yml" <<'YML'
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+YML
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $IMAGE
+COPY registry /bin/registry
+COPY config.yml /etc/docker/registry/config.yml
+VOLUME ["/var/lib/registry"]
+EXPOSE 5000
+LABEL io.keelson.dev-base=docker-registry-debian
+ENTRYPOINT ["/bin/registry"]
+CMD ["serve", "/etc/docker/registry/config.yml"]
+DOCKERFILE
+  log "building $REGISTRY_IMAGE from Debian's docker-registry"
+  mkdir -p "$CACHE_DIR"
+  DOCKER_BUILDKIT=0 "$DOCKER" build -t "$REGISTRY_IMAGE" "$ctx" >"$CACHE_DIR/registry-build.log" 2>&1 || {
+    log "building $REGISTRY_IMAGE failed:"; tail -20 "$CACHE_DIR/registry-build.log" >&2; exit 1; }
+  rm -rf "$ctx"
+  "$DOCKER" run --rm --network none --entrypoint /bin/registry "$REGISTRY_IMAGE" --version >&2
+}
+
+if [ "${KEELSON_BASE_REBUILD:-0}" = 1 ] || ! "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
+  make_python_base
+  rebuilt=1
+else
+  log "$IMAGE exists"
+fi
+if [ -n "$REGISTRY_IMAGE" ]; then
+  if [ -n "${rebuilt:-}" ] || ! "$DOCKER" image inspect "$REGISTRY_IMAGE" >/dev/null 2>&1; then
+    make_registry_image
+  else
+    log "$REGISTRY_IMAGE exists"
+  fi
+fi
+log "ready: $IMAGE${REGISTRY_IMAGE:+ $REGISTRY_IMAGE}"

@@ -87,7 +87,9 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
         except ImageResolveError as exc:
             current = live_image_for(live, manifest.name, svc)
             cur, want = ImageRef.parse(current), ImageRef.parse(image)
-            if cur.digest and (cur.repository, cur.tag) == (want.repository, want.tag):
+            # an untagged name means :latest, as the engine resolves it
+            if cur.digest and (cur.repository, cur.tag or "latest") == (want.repository,
+                                                                        want.tag or "latest"):
                 out.refs[svc] = ImageRef.parse(current)
                 out.warnings.append(f"service {svc}: cannot resolve {image} ({exc}); keeping the "
                                     f"pinned {current}")

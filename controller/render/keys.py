@@ -175,6 +175,7 @@ _SERVICE_FIELDS = {
     "working_dir": Str(),
     # Ignored by Swarm (warned), but typed loosely so a value of any shape is accepted.
     **{k: AnyValue() for k in IGNORED_SERVICE_KEYS},
+    **{k: AnyValue() for k in FORBIDDEN_SERVICE_KEYS},  # the loader rejects them with a hint
     "depends_on": _DEPENDS_ON,
 }
 

@@ -241,8 +241,9 @@ class Struct(Type):
             p = join(path, k)
             t = self.fields.get(k)
             if t is None:
-                raise ctx.fail(p, f"unknown key {k!r} (allowed here: "
-                               f"{', '.join(sorted(self.fields))})")
+                allowed = sorted(self.fields)
+                hint = f" (allowed here: {', '.join(allowed)})" if len(allowed) <= 16 else ""
+                raise ctx.fail(p, f"unknown key {k!r}{hint}")
             if v is None and not t.nullable:
                 continue  # ``key:`` with nothing after it means "not set"
             out[k] = check(t, v, p, ctx)

@@ -5,6 +5,7 @@ import os
 from typing import Mapping, TextIO
 
 from controller.errors import KeelsonError
+from controller.model import ImageRef
 
 
 def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
@@ -38,7 +39,10 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int
     for name, file in stacks.items():
         try:
             manifest = load_stack(name, file, environ, root=directory)
-            desired = to_desired(manifest, {}, None)
+            # built images do not exist offline: a placeholder stands in for each
+            placeholders = {svc: ImageRef(f"registry.invalid/{name}_{svc}", "validate")
+                            for svc in manifest.builds}
+            desired = to_desired(manifest, placeholders, None, environ=dict(environ))
             findings = preflight(manifest, desired)
         except KeelsonError as exc:
             bad += 1

@@ -31,7 +31,8 @@ RUN set -e; \
     if [ -n "${PIP_CERT_FILE:-}" ]; then export PIP_CERT="/src/${PIP_CERT_FILE}"; fi; \
     python -m venv /opt/venv; \
     /opt/venv/bin/pip install --no-cache-dir /src; \
-    /opt/venv/bin/python -c 'import controller, docker, git, yaml, prometheus_client, watchdog'
+    GIT_PYTHON_REFRESH=quiet /opt/venv/bin/python -c \
+      'import controller.cli, docker, git, yaml, prometheus_client, watchdog'
 
 FROM ${BASE_IMAGE}
 # GitPython drives the git binary; ssh for git@ URLs. Skipped when the base already has both
@@ -47,7 +48,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     KEELSON_LISTEN=0.0.0.0:9090 \
     KEELSON_WORKDIR=/var/lib/keelson
 # Scratch space only (clones, exported trees): Keelson keeps its state in Swarm labels.
-RUN mkdir -p /var/lib/keelson
+# The import checks that GitPython finds git in the final image.
+RUN mkdir -p /var/lib/keelson && python -c 'import controller.cli, git; git.Git().version()'
 WORKDIR /var/lib/keelson
 EXPOSE 9090
 # Liveness via /healthz on the port KEELSON_LISTEN names; passes when the HTTP server is off.

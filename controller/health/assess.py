@@ -1,0 +1,189 @@
+"""Pure rollout health: one look at a service and its tasks -> where its rollout stands.
+
+No I/O and no docker/git/watchdog/prometheus_client import: the watcher (health/rollout.py)
+feeds in what SwarmClient read, and the rules are unit-tested on Engine JSON recorded from a
+real swarm (tests/unit/fixtures/health/).
+
+Sources for the rules:
+- ``UpdateStatus.State`` is one of updating, paused, completed, rollback_started,
+  rollback_paused, rollback_completed (Engine API v1.41, ``Service.UpdateStatus``). Swarm sets
+  it only when an update replaces tasks; a created service, or an update that changes no task
+  (labels only), has none.
+- Task states (Engine API v1.41, ``TaskState``): new, allocated, pending, assigned, accepted,
+  preparing, ready, starting, running, complete, shutdown, failed, rejected, remove, orphaned.
+  A task whose container has a healthcheck reaches ``running`` only once healthy (docker docs,
+  "Dockerfile reference: HEALTHCHECK" and swarm's health-aware task states).
+- Observed on Engine 20.10: a task Swarm cannot place (start-first with a host-mode port on one
+  node, field case c10) stays ``pending`` with ``Err`` "no suitable node (...)", forever.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional
+
+from controller.model.live import LiveService, LiveTask
+from controller.swarm.parse import parse_time
+
+PROGRESSING, COMPLETED, ROLLED_BACK, PAUSED, FAILED = (
+    "progressing", "completed", "rolled_back", "paused", "failed")
+
+# Task states before the container starts: the scheduler has not placed it, or the node has
+# not accepted it yet. A task stuck here past the pending timeout cannot run.
+UNSTARTED_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted"})
+# Terminal task states that count as a failure of the task.
+FAILED_STATES = frozenset({"failed", "rejected"})
+# Failed tasks (created since the rollout started) after which a rollout Swarm does not track
+# (a new service, or an update without UpdateStatus) is failed: Swarm restarts them forever.
+FAILING_TASKS_LIMIT = 3
+# An UpdateStatus that started this many seconds before our rollout belongs to an older update
+# (clock skew allowance between Keelson and the manager that wrote StartedAt).
+STALE_UPDATE_SLACK_S = 2.0
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Where one service's rollout stands.
+
+    Attributes:
+        phase: ``progressing``, ``completed``, ``rolled_back``, ``paused`` or ``failed``.
+        reason: CamelCase reason: Starting, Updating, RollingBack, Succeeded, RolledBack,
+            UpdatePaused, RollbackPaused, TaskPending, TasksFailing.
+        message: human detail (UpdateStatus.Message and/or the task's status error).
+    """
+
+    phase: str
+    reason: str
+    message: str = ""
+
+    @property
+    def settled(self) -> bool:
+        """True for every phase but ``progressing``."""
+        return self.phase != PROGRESSING
+
+
+def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, now: float,
+           pending_timeout_s: float, created: bool) -> Assessment:
+    """Judge one service's rollout from its inspect and its task list.
+
+    Args:
+        service: the service as inspected now (spec, UpdateStatus).
+        tasks: every task Swarm keeps for it (current and historic), any order.
+        started_at: unix seconds when the rollout began (just before create/update).
+        now: unix seconds of this look (the same clock as ``started_at``).
+        pending_timeout_s: seconds a task of the running spec may stay unstarted (new, pending,
+            assigned, accepted) before the rollout is failed.
+        created: True when the rollout created the service (nothing to roll back to).
+    Returns:
+        Assessment, in this order of precedence: UpdateStatus rollback_completed ->
+        rolled_back; paused / rollback_paused -> paused; rollback_started -> progressing
+        (RollingBack); a task unstarted past ``pending_timeout_s`` -> failed (TaskPending, with
+        the task's error); UpdateStatus completed -> completed; replicas 0 -> completed;
+        updating -> progressing (Updating). Without (a current) UpdateStatus: at least
+        FAILING_TASKS_LIMIT failed tasks since ``started_at`` -> failed (TasksFailing);
+        every desired replica running the current image and no current task in another state
+        -> completed; otherwise progressing (Starting). Desired replicas are
+        ``Mode.Replicated.Replicas``, or for global mode the tasks whose desired state is running.
+    Raises:
+        Nothing: missing fields read as empty.
+    """
+    status = _current_update_status(service, started_at, created)
+    state = status.get("State", "")
+    us_message = status.get("Message", "")
+    detail = _last_failure(tasks, started_at)
+
+    if state == "rollback_completed":
+        return Assessment(ROLLED_BACK, "RolledBack", _join(us_message, detail))
+    if state == "paused":
+        return Assessment(PAUSED, "UpdatePaused", _join(us_message, detail))
+    if state == "rollback_paused":
+        return Assessment(PAUSED, "RollbackPaused", _join(us_message, detail))
+    if state == "rollback_started":
+        return Assessment(PROGRESSING, "RollingBack", _join(us_message, detail))
+
+    stuck = _stuck_task(tasks, started_at, now, pending_timeout_s)
+    if stuck is not None:
+        waited = now - max(stuck.created_at, started_at)
+        return Assessment(FAILED, "TaskPending",
+                          f"task {stuck.id[:12]} {stuck.state} for {waited:.0f}s: "
+                          f"{stuck.error or stuck.message}")
+    if state == "completed":
+        return Assessment(COMPLETED, "Succeeded", us_message)
+    if _replicas(service) == 0:
+        return Assessment(COMPLETED, "Succeeded", "0 replicas")
+    if state == "updating":
+        return Assessment(PROGRESSING, "Updating", us_message)
+
+    failures = [t for t in tasks if t.state in FAILED_STATES and t.created_at >= started_at]
+    if len(failures) >= FAILING_TASKS_LIMIT:
+        return Assessment(FAILED, "TasksFailing",
+                          f"{len(failures)} tasks failed since the rollout began: {detail}")
+    running, desired = _running_replicas(service, tasks)
+    if running >= desired:
+        return Assessment(COMPLETED, "Succeeded", f"{running}/{desired} replicas running")
+    return Assessment(PROGRESSING, "Starting", f"{running}/{desired} replicas running")
+
+
+def _current_update_status(service: LiveService, started_at: float, created: bool) -> dict:
+    """UpdateStatus, or {} when absent or left over from an update before ``started_at``."""
+    status = service.update_status or {}
+    if not status or created:
+        return {}
+    began = parse_time(status.get("StartedAt"))
+    if began and began < started_at - STALE_UPDATE_SLACK_S:
+        return {}
+    return status
+
+
+def _replicas(service: LiveService) -> Optional[int]:
+    """Mode.Replicated.Replicas, or None for global (and other) modes."""
+    replicated = (service.spec.get("Mode") or {}).get("Replicated")
+    if replicated is None:
+        return None
+    return int(replicated.get("Replicas") or 0)
+
+
+def _spec_image(service: LiveService) -> str:
+    """TaskTemplate.ContainerSpec.Image of the current spec ("" if absent)."""
+    template = service.spec.get("TaskTemplate") or {}
+    return (template.get("ContainerSpec") or {}).get("Image", "")
+
+
+def _running_replicas(service: LiveService, tasks: Iterable[LiveTask]) -> tuple:
+    """(replicas running the current image, replicas desired).
+
+    A slot (node for global mode) counts only when every task Swarm wants running there is
+    ``running`` with the spec's image: a start-first replacement still starting holds it back.
+    """
+    image = _spec_image(service)
+    live = [t for t in tasks if t.desired_state == "running"]
+    replicas = _replicas(service)
+    desired = replicas if replicas is not None else len(live)
+    by_key: dict = {}
+    for t in live:
+        key = t.slot if replicas is not None else t.node_id
+        ok = t.state == "running" and (not image or not t.image or t.image == image)
+        by_key[key] = by_key.get(key, True) and ok
+    return sum(by_key.values()), desired
+
+
+def _stuck_task(tasks: Iterable[LiveTask], started_at: float, now: float,
+                pending_timeout_s: float) -> Optional[LiveTask]:
+    """The longest-waiting wanted task still unstarted after ``pending_timeout_s``, or None."""
+    stuck = [t for t in tasks
+             if t.desired_state in ("running", "ready") and t.state in UNSTARTED_STATES
+             and now - max(t.created_at, started_at) > pending_timeout_s]
+    return min(stuck, key=lambda t: t.created_at) if stuck else None
+
+
+def _last_failure(tasks: Iterable[LiveTask], started_at: float) -> str:
+    """Error (or message) of the newest task that failed since ``started_at``, or ""."""
+    failed = [t for t in tasks if t.state in FAILED_STATES and t.created_at >= started_at]
+    if not failed:
+        return ""
+    last = max(failed, key=lambda t: t.updated_at or t.created_at)
+    return last.error or last.message
+
+
+def _join(*parts: str) -> str:
+    """Non-empty parts joined with ": "."""
+    return ": ".join(p for p in parts if p)

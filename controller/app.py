@@ -11,6 +11,7 @@ import threading
 from typing import Dict, Mapping, Optional
 
 from controller.config import Settings
+from controller.errors import SwarmError
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
 from controller.reconcile.loop import ReconcileLoop
@@ -32,6 +33,20 @@ def interpolation_environ(environ: Mapping[str, str]) -> Dict[str, str]:
     return {k: v for k, v in environ.items() if not k.startswith(PRIVATE_ENV_PREFIXES)}
 
 
+def connect_swarm(environ: Mapping[str, str]) -> SwarmClient:
+    """A SwarmClient for DOCKER_HOST (or the default socket).
+
+    Raises:
+        SwarmError: the Docker engine cannot be reached (one line naming the endpoint, instead
+            of the SDK's chained traceback).
+    """
+    try:
+        return SwarmClient()
+    except Exception as exc:  # docker.errors.DockerException; app must not import docker
+        endpoint = environ.get("DOCKER_HOST") or "the default socket (DOCKER_HOST unset)"
+        raise SwarmError(f"cannot connect to the Docker engine at {endpoint}: {exc}") from exc
+
+
 class App:
     """Keelson, wired.
 
@@ -43,11 +58,12 @@ class App:
 
     def __init__(self, settings: Settings, environ: Optional[Mapping[str, str]] = None, *,
                  client: Optional[SwarmClient] = None, metrics: Optional[MetricsRecorder] = None):
+        settings = settings if settings.instance else settings.validated()
         self.settings = settings
         environ = dict(os.environ if environ is None else environ)
         self.metrics = metrics or MetricsRecorder()
         self.store = StatusStore()
-        self.client = client or SwarmClient()
+        self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client)
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics)
         self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)

@@ -48,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace, environ) -> Settings:
     """Merge defaults < environment < options into validated Settings (ConfigError if bad)."""
-    kw = settings_from_env(environ)
+    # an option replaces its variable entirely: a bad KEELSON_INTERVAL must not fail a run
+    # that passes a good --interval
+    given = {"KEELSON_" + opt.upper() for opt in ("repo", "branch", "path", "registry", "interval",
+                                                  "listen", "workdir", "rollout_timeout")
+             if getattr(args, opt)}
+    if args.stack:
+        given.add("KEELSON_STACKS")
+    kw = settings_from_env({k: v for k, v in environ.items() if k not in given})
     if args.repo:
         kw["repo"] = args.repo
     for opt in ("branch", "path", "registry", "listen", "workdir"):
@@ -79,15 +86,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)
+        if args.command == "run":
+            # start-up errors (an address already bound, a folder that cannot be watched) are
+            # reported like the others, not as a traceback
+            app.run_forever()
+            return EXIT_OK
     except ConfigError as exc:
         print(f"keelson: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeelsonError as exc:
         print(f"keelson: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.command == "run":
-        app.run_forever()
-        return EXIT_OK
     if args.command == "plan":
         outcome = app.sync(dry_run=True)
         from controller.report import print_plan

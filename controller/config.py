@@ -5,7 +5,10 @@ the option wins over the variable, the variable over the default.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
@@ -32,6 +35,9 @@ class Settings:
         webhook_secret: shared secret for ``POST /hooks/git`` (KEELSON_WEBHOOK_SECRET); read from
             the file named by KEELSON_WEBHOOK_SECRET_FILE when that is set (Docker secrets).
         prune: remove stacks/services that left the repo (KEELSON_PRUNE).
+        instance: name of this Keelson in the ``io.keelson.instance`` label (KEELSON_INSTANCE);
+            it prunes only objects carrying its own name. Default: ``keelson-`` + 10 hex of
+            sha256(repo + path), so two controllers of different repos never prune each other.
     """
 
     repo: str = ""
@@ -46,6 +52,7 @@ class Settings:
     pending_timeout_s: float = 60.0
     webhook_secret: str = ""
     prune: bool = True
+    instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def validated(self) -> "Settings":
@@ -58,6 +65,11 @@ class Settings:
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        if not self.instance:
+            digest = hashlib.sha256(f"{self.repo}#{self.path}".encode()).hexdigest()[:10]
+            return dataclasses.replace(self, instance=f"keelson-{digest}")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.instance):
+            raise ConfigError(f"KEELSON_INSTANCE: letters, digits, . _ - only, got {self.instance!r}")
         return self
 
 
@@ -112,6 +124,8 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
             raise ConfigError(f"KEELSON_WEBHOOK_SECRET_FILE: {exc}") from exc
     elif e.get("KEELSON_WEBHOOK_SECRET"):
         out["webhook_secret"] = e["KEELSON_WEBHOOK_SECRET"]
+    if e.get("KEELSON_INSTANCE"):
+        out["instance"] = e["KEELSON_INSTANCE"]
     if "KEELSON_PRUNE" in e:
         out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
     return out

@@ -18,7 +18,8 @@ def print_plan(outcome, out: TextIO) -> None:
             continue
         writes = run.plan.writes if run.plan else []
         builds = f" (would build: {', '.join(run.to_build)})" if run.to_build else ""
-        print(f"stack {name}: {len(writes)} change(s){builds}", file=out)
+        count = f"{len(writes)} change(s)" if writes or builds else "no changes"
+        print(f"stack {name}: {count}{builds}", file=out)
         for ch in writes:
             why = f"  ({ch.reason})" if ch.reason else ""
             print(f"  {marks.get(ch.action, '?')} {ch.kind} {ch.name}{why}", file=out)

@@ -41,11 +41,13 @@ class Applier:
     Args:
         client: ``controller.swarm.client.SwarmClient``.
         observer: optional metrics recorder with ``swarm_write(kind, action)``.
+        instance: written to every object created as ``io.keelson.instance``.
     """
 
-    def __init__(self, client, observer=None):
+    def __init__(self, client, observer=None, instance: str = ""):
         self.client = client
         self.observer = observer
+        self.instance = instance
 
     def _wrote(self, result: ApplyResult, kind: str, action: str) -> None:
         key = f"{kind}:{action}"
@@ -73,17 +75,19 @@ class Applier:
         secret_ids = {n: o.id for n, o in live.secrets.items()}
         try:
             for ch in plan.of(CREATE, "network"):
-                self.client.create_network(desired.networks[ch.name].spec)
+                spec = copy.deepcopy(desired.networks[ch.name].spec)
+                spec.setdefault("Labels", {})[L.INSTANCE] = self.instance
+                self.client.create_network(spec)
                 self._wrote(result, "network", CREATE)
             for ch in plan.of(CREATE, "config"):
                 c = desired.configs[ch.name]
-                config_ids[ch.name] = self.client.create_config(c.name, c.data, c.labels,
-                                                                c.template_driver)
+                config_ids[ch.name] = self.client.create_config(
+                    c.name, c.data, {**c.labels, L.INSTANCE: self.instance}, c.template_driver)
                 self._wrote(result, "config", CREATE)
             for ch in plan.of(CREATE, "secret"):
                 s = desired.secrets[ch.name]
-                secret_ids[ch.name] = self.client.create_secret(s.name, s.data, s.labels,
-                                                                s.template_driver)
+                secret_ids[ch.name] = self.client.create_secret(
+                    s.name, s.data, {**s.labels, L.INSTANCE: self.instance}, s.template_driver)
                 self._wrote(result, "secret", CREATE)
             self._resolve_external(desired, config_ids, secret_ids)
             for ch in plan.changes:
@@ -92,6 +96,7 @@ class Applier:
                 svc = desired.services[ch.name]
                 spec = self._final_spec(svc.spec, config_ids, secret_ids, revision, source_hash,
                                         spec_hashes[ch.name])
+                spec["Labels"][L.INSTANCE] = self.instance
                 if ch.action == CREATE:
                     sid = self.client.create_service(spec)
                 else:

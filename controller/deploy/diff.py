@@ -16,13 +16,14 @@ from controller.model.plan import CREATE, REMOVE, UNCHANGED, UPDATE
 
 
 def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
-               desired_hashes: Dict[str, str]) -> StackPlan:
+               desired_hashes: Dict[str, str], instance: str) -> StackPlan:
     """Plan one stack.
 
     Args:
         desired: the stack's desired objects (from ``render.convert.to_desired``).
         live: the stack's objects in the swarm, or None when it has none.
         desired_hashes: full service name -> ``spec_hash`` of its desired spec.
+        instance: this Keelson's instance name; only objects it owns are pruned.
     Returns:
         StackPlan with changes in apply order: networks, configs, secrets, services, then the
         removals (services, configs, secrets, networks) of owned objects no longer desired.
@@ -45,23 +46,24 @@ def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
         if current is None:
             changes.append(Change("service", name, CREATE))
             continue
-        reason = service_difference(svc.spec, desired_hashes[name], current.labels, current.spec)
+        reason = service_difference(svc.spec, desired_hashes[name], current.labels, current.spec,
+                                    instance)
         changes.append(Change("service", name, UPDATE if reason else UNCHANGED, reason))
-    changes.extend(prune_changes(desired, live))
+    changes.extend(prune_changes(desired, live, instance))
     return StackPlan(desired.name, changes)
 
 
-def prune_changes(desired: Optional[DesiredStack], live: LiveStack) -> List[Change]:
+def prune_changes(desired: Optional[DesiredStack], live: LiveStack, instance: str) -> List[Change]:
     """Removals of objects Keelson owns in ``live`` that ``desired`` no longer has.
 
     Args:
         desired: the stack's desired objects, or None when the whole stack left the repo.
-        live: the stack as it runs.
+        live: the stack as it runs. instance: this Keelson's instance name.
     Returns:
         ``remove`` changes, services first (networks and configs are in use until they go).
     """
     def owned(obj) -> bool:
-        return obj.labels.get(L.MANAGED_BY) == L.MANAGED_BY_VALUE
+        return L.owned_by(obj.labels, instance)
 
     want_s = desired.services if desired else {}
     want_n = desired.networks if desired else {}
@@ -77,18 +79,19 @@ def prune_changes(desired: Optional[DesiredStack], live: LiveStack) -> List[Chan
 
 
 def service_difference(desired_spec: dict, desired_hash: str, live_labels: dict,
-                       live_spec: dict) -> str:
+                       live_spec: dict, instance: str) -> str:
     """Why a live service must be updated, or "" when it already matches.
 
     Args:
         desired_spec: the desired ServiceSpec JSON. desired_hash: its spec hash.
         live_labels: the live service's labels. live_spec: the live ServiceSpec as inspected.
+        instance: this Keelson's instance name (a service it does not own yet is adopted).
     Returns:
         A short reason (``spec changed``, ``not managed by keelson``, ``drift: replicas 1 != 3``)
         or "".
     """
-    if live_labels.get(L.MANAGED_BY) != L.MANAGED_BY_VALUE:
-        return "adopt: not yet managed by keelson"
+    if not L.owned_by(live_labels, instance):
+        return "adopt: not yet managed by this keelson"
     if live_labels.get(L.SPEC_HASH) != desired_hash:
         return "spec changed"
     return drift(desired_spec, live_spec)

@@ -13,6 +13,9 @@ SPEC_HASH = "io.keelson.spec-hash"  # sha256 of the desired spec, Keelson labels
 REVISION = "io.keelson.revision"  # git revision the object was last written at
 SOURCE_HASH = "io.keelson.source-hash"  # hash of the stack folder's content at that revision
 CONFIG_NAME = "io.keelson.config-name"  # logical (unversioned) name of a config/secret
+# Which Keelson owns the object: several controllers (or a demo beside tests) may share a swarm,
+# and one must never prune the stacks of another.
+INSTANCE = "io.keelson.instance"
 
 # The per-stack state record (a Swarm config named "<stack>_keelson-state"): what Keelson must
 # remember across restarts lives in its labels, which Swarm lets us update in place.
@@ -30,6 +33,11 @@ STATE_RECORD_SUFFIX = "keelson-state"
 def owner_labels(stack: str) -> dict:
     """Labels that mark an object as part of ``stack`` and owned by Keelson."""
     return {NAMESPACE: stack, MANAGED_BY: MANAGED_BY_VALUE}
+
+
+def owned_by(labels: dict, instance: str) -> bool:
+    """True when an object's labels say Keelson ``instance`` owns it."""
+    return labels.get(MANAGED_BY) == MANAGED_BY_VALUE and labels.get(INSTANCE) == instance
 
 
 def state_record_name(stack: str) -> str:

@@ -66,6 +66,7 @@ class StackRecord:
         applied_revision / applied_source_hash: last revision that converged.
         failed_revision / failed_source_hash: last revision that failed (not retried while the
             stack's content hash stays the same); failed_reason / failed_message: why.
+        instance: the Keelson instance that owns the stack (``io.keelson.instance``).
     """
 
     applied_revision: str = ""
@@ -74,6 +75,7 @@ class StackRecord:
     failed_source_hash: str = ""
     failed_reason: str = ""
     failed_message: str = ""
+    instance: str = ""
 
 
 @dataclass
@@ -86,6 +88,15 @@ class LiveStack:
     configs: Dict[str, LiveObject] = field(default_factory=dict)
     secrets: Dict[str, LiveObject] = field(default_factory=dict)
     record: Optional[StackRecord] = None
+
+    def owned_by(self, instance: str) -> bool:
+        """True when Keelson ``instance`` owns this stack's record or any of its objects."""
+        from controller.model.labels import owned_by
+        if self.record is not None and self.record.instance == instance:
+            return True
+        objs: List = [*self.services.values(), *self.networks.values(), *self.configs.values(),
+                      *self.secrets.values()]
+        return any(owned_by(o.labels, instance) for o in objs)
 
     @property
     def managed(self) -> bool:

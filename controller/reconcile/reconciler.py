@@ -94,7 +94,7 @@ class Reconciler:
         self.metrics = metrics
         self.store = store
         self.environ = environ
-        self.applier = Applier(client, metrics)
+        self.applier = Applier(client, metrics, settings.instance)
 
     # -- the pass ------------------------------------------------------------------------------
     def reconcile(self, dry_run: bool = False) -> PassResult:
@@ -184,7 +184,7 @@ class Reconciler:
             run.warnings.extend(run.desired.warnings)
             self._preflight(run)
             hashes = {n: spec_hash(s.spec) for n, s in run.desired.services.items()}
-            run.plan = plan_stack(run.desired, run.live, hashes)
+            run.plan = plan_stack(run.desired, run.live, hashes, self.settings.instance)
             if dry_run:
                 run.done = True
                 return
@@ -242,9 +242,11 @@ class Reconciler:
             run.warnings.extend(kept)
             record = (run.live.record if run.live else None) or StackRecord()
             if (record.applied_source_hash != run.source_hash or record.failed_source_hash
-                    or record.applied_revision == "" or (run.applied and run.applied.written)):
-                self.client.write_record(run.name, StackRecord(applied_revision=rev.sha,
-                                                               applied_source_hash=run.source_hash))
+                    or record.applied_revision == "" or record.instance != self.settings.instance
+                    or (run.applied and run.applied.written)):
+                self.client.write_record(run.name, StackRecord(
+                    applied_revision=rev.sha, applied_source_hash=run.source_hash,
+                    instance=self.settings.instance))
             self._settle(run, rev, S.SYNCED, "Succeeded", "", rollouts=mine,
                          health=S.DEGRADED if run.degraded else S.HEALTHY)
 
@@ -254,7 +256,8 @@ class Reconciler:
             self.client.write_record(run.name, StackRecord(
                 applied_revision=old.applied_revision, applied_source_hash=old.applied_source_hash,
                 failed_revision=rev.sha, failed_source_hash=run.source_hash,
-                failed_reason=reason, failed_message=message[:200]))
+                failed_reason=reason, failed_message=message[:200],
+                instance=self.settings.instance))
         except KeelsonError as exc:
             log.error("stack %s: cannot record the failure: %s", run.name, exc)
 
@@ -287,7 +290,8 @@ class Reconciler:
     # -- stacks that left the repo -------------------------------------------------------------
     def _prune_gone(self, stack_files: Dict[str, str], live_all: Dict[str, LiveStack],
                     rev: Revision, dry_run: bool, runs: Dict[str, StackRun]) -> List[str]:
-        gone = [n for n, live in sorted(live_all.items()) if live.managed and n not in stack_files
+        gone = [n for n, live in sorted(live_all.items())
+                if live.owned_by(self.settings.instance) and n not in stack_files
                 and (not self.settings.stacks or n in self.settings.stacks)]
         if not gone or not self.settings.prune:
             return []
@@ -296,7 +300,7 @@ class Reconciler:
                       rev.short, ", ".join(gone))
             return []
         for name in gone:
-            plan = StackPlan(name, prune_changes(None, live_all[name]))
+            plan = StackPlan(name, prune_changes(None, live_all[name], self.settings.instance))
             runs[name] = StackRun(name, live=live_all[name], plan=plan, done=True)
             if dry_run:
                 continue

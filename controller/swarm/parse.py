@@ -21,6 +21,7 @@ RECORD_LABELS = {
     "failed_source_hash": L.FAILED_SOURCE_HASH,
     "failed_reason": L.FAILED_REASON,
     "failed_message": L.FAILED_MESSAGE,
+    "instance": L.INSTANCE,
 }
 
 _TIME_RE = re.compile(

@@ -4,7 +4,7 @@ from controller.model import (DesiredConfig, DesiredNetwork, DesiredService, Des
                               LiveObject, LiveService, LiveStack)
 from controller.model import labels as L
 
-OWNED = {L.NAMESPACE: "s", L.MANAGED_BY: "keelson"}
+OWNED = {L.NAMESPACE: "s", L.MANAGED_BY: "keelson", L.INSTANCE: "me"}
 
 
 def svc_spec(image="img@sha256:1", replicas=1, env=()):
@@ -36,13 +36,13 @@ def actions(plan):
 
 
 def test_new_stack_creates_everything():
-    p = plan_stack(desired(), None, {"s_web": "h1"})
+    p = plan_stack(desired(), None, {"s_web": "h1"}, "me")
     assert actions(p) == {("network", "s_default"): "create", ("config", "s_conf-abc"): "create",
                           ("service", "s_web"): "create"}
 
 
 def test_same_hash_is_unchanged_and_old_config_pruned():
-    p = plan_stack(desired(), live(), {"s_web": "h1"})
+    p = plan_stack(desired(), live(), {"s_web": "h1"}, "me")
     a = actions(p)
     assert a[("service", "s_web")] == "unchanged"
     assert a[("config", "s_conf-old")] == "remove"
@@ -50,12 +50,12 @@ def test_same_hash_is_unchanged_and_old_config_pruned():
 
 
 def test_changed_hash_updates():
-    p = plan_stack(desired(), live(hash_="h0"), {"s_web": "h1"})
+    p = plan_stack(desired(), live(hash_="h0"), {"s_web": "h1"}, "me")
     assert actions(p)[("service", "s_web")] == "update"
 
 
 def test_drift_by_hand_is_reverted():
-    p = plan_stack(desired(replicas=3), live(replicas=1), {"s_web": "h1"})
+    p = plan_stack(desired(replicas=3), live(replicas=1), {"s_web": "h1"}, "me")
     ch = [c for c in p.changes if c.name == "s_web"][0]
     assert ch.action == "update" and "replicas" in ch.reason
     assert drift(svc_spec(env=["A=1"]), svc_spec(env=["A=2"])).startswith("drift")
@@ -64,12 +64,20 @@ def test_drift_by_hand_is_reverted():
 def test_objects_not_owned_are_never_pruned():
     lv = live()
     lv.services["s_manual"] = LiveService("id2", "s_manual", 1, {L.NAMESPACE: "s"}, {})
-    names = {c.name for c in prune_changes(None, lv)}
+    names = {c.name for c in prune_changes(None, lv, "me")}
     assert "s_manual" not in names and "s_web" in names
+
+
+def test_objects_of_another_keelson_are_never_pruned():
+    lv = live()
+    other = dict(OWNED, **{L.INSTANCE: "other"})
+    lv.configs["s_conf-theirs"] = LiveObject("c9", "s_conf-theirs", other)
+    assert "s_conf-theirs" not in {c.name for c in prune_changes(None, lv, "me")}
+    assert lv.owned_by("me")
 
 
 def test_unmanaged_service_is_adopted():
     lv = live()
     lv.services["s_web"].labels.pop(L.MANAGED_BY)
-    p = plan_stack(desired(), lv, {"s_web": "h1"})
+    p = plan_stack(desired(), lv, {"s_web": "h1"}, "me")
     assert actions(p)[("service", "s_web")] == "update"

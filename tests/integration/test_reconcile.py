@@ -93,8 +93,10 @@ def test_config_rotation_and_env_change(engine, registry, manifest_repo, stack_n
     # the old one stays while the service's PreviousSpec references it (a rollback needs it)
     assert engine.configs.get(old_cfg["ConfigID"])
     # the running task sees the new content
-    cid = engine.containers.list(filters={"label": f"com.docker.swarm.service.name={web}_web"})[0]
-    assert "green" in cid.exec_run("cat /etc/page.conf").output.decode()
+    tasks = engine.services.get(f"{web}_web").tasks(filters={"desired-state": "running"})
+    for task in tasks:
+        container = engine.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+        assert "green" in container.exec_run("cat /etc/page.conf").output.decode()
     # another change moves PreviousSpec on: the first config is no longer referenced -> removed
     manifest_repo.write(f"manifests/{web}/stack.yml", web_stack(env="v2"))
     manifest_repo.commit("env v2")

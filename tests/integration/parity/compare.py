@@ -167,9 +167,12 @@ def keelson_folder(src: pathlib.Path, base: pathlib.Path, stack: str,
     return base
 
 
+def _one(want, got) -> bool:
+    return want is ... or (callable(want) and want(got)) or (not callable(want) and want == got)
+
+
 def _matches(want, theirs, ours) -> bool:
-    return want is not None and (want[0] is ... or want[0] == theirs) and \
-        (want[1] is ... or want[1] == ours)
+    return want is not None and _one(want[0], theirs) and _one(want[1], ours)
 
 
 def unexplained(report: Dict[str, Dict[str, dict]], justified: Dict[Tuple[str, str, str], tuple],
@@ -187,7 +190,7 @@ def unexplained(report: Dict[str, Dict[str, dict]], justified: Dict[Tuple[str, s
         (differences not justified, specific justifications that did not occur), as lines.
     """
     bad, seen = [], set()
-    general = general or {}
+    general = GENERAL if general is None else general
     for kind, objs in report.items():
         for name, diff in objs.items():
             for path, (theirs, ours) in sorted(diff.items()):
@@ -201,3 +204,76 @@ def unexplained(report: Dict[str, Dict[str, dict]], justified: Dict[Tuple[str, s
                            f"keelson={json.dumps(ours)}")
     stale = [f"{k[0]}/{k[1]}: {k[2]} ({v[2]})" for k, v in justified.items() if k not in seen]
     return bad, stale
+
+
+def _platforms_only(value) -> bool:
+    return isinstance(value, dict) and set(value) <= {"Platforms"}
+
+
+KEELSON_DEFAULT_UPDATE = {"FailureAction": "rollback", "MaxFailureRatio": 0,
+                          "Monitor": 5000000000, "Order": "stop-first", "Parallelism": 1}
+_OWNER = {
+    "Labels/io.keelson.managed-by": (ABSENT, "keelson", "Keelson's owner label on every object "
+                                     "it creates (DESIGN: state lives in labels)"),
+    "Labels/io.keelson.instance": (ABSENT, ..., "which Keelson instance owns the object, so one "
+                                   "never prunes another's stacks"),
+}
+# Systematic differences, (kind, path) -> (docker value, keelson value, why); a value may be
+# ``...`` (anything) or a predicate. They apply wherever the values match.
+GENERAL: Dict[Tuple[str, str], tuple] = {
+    **{("services", p): v for p, v in _OWNER.items()},
+    **{("networks", p): v for p, v in _OWNER.items()},
+    **{("configs", p): v for p, v in _OWNER.items()},
+    **{("secrets", p): v for p, v in _OWNER.items()},
+    ("configs", ""): (ABSENT, "present", "Keelson's per-stack state record config "
+                      "<stack>_keelson-state (what it must remember, as labels)"),
+    # docker's Go structs always send these, empty; Keelson sends only keys the stack sets.
+    ("services", "TaskTemplate/ContainerSpec/Privileges"): (
+        {"CredentialSpec": None, "SELinuxContext": None}, ABSENT,
+        "docker always sends Privileges {CredentialSpec: null, SELinuxContext: null}"),
+    ("services", "TaskTemplate/Resources"): ({}, ABSENT, "docker always sends Resources {}"),
+    ("services", "EndpointSpec"): ({"Mode": "vip"}, ABSENT,
+                                   "docker always sends EndpointSpec {Mode: ''} (stored vip)"),
+    # --resolve-image always (docker's default) adds the image's platforms to Placement;
+    # Keelson pins the same digest but leaves scheduling constraints to the stack file.
+    ("services", "TaskTemplate/Placement"): (_platforms_only, ABSENT,
+                                             "docker adds Placement.Platforms from the registry"),
+    ("services", "TaskTemplate/Placement/Platforms"): (..., ABSENT,
+                                                       "docker adds Placement.Platforms from the "
+                                                       "registry"),
+    ("services", "UpdateConfig"): (ABSENT, KEELSON_DEFAULT_UPDATE,
+                                   "Keelson always sends an UpdateConfig: FailureAction rollback "
+                                   "(Swarm: pause), Parallelism 1 and Monitor 5s stated"),
+    # Allocated by Swarm for each network: two networks never share them.
+    ("networks", "IPAM/Config/0/Subnet"): (..., ..., "subnet allocated by Swarm"),
+    ("networks", "IPAM/Config/0/Gateway"): (..., ..., "gateway allocated by Swarm"),
+    ("networks", "Options/com.docker.network.driver.overlay.vxlanid_list"): (
+        ..., ..., "VXLAN id allocated by Swarm"),
+}
+
+
+def docker_copy(src: pathlib.Path, dest: pathlib.Path, stack_file: str,
+                images: Dict[str, str]) -> pathlib.Path:
+    """A copy of a stack folder for docker: each ``build:`` replaced by ``image: images[svc]``.
+
+    ``docker stack deploy`` ignores ``build:``; it gets the reference Keelson built and pushed.
+    Returns:
+        the copied stack file's path.
+    """
+    import yaml  # only the copy needs it; anchors are expanded, the content is the same
+    shutil.copytree(src, dest)
+    path = dest / stack_file
+    if images:
+        data = yaml.safe_load(path.read_text())
+        for svc_name, svc in data["services"].items():
+            if "build" in svc:
+                svc.pop("build")
+                svc["image"] = images[svc_name]
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def service_labels(engine, stack: str, key: str) -> Dict[str, str]:
+    """compose service name -> the value of service label ``key``."""
+    return {s.name[len(stack) + 1:]: s.attrs["Spec"]["Labels"].get(key)
+            for s in engine.services.list(filters={"label": f"{NAMESPACE}={stack}"})}

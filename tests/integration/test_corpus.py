@@ -1,0 +1,111 @@
+"""Issue #4: a corpus of stack files (tests/corpus/NN-topic.yml), each deployed by ``docker
+stack deploy`` and by Keelson (the real App) on the real swarm, compared object by object
+(services, networks, configs, secrets), then applied twice by Keelson.
+
+One module fixture does the slow part once for every file: one Keelson App over all corpus
+stacks (a plain folder, one pass), a snapshot, a second pass (the apply-twice check), then the
+Keelson services are removed (freeing published ports) and ``docker stack deploy`` runs for each
+file. Each file's test then compares. Differences are either systematic (``compare.GENERAL``,
+justified once) or listed per file in ``JUSTIFIED`` below; anything else fails, and so does a
+listed difference that no longer occurs. Where docker's loader refuses what the Compose
+Specification allows, ``DOCKER_REFUSES`` records docker's error and the test checks what Keelson
+deployed instead.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import uuid
+
+import pytest
+
+from tests.integration.conftest import remove_stack
+from tests.integration.keelson_app import make_app, versions, writes
+from tests.integration.parity.compare import (ABSENT, KEELSON_DEFAULT_UPDATE, compare,
+                                              docker_deploy, keelson_folder, remove_services,
+                                              snapshot, unexplained)
+
+pytestmark = pytest.mark.integration
+
+CORPUS = pathlib.Path(__file__).resolve().parents[1] / "corpus"
+FILES = sorted(p.name for p in CORPUS.glob("[0-9][0-9]-*.yml"))
+ENV = {"CORPUS_TAG": "latest", "CORPUS_OWNER": "platform"}
+
+_SEC = 1_000_000_000
+_UC = "UpdateConfig"
+_FA = ("pause", "rollback", "Keelson defaults failure_action to rollback (Swarm: pause)")
+# Per file: (kind, name, path) -> (docker value, keelson value, why).
+JUSTIFIED = {}
+
+# Files docker's own loader refuses although the Compose Specification allows them:
+# file -> (text in docker's error, check of Keelson's stored service specs).
+DOCKER_REFUSES = {}
+
+
+def _stack(tag: str, name: str) -> str:
+    return f"{tag}{name[:2]}"
+
+
+@pytest.fixture(scope="module")
+def corpus_run(engine, registry, tmp_path_factory):
+    """Deploy every corpus file with Keelson (twice) and with docker; snapshots of both."""
+    tag = uuid.uuid4().hex[:5]
+    ours = {f: _stack(f"ck{tag}", f) for f in FILES}
+    theirs = {f: _stack(f"cd{tag}", f) for f in FILES}
+    base = tmp_path_factory.mktemp("corpus")
+    mp = pytest.MonkeyPatch()
+    for k, v in ENV.items():
+        mp.setenv(k, v)
+    try:
+        for f in FILES:
+            keelson_folder(CORPUS, base / "repo", ours[f], f)
+        app = make_app(str(base / "repo"), base / "wd", registry, sorted(ours.values()))
+        first = app.sync()
+        ours_snap = {f: snapshot(engine, ours[f], [theirs[f]]) for f in FILES}
+        before, w = {f: versions(engine, ours[f]) for f in FILES}, writes(app)
+        second = app.sync()
+        after = {f: versions(engine, ours[f]) for f in FILES}
+        second_writes = writes(app) - w
+        for f in FILES:
+            remove_services(engine, ours[f])
+        docker = {f: docker_deploy(CORPUS / f, theirs[f], ENV) for f in FILES}
+        theirs_snap = {f: snapshot(engine, theirs[f], [ours[f]]) for f in FILES}
+        yield dict(first=first, second=second, ours=ours, theirs=theirs, ours_snap=ours_snap,
+                   theirs_snap=theirs_snap, before=before, after=after, docker=docker,
+                   second_writes=second_writes, app=app)
+    finally:
+        mp.undo()
+        for name in [*ours.values(), *theirs.values()]:
+            remove_stack(engine, name)
+
+
+def test_corpus_is_large_enough():
+    assert len(FILES) >= 40 and len({f[:2] for f in FILES}) == len(FILES)
+
+
+def test_apply_twice_writes_nothing(corpus_run):
+    """The second pass over the whole corpus makes no write to Docker."""
+    assert corpus_run["second_writes"] == 0, corpus_run["app"].store.snapshot()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_corpus_file(corpus_run, name):
+    run = corpus_run
+    stack = run["ours"][name]
+    status = run["first"].runs[stack].status
+    assert status.reason == "Succeeded", status
+    assert run["second"].runs[stack].status.reason == "Succeeded"
+    assert run["after"][name] == run["before"][name], "a service's Version.Index moved"
+    assert run["before"][name], "Keelson deployed no service"
+
+    done = run["docker"][name]
+    if name in DOCKER_REFUSES:
+        message, check = DOCKER_REFUSES[name]
+        assert done.returncode != 0 and message in done.stderr, done.stderr
+        check(run["ours_snap"][name]["services"])
+        return
+    assert done.returncode == 0, done.stderr
+    report = compare(run["theirs_snap"][name], run["ours_snap"][name])
+    bad, stale = unexplained(report, JUSTIFIED.get(name, {}))
+    assert not bad, "differences from docker stack deploy not justified:\n" + "\n".join(bad)
+    assert not stale, "justified differences that no longer occur:\n" + "\n".join(stale)

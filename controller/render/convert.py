@@ -45,7 +45,8 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
     Source: mapping rules follow ``docker stack deploy`` (docker/cli ``cli/compose/convert``).
         Keelson differences: UpdateConfig.FailureAction defaults to ``rollback`` (and an
         UpdateConfig is always sent); numeric ``cpus`` accepted; ``group_add`` -> Groups and
-        ``dns_opt`` -> DNSConfig.Options are converted (docker drops them); the service label
+        ``dns_opt`` -> DNSConfig.Options are converted (docker 28's schema refuses both); jobs get no
+        UpdateConfig (Swarm refuses one); the service label
         ``io.keelson.managed-by``.
     """
     ctx = ConvertContext(manifest)
@@ -145,11 +146,18 @@ def service_spec(ctx: ConvertContext, svc_name: str, svc: dict, ref: Optional[Im
             drv["Options"] = cs.str_dict(ctx, f"{key}.logging.options", logging["options"])
         task["LogDriver"] = drv
 
+    mode = cs.mode(ctx, f"{key}.deploy", deploy)
+    job = "ReplicatedJob" in mode or "GlobalJob" in mode
+    if job and deploy.get("update_config") is not None:
+        # swarmkit controlapi validateJob: "Jobs may not have an update config"
+        ctx.fail(f"{key}.deploy.update_config",
+                 f"a job ({deploy.get('mode')}) cannot have update_config (Swarm refuses it)")
     spec = {"Name": ctx.scope(svc_name), "Labels": labels,
             "TaskTemplate": {k: v for k, v in task.items() if v is not None},
-            "Mode": cs.mode(ctx, f"{key}.deploy", deploy),
-            "UpdateConfig": cs.update_config(ctx, f"{key}.deploy.update_config",
-                                             deploy.get("update_config"), keelson_default=True),
+            "Mode": mode,
+            "UpdateConfig": None if job else cs.update_config(
+                ctx, f"{key}.deploy.update_config", deploy.get("update_config"),
+                keelson_default=True),
             "RollbackConfig": cs.update_config(ctx, f"{key}.deploy.rollback_config",
                                                deploy.get("rollback_config"),
                                                keelson_default=False),

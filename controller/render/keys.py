@@ -28,6 +28,9 @@ IGNORED_SERVICE_KEYS = (
     "oom_kill_disable", "pid", "pids_limit", "platform", "privileged", "profiles",
     "pull_policy", "runtime", "scale", "security_opt", "shm_size", "storage_opt", "userns_mode",
     "uts",
+    # Not in docker's list, but its converter drops them too (a service has no tmpfs list; the
+    # Engine 20.10 API has no OomScoreAdj): say so instead of dropping them silently.
+    "oom_score_adj", "tmpfs",
 )
 
 # Rejected: ignoring them would silently drop a limit the user asked for (docker errors too).

@@ -123,14 +123,17 @@ def service_inspect(name: str) -> dict:
     return json.loads(docker("service", "inspect", name))[0]
 
 
-def running_tasks(service: str):
-    """(task id, node id, image) of the tasks of ``service`` that run now."""
+def running_tasks(service: str, states=("Running",)):
+    """(task id, node, image) of the tasks of ``service`` whose current state is in ``states``.
+
+    A task whose image has a HEALTHCHECK shows ``Starting`` until its first check passes (30 s
+    for Keelson's image), then ``Running``."""
     out = docker("service", "ps", service, "--no-trunc", "--filter", "desired-state=running",
                  "--format", "{{.ID}} {{.Node}} {{.CurrentState}} {{.Image}}")
     rows = []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[2] == "Running":
+        if len(parts) >= 3 and parts[2] in states:
             rows.append((parts[0], parts[1], parts[-1]))
     return rows
 
@@ -264,6 +267,13 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
         assert code == 200, f"/api/status: {code} {body[:200]}"
         return json.loads(body)
 
+    mark = [time.monotonic()]
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        print(f"[e2e] {name}: {now - mark[0]:.1f}s", file=sys.stderr)
+        mark[0] = now
+
     def diag() -> str:
         parts = []
         code, body = http_get(kport, "/api/status")
@@ -307,6 +317,7 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
                  lambda: status()["source"]["revision"] == sha0, diag)
         wait_for(f"the stack's registry on 127.0.0.1:{rport}",
                  lambda: http_get(rport, "/v2/")[0] == 200, diag)
+        phase("1. deployed, task on a manager, ready, registry up")
 
         # -- 2. a commit adding stacks is deployed by the containerised Keelson ----------------
         repo.write(f"manifests/{tick}/stack.yml", ticker_stack("v1"))
@@ -330,8 +341,10 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
 
         # a good update of the image-only stack rolls out and completes
         repo.write(f"manifests/{tick}/stack.yml", ticker_stack("v2"))
+        phase("2. two stacks deployed (one built)")
         sha2 = repo.commit("ticker v2")
         wait_for(f"{tick} Synced at {sha2[:12]}", lambda: synced(sha2, tick), diag)
+        phase("2b. good update completed")
         good_spec = service_inspect(f"{tick}_ticker")["Spec"]
         assert "MESSAGE=v2" in good_spec["TaskTemplate"]["ContainerSpec"]["Env"]
 
@@ -353,6 +366,7 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
         wait_for(f"{tick} rolled back at {bad[:12]}", rolled_back, diag, every_s=0.25)
         wait_for(f"{tick} reported Stalled on the next poll",
                  lambda: status()["stacks"][tick]["sync_status"] == "Stalled", diag)
+        phase("3. broken update rolled back, then Stalled")
         st = status()["stacks"][tick]
         failed = seen.get("failed")
         history = [(h["revision"], h["result"]) for h in st["history"]]
@@ -399,10 +413,13 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
         docker("kill", cid)
 
         def new_task():
-            rows = [r for r in running_tasks(keelson_svc) if r[0] != first_task]
+            # Starting counts: the process serves HTTP before its first health check passes
+            rows = [r for r in running_tasks(keelson_svc, ("Starting", "Running"))
+                    if r[0] != first_task]
             return rows[0] if rows else None
 
         second_task, node2, _ = wait_for("Swarm to start a new keelson task", new_task, diag)
+        phase("5. new task started after docker kill")
         assert docker("node", "inspect", "--format", "{{.Spec.Role}}", node2).strip() == "manager"
 
         def passes_done(n: int):
@@ -411,6 +428,7 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
 
         # the old container is dead: whatever answers on the port is the new task
         doc = wait_for("the new task's first pass", lambda: passes_done(1), diag)
+        phase(f"5b. new task answered after pass {doc['pass']['count']}")
         assert service_versions([tick, web]) == before, "the restarted Keelson redeployed"
         # and a few more polls later, still nothing retried
         doc = wait_for("two more passes of the new task", lambda: passes_done(3), diag)

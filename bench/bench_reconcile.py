@@ -3,6 +3,7 @@
 Prints, in one run, wall time and ratio (Keelson / docker) of:
   - full deploy: from nothing to every service created (Keelson's pass also waits until every
     task runs; docker's loop is measured twice: as it returns, and until every task runs);
+  - peak resident memory of Keelson's process vs the largest docker CLI process;
   - no-op pass: the same files again (Keelson: fetch + load + resolve digests + plan, no writes;
     docker: `docker stack deploy` of unchanged files, which re-sends every service).
 Needs the dev environment (scripts/dev-env.sh). Usage: python bench/bench_reconcile.py [--stacks N]
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import pathlib
 import subprocess
 import sys
@@ -119,6 +121,10 @@ def main() -> int:
             ("no-op pass / redeploy unchanged", k_noop, d_noop)]
     for label, k, d in rows:
         print(f"{label:<34}{k:>10.2f}{d:>10.2f}{k / d:>8.2f}")
+    # peak resident memory: this process (Keelson, in-process) vs the docker CLI children
+    k_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    d_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{'peak RSS MiB (keelson / docker CLI)':<34}{k_rss:>10.1f}{d_rss:>10.1f}{k_rss / d_rss:>8.2f}")
     remove_stacks(k_names + d_names)
     return 0
 

@@ -128,7 +128,10 @@ def corpus_run(engine, registry, tmp_path_factory):
                    second_writes=second_writes, app=app)
     finally:
         mp.undo()
-        for name in [*ours.values(), *theirs.values()]:
+        names = [*ours.values(), *theirs.values()]
+        for name in names:  # all services first: their tasks stop in parallel
+            remove_services(engine, name)
+        for name in names:
             remove_stack(engine, name)
 
 

@@ -76,8 +76,20 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
                 out.to_build.append(svc)
             out.refs[svc] = ImageRef(repo, tag, digest)
             continue
-        out.refs[svc] = builder.ensure(manifest.name, svc, build, context_rev,
-                                       checkout.revision.sha)
+        try:
+            out.refs[svc] = builder.ensure(manifest.name, svc, build, context_rev,
+                                           checkout.revision.sha)
+        except ImageResolveError as exc:
+            # Registry down: an unchanged build that already runs pinned keeps running pinned.
+            want = ImageRef(build_repository(registry, manifest.name, svc, build.image),
+                            build_tag(context_rev, build))
+            kept = _keep_live(live, manifest.name, svc, want)
+            if kept is None:
+                raise
+            out.refs[svc] = kept
+            out.warnings.append(f"service {svc}: cannot check {want.reference} ({exc}); keeping "
+                                f"the pinned {kept.reference}")
+            out.degraded = True
     for svc, body in sorted(manifest.services.items()):
         if svc in out.refs:
             continue
@@ -85,20 +97,30 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
         try:
             out.refs[svc] = resolve_image(engine, image)
         except ImageResolveError as exc:
-            current = live_image_for(live, manifest.name, svc)
-            cur, want = ImageRef.parse(current), ImageRef.parse(image)
-            # an untagged name means :latest, as the engine resolves it
-            if cur.digest and (cur.repository, cur.tag or "latest") == (want.repository,
-                                                                        want.tag or "latest"):
-                out.refs[svc] = ImageRef.parse(current)
+            kept = _keep_live(live, manifest.name, svc, ImageRef.parse(image))
+            if kept is not None:
+                out.refs[svc] = kept
                 out.warnings.append(f"service {svc}: cannot resolve {image} ({exc}); keeping the "
-                                    f"pinned {current}")
+                                    f"pinned {kept.reference}")
                 out.degraded = True
             else:
                 # docker stack deploy does the same: deploy the tag and say it is not pinned.
                 out.warnings.append(f"service {svc}: cannot resolve {image} to a digest ({exc}); "
                                     "deploying the tag unpinned")
     return out
+
+
+def _keep_live(live: Optional[LiveStack], stack: str, service: str,
+               want: ImageRef) -> Optional[ImageRef]:
+    """The live pinned image when it is the same repository and tag as ``want`` (else None).
+
+    An untagged name means ``:latest``, as the engine resolves it.
+    """
+    cur = ImageRef.parse(live_image_for(live, stack, service))
+    if cur.digest and (cur.repository, cur.tag or "latest") == (want.repository,
+                                                                want.tag or "latest"):
+        return cur
+    return None
 
 
 def _digest_or_empty(engine, reference: str) -> str:

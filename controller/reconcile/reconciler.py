@@ -200,6 +200,8 @@ class Reconciler:
             log.error("stack %s: %s: nothing else changed", run.name, exc)
 
     def _preflight(self, run: StackRun) -> None:
+        """Checks that must pass before the first write: preflight findings plus external
+        networks (existing, swarm-scoped), configs and secrets (existing)."""
         findings = preflight(run.manifest, run.desired)
         errors = [f for f in findings if f.severity == "error"]
         run.warnings.extend(str(f) for f in findings if f.severity != "error")
@@ -211,6 +213,11 @@ class Reconciler:
                 elif found.get("Scope") != "swarm":
                     errors.append(f"external network {name} is not swarm-scoped "
                                   f"(scope {found.get('Scope')})")
+        for kind, objs, lookup in (("config", run.desired.configs, self.client.config),
+                                   ("secret", run.desired.secrets, self.client.secret)):
+            for name, obj in objs.items():
+                if obj.external and lookup(name) is None:
+                    errors.append(f"external {kind} {name} does not exist")
         if errors:
             from controller.errors import PreflightError
             raise PreflightError("; ".join(str(e) for e in errors))

@@ -383,7 +383,10 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
         cspec = svc["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert "Healthcheck" not in cspec and "MESSAGE=v2" in cspec["Env"], cspec
         assert cspec["Image"] == good_spec["TaskTemplate"]["ContainerSpec"]["Image"]
-        assert len(running_tasks(f"{tick}_ticker")) == 1
+        # the old spec's task runs again (just after rollback_completed it may still be starting)
+        wait_for(f"{tick}_ticker's rolled-back task running",
+                 lambda: len(running_tasks(f"{tick}_ticker")) == 1,
+                 lambda: docker("service", "ps", "--no-trunc", f"{tick}_ticker", check=False))
         assert service_versions([web]) == web_before, "the built stack was touched"
         assert status()["stacks"][web]["sync_status"] == "Synced"
 

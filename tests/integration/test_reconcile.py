@@ -190,15 +190,29 @@ def test_prune_and_nothing_removed_on_failures(engine, registry, manifest_repo, 
 
 
 def test_broken_input_names_stack_file_line_key(engine, registry, manifest_repo, stack_names, tmp_path):
-    good, bad1, bad2, bad3 = (stack_names("ok"), stack_names("yaml"), stack_names("key"),
-                              stack_names("ctx"))
+    good, bad1, bad2, bad3, bad4 = (stack_names("ok"), stack_names("yaml"), stack_names("key"),
+                                    stack_names("ctx"), stack_names("ext"))
     manifest_repo.write(f"manifests/{good}/stack.yml", tools_stack(registry))
     manifest_repo.write(f"manifests/{bad1}/stack.yml", "services:\n  a:\n    image: x\n   bad: [\n")
     manifest_repo.write(f"manifests/{bad2}/stack.yml",
                         "services:\n  a:\n    image: x\n    replicaz: 2\n")
     manifest_repo.write(f"manifests/{bad3}/stack.yml", "services:\n  a:\n    build: ./missing\n")
+    manifest_repo.write(f"manifests/{bad4}/stack.yml", f"""services:
+  a:
+    image: {registry}/library/busybox:latest
+    networks: [ext]
+    secrets: [token]
+networks:
+  ext:
+    external: true
+    name: keelson-test-no-such-network
+secrets:
+  token:
+    external: true
+    name: keelson-test-no-such-secret
+""")
     manifest_repo.commit("mixed")
-    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [good, bad1, bad2, bad3])
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [good, bad1, bad2, bad3, bad4])
     out = app.sync()
     assert not out.converged
     st = app.store.snapshot()["stacks"]
@@ -206,6 +220,10 @@ def test_broken_input_names_stack_file_line_key(engine, registry, manifest_repo,
     assert bad1 in st[bad1]["last_error"] and "stack.yml:" in st[bad1]["last_error"]
     assert "replicaz" in st[bad2]["last_error"] and "stack.yml:4" in st[bad2]["last_error"]
     assert "missing" in st[bad3]["last_error"] and "build" in st[bad3]["last_error"]
-    for name in (bad1, bad2, bad3):
+    # external objects are checked before the first write (preflight), not half-way through
+    assert st[bad4]["reason"] == "PreflightFailed", st[bad4]
+    assert "keelson-test-no-such-network" in st[bad4]["last_error"]
+    assert "keelson-test-no-such-secret" in st[bad4]["last_error"]
+    for name in (bad1, bad2, bad3, bad4):
         assert versions(engine, name) == {}
     print(json.dumps({n: st[n]["last_error"] for n in (bad1, bad2, bad3)}, indent=1))

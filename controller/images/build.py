@@ -64,10 +64,10 @@ class ImageBuilder:
             raise ImageBuildError(f"{stack}/{service}: {exc}") from exc
         repo = build_repository(self.registry, stack, service, build.image)
         ref = f"{repo}:{tag}"
-        digest = self.engine.registry_digest(ref)
-        if digest:
-            log.info("image %s already in the registry (%s); not building", ref, digest)
-            return ImageRef(repo, tag, digest)
+        info = self.engine.registry_info(ref)
+        if info:
+            log.info("image %s already in the registry (%s); not building", ref, info[0])
+            return ImageRef(repo, tag, *info)
         if self.engine.local_image(ref) is None:
             self._timed("image_build", stack, service, lambda: self.engine.build(
                 build.context, build.dockerfile, ref,
@@ -75,7 +75,9 @@ class ImageBuilder:
                 build.target, dict(build.labels or {}, **{L.REVISION: revision})))
         digest = self._timed("image_push", stack, service, lambda: self.engine.push(repo, tag))
         log.info("image %s pushed (%s)", ref, digest)
-        return ImageRef(repo, tag, digest)
+        # ask again for the platforms, so a fresh push pins exactly what a later pass will
+        info = self.engine.registry_info(ref)
+        return ImageRef(repo, tag, digest, info[1] if info and info[0] == digest else ())
 
     def _timed(self, event: str, stack: str, service: str, fn):
         """Run ``fn`` and report its result and duration (seconds) to the observer."""

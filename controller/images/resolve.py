@@ -24,7 +24,7 @@ def resolve_image(engine: ImageEngine, image: str) -> ImageRef:
             ``repo[:tag]@sha256:...``).
     Returns:
         ImageRef: a reference already pinned by digest is returned as parsed; otherwise
-        repository, tag (``latest`` when none) and the registry's manifest digest.
+        repository, tag (``latest`` when none), the registry's manifest digest and platforms.
     Raises:
         ImageResolveError: the registry has no such tag, or cannot be reached. The caller then
             keeps the live pinned digest: a pinned service is never downgraded to a bare tag.
@@ -34,7 +34,8 @@ def resolve_image(engine: ImageEngine, image: str) -> ImageRef:
         return ref
     tag = ref.tag or DEFAULT_TAG
     reference = f"{ref.repository}:{tag}"
-    digest = engine.registry_digest(reference)
-    if not digest:
+    info = engine.registry_info(reference)
+    if not info:
         raise ImageResolveError(f"resolve {reference}: the registry has no such tag")
-    return ImageRef(ref.repository, tag, digest)
+    digest, platforms = info
+    return ImageRef(ref.repository, tag, digest, platforms)

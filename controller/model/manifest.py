@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,15 @@ class ImageRef:
         repository: ``registry/path/name`` without tag.
         tag: the tag it was pushed or referenced under ("" when none).
         digest: ``sha256:<64 hex>`` manifest digest, or "" when it could not be resolved.
+        platforms: ((os, architecture), ...) the registry lists for that digest, in its order;
+            written to ``Placement.Platforms`` as ``docker stack deploy --resolve-image always``
+            does, so a mixed-architecture swarm never schedules a task on a node it cannot run.
     """
 
     repository: str
     tag: str = ""
     digest: str = ""
+    platforms: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def reference(self) -> str:

@@ -119,7 +119,11 @@ def _keep_live(live: Optional[LiveStack], stack: str, service: str,
     cur = ImageRef.parse(live_image_for(live, stack, service))
     if cur.digest and (cur.repository, cur.tag or "latest") == (want.repository,
                                                                 want.tag or "latest"):
-        return cur
+        svc = live.services[f"{stack}_{service}"]
+        placement = svc.spec.get("TaskTemplate", {}).get("Placement") or {}
+        platforms = tuple((p.get("OS", ""), p.get("Architecture", ""))
+                          for p in placement.get("Platforms") or [])
+        return ImageRef(cur.repository, cur.tag, cur.digest, platforms)
     return None
 
 

@@ -138,6 +138,10 @@ def service_spec(ctx: ConvertContext, svc_name: str, svc: dict, ref: Optional[Im
     task["Resources"] = cs.resources(ctx, f"{key}.deploy.resources", deploy.get("resources"))
     task["RestartPolicy"] = cs.restart_policy(ctx, key, svc)
     task["Placement"] = cs.placement(ctx, f"{key}.deploy.placement", deploy.get("placement"))
+    if ref is not None and ref.platforms:
+        # as docker stack deploy --resolve-image always: run only where the image can run
+        task["Placement"] = dict(task["Placement"] or {}, Platforms=[
+            {"Architecture": arch, "OS": os_} for os_, arch in ref.platforms])
     task["Networks"] = attachments
     logging = svc.get("logging")
     if logging:

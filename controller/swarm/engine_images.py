@@ -91,6 +91,31 @@ class ImageEngine:
             raise ImagePushError(f"push {ref}: the push stream reported no digest")
         return digest
 
+    def registry_info(self, reference: str) -> Optional[Tuple[str, Tuple[Tuple[str, str], ...]]]:
+        """Digest and platforms the registry holds for ``repo:tag``, in one request.
+
+        Same endpoint as :meth:`registry_digest`. The platforms are what ``docker stack deploy``
+        copies into ``Placement.Platforms`` (docker/cli ``stack/swarm`` image resolution).
+
+        Returns:
+            (``sha256:...``, ((os, architecture), ...)) or None when the registry has no such tag.
+        Raises:
+            ImageResolveError: the registry could not be reached or refused.
+        """
+        try:
+            resp = self.api._get(self.api._url("/distribution/{0}/json", reference))
+            if resp.status_code == 404:
+                return None
+            self.api._raise_for_status(resp)
+            body = resp.json()
+            platforms = tuple((p.get("os", ""), p.get("architecture", ""))
+                              for p in body.get("Platforms") or [])
+            return body["Descriptor"]["digest"], platforms
+        except _ENGINE_ERRORS as exc:
+            raise ImageResolveError(f"resolve {reference}: {_explain(exc)}") from exc
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ImageResolveError(f"resolve {reference}: unexpected answer: {exc}") from exc
+
     def registry_digest(self, reference: str) -> Optional[str]:
         """The manifest digest the registry holds for ``repo:tag``.
 

@@ -131,12 +131,14 @@ def test_c02_same_tag_repushed_resolves_new_digest(images, registry, tmp_path):
     images.made.append(f"{repo}:main")
     images.build(context(tmp_path, "RUN echo one > /v"), "Dockerfile", f"{repo}:main", {}, None, {})
     first = images.push(repo, "main")
-    assert resolve_image(images, f"{repo}:main") == ImageRef(repo, "main", first)
+    got = resolve_image(images, f"{repo}:main")
+    assert got.reference == ImageRef(repo, "main", first).reference
+    assert got.platforms and got.platforms[0][0] == "linux"  # pinned like --resolve-image always
 
     images.build(context(tmp_path, "RUN echo two > /v"), "Dockerfile", f"{repo}:main", {}, None, {})
     second = images.push(repo, "main")
     assert second != first
-    assert resolve_image(images, f"{repo}:main") == ImageRef(repo, "main", second)
+    assert resolve_image(images, f"{repo}:main").reference == ImageRef(repo, "main", second).reference
 
     pinned = f"{repo}:main@{first}"
     assert resolve_image(images, pinned).reference == pinned  # pinned: not asked again

@@ -206,10 +206,6 @@ def unexplained(report: Dict[str, Dict[str, dict]], justified: Dict[Tuple[str, s
     return bad, stale
 
 
-def _platforms_only(value) -> bool:
-    return isinstance(value, dict) and set(value) <= {"Platforms"}
-
-
 KEELSON_DEFAULT_UPDATE = {"FailureAction": "rollback", "MaxFailureRatio": 0,
                           "Monitor": 5000000000, "Order": "stop-first", "Parallelism": 1}
 _OWNER = {
@@ -234,13 +230,8 @@ GENERAL: Dict[Tuple[str, str], tuple] = {
     ("services", "TaskTemplate/Resources"): ({}, ABSENT, "docker always sends Resources {}"),
     ("services", "EndpointSpec"): ({"Mode": "vip"}, ABSENT,
                                    "docker always sends EndpointSpec {Mode: ''} (stored vip)"),
-    # --resolve-image always (docker's default) adds the image's platforms to Placement;
-    # Keelson pins the same digest but leaves scheduling constraints to the stack file.
-    ("services", "TaskTemplate/Placement"): (_platforms_only, ABSENT,
-                                             "docker adds Placement.Platforms from the registry"),
-    ("services", "TaskTemplate/Placement/Platforms"): (..., ABSENT,
-                                                       "docker adds Placement.Platforms from the "
-                                                       "registry"),
+    # Both pin Placement.Platforms from the registry (docker: --resolve-image always), so
+    # Platforms is compared like any other key and must be equal.
     ("services", "UpdateConfig"): (ABSENT, KEELSON_DEFAULT_UPDATE,
                                    "Keelson always sends an UpdateConfig: FailureAction rollback "
                                    "(Swarm: pause), Parallelism 1 and Monitor 5s stated"),

@@ -53,7 +53,7 @@ RUN mkdir -p /var/lib/keelson && python -c 'import controller.cli, git; git.Git(
 WORKDIR /var/lib/keelson
 EXPOSE 9090
 # Liveness via /healthz on the port KEELSON_LISTEN names; passes when the HTTP server is off.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, sys, urllib.request\nlisten = os.environ.get('KEELSON_LISTEN', '0.0.0.0:9090')\nif not listen: sys.exit(0)\nurl = 'http://127.0.0.1:%s/healthz' % listen.rsplit(':', 1)[1]\nsys.exit(0 if urllib.request.urlopen(url, timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["keelson"]
 CMD ["run"]

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="keelson", description="GitOps controller for Docker Swarm.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def _common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--repo", help="git URL, local git repo or folder (KEELSON_REPO)")
         sp.add_argument("--branch", help="branch to follow (KEELSON_BRANCH, default main)")
         sp.add_argument("--path", help="folder of stacks in the repo (KEELSON_PATH, default manifests)")
@@ -35,11 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--rollout-timeout", help="seconds a rollout may take (KEELSON_ROLLOUT_TIMEOUT)")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
 
-    common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
+    _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
-    common(s)
+    _common(s)
     s.add_argument("--json", action="store_true", help="print the status as JSON")
-    common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
+    _common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
     v = sub.add_parser("validate", help="check manifests offline")
     v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
     v.add_argument("--log-level", default="WARNING")

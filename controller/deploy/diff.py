@@ -62,7 +62,7 @@ def prune_changes(desired: Optional[DesiredStack], live: LiveStack, instance: st
     Returns:
         ``remove`` changes, services first (networks and configs are in use until they go).
     """
-    def owned(obj) -> bool:
+    def _owned(obj) -> bool:
         return L.owned_by(obj.labels, instance)
 
     want_s = desired.services if desired else {}
@@ -73,7 +73,7 @@ def prune_changes(desired: Optional[DesiredStack], live: LiveStack, instance: st
     for kind, have, want in (("service", live.services, want_s), ("config", live.configs, want_c),
                              ("secret", live.secrets, want_x), ("network", live.networks, want_n)):
         for name, obj in sorted(have.items()):
-            if name not in want and owned(obj):
+            if name not in want and _owned(obj):
                 out.append(Change(kind, name, REMOVE, "not in the repo"))
     return out
 

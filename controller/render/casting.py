@@ -31,6 +31,7 @@ class Str(Type):
         self.pattern = re.compile(pattern) if pattern else None
 
     def check(self, value, path, ctx):
+        """The value as a str (numbers as written); ``ctx.fail`` if not a scalar or not allowed."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ctx.fail(path, f"must be a string, got {_kind(value)}")
         text = scalar_text(value)
@@ -74,6 +75,7 @@ class Int(Type):
         return None
 
     def check(self, value, path, ctx):
+        """The value as an int; ``ctx.fail`` if it does not parse or is below ``minimum``."""
         n = self._parse(value)
         if n is None:
             raise ctx.fail(path, f"must be an integer, got {scalar_text(value) or _kind(value)!r}")
@@ -100,6 +102,7 @@ class Float(Type):
         self.minimum, self.maximum = minimum, maximum
 
     def check(self, value, path, ctx):
+        """The value as a float; ``ctx.fail`` if it is not a number or is out of range."""
         try:
             if isinstance(value, bool):
                 raise ValueError
@@ -118,6 +121,7 @@ class Bool(Type):
     describe = "a boolean"
 
     def check(self, value, path, ctx):
+        """The value as a bool (docker's ``toBoolean`` words cast); ``ctx.fail`` otherwise."""
         if isinstance(value, bool):
             return value
         text = value.strip().lower() if isinstance(value, str) else None
@@ -134,6 +138,7 @@ class Duration(Type):
     describe = "a duration"
 
     def check(self, value, path, ctx):
+        """The duration text, stripped; ``ctx.fail`` if it is not Go duration syntax."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None:
             raise ctx.fail(path, f"must be a duration like 10s, got {_kind(value)}")
@@ -149,6 +154,7 @@ class Bytes(Type):
     describe = "a byte size"
 
     def check(self, value, path, ctx):
+        """An int (bytes) or the size text (``64M``); ``ctx.fail`` on a bad or negative size."""
         if isinstance(value, bool):
             raise ctx.fail(path, "must be a byte size like 64M, got a boolean")
         if isinstance(value, int):
@@ -168,6 +174,7 @@ class Cpus(Type):
     describe = "a CPU count"
 
     def check(self, value, path, ctx):
+        """The CPU count as decimal text (``0.5``); ``ctx.fail`` if it is not one."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None or not _CPUS_RE.match(text.strip()):
             raise ctx.fail(path, f"must be a CPU count like 0.5, got {text or _kind(value)!r}")

@@ -124,13 +124,13 @@ def capabilities(add, drop):
         (CapabilityAdd, CapabilityDrop): sorted lists (either may be empty).
     Source: docker/cli ``opts.EffectiveCapAddCapDrop`` / ``CapabilitiesMap``.
     """
-    def norm(caps):
+    def _norm(caps):
         out = set()
         for c in caps or []:
             c = str(c).upper()
             out.add(c if c in ("ALL", "RESET") or c.startswith("CAP_") else "CAP_" + c)
         return {"ALL"} if "ALL" in out else out
-    a, d = norm(add), norm(drop)
+    a, d = _norm(add), _norm(drop)
     return sorted(c for c in a if c != "RESET"), sorted(c for c in d - a if c != "RESET")
 
 

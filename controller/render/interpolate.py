@@ -39,6 +39,7 @@ class _Context:
         self.missing: List[str] = []
 
     def error(self, message: str) -> ManifestError:
+        """A ManifestError with ``message`` at this value's key and line."""
         return ManifestError(message, key=self.key, line=self.line)
 
 
@@ -192,6 +193,7 @@ def chain_lookup(*sources: Mapping[str, str]) -> Lookup:
         callable name -> value or None.
     """
     def lookup(name: str) -> Optional[str]:
+        """The value of ``name`` from the first source that has it, or None when none does."""
         for source in sources:
             if name in source:
                 return source[name]

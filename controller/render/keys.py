@@ -51,6 +51,7 @@ class Published(Type):
     describe = "a port or a port range"
 
     def check(self, value, path, ctx):
+        """Return an int port or the range text (``8080-8081``); raise ``ctx.fail`` otherwise."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None or not re.match(r"^\d+(-\d+)?$", text.strip()):
             raise ctx.fail(path, f"must be a port or a range like 8080-8081, got {text!r}")

@@ -130,6 +130,11 @@ class _Loading:
         self.ctx = Context({})
 
     def run(self, text: str) -> StackManifest:
+        """Load ``text`` (the stack file) into a StackManifest.
+
+        Raises:
+            ManifestError: empty or non-mapping file, or any schema/interpolation error.
+        """
         data, positions = load_yaml(text)
         if data is None:
             raise ManifestError("the stack file is empty")

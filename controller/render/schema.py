@@ -131,6 +131,7 @@ class AnyValue(Type):
     leaf = False
 
     def check(self, value, path, ctx):
+        """Return the value as plain data (strings interpolated, YamlInt/YamlFloat made plain)."""
         return plain(ctx.interp_deep(value, path))
 
 
@@ -144,6 +145,7 @@ class ListOf(Type):
         self.item, self.unique = item, unique
 
     def check(self, value, path, ctx):
+        """Return the list with each item checked; raise ``ctx.fail`` on a non-list or a repeat."""
         if not isinstance(value, list):
             raise ctx.fail(path, f"must be a list, got {_kind(value)}")
         out = [check(self.item, v, join(path, i), ctx) for i, v in enumerate(value)]
@@ -182,6 +184,7 @@ class Either(Type):
         self.describe = " or ".join(t.describe for _, t in options)
 
     def check(self, value, path, ctx):
+        """The value checked by the option for its kind; ``ctx.fail`` if no option takes it."""
         k = kind_of(value)
         for kinds, t in self.options:
             if k in kinds:
@@ -208,6 +211,7 @@ class MapOf(Type):
         self.nullable_values = nullable_values  # ``networks: {front: }`` keeps None
 
     def check(self, value, path, ctx):
+        """Return a dict with each value checked; raise ``ctx.fail`` on a non-mapping or bad key."""
         if not isinstance(value, dict):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
@@ -232,6 +236,7 @@ class Struct(Type):
         self.required = tuple(required)
 
     def check(self, value, path, ctx):
+        """A dict of the set keys, checked; ``ctx.fail`` on an unknown or missing key."""
         if not isinstance(value, dict):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
@@ -268,6 +273,7 @@ class ListOrDict(Type):
         self.allow_none = allow_none
 
     def check(self, value, path, ctx):
+        """A dict name -> str or None; ``ctx.fail`` on a bad item, a repeat or a missing value."""
         out: Dict[str, Optional[str]] = {}
         if isinstance(value, list):
             for i, item in enumerate(value):
@@ -304,6 +310,7 @@ class MapOfStr(Type):
     leaf = False
 
     def check(self, value, path, ctx):
+        """Return dict name -> str; raise ``ctx.fail`` on a non-mapping or a non-scalar value."""
         if not isinstance(value, dict):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
@@ -322,6 +329,7 @@ class ExtraHosts(Type):
     leaf = False
 
     def check(self, value, path, ctx):
+        """Return a list of ``host:ip`` strings; raise ``ctx.fail`` on any other shape."""
         if isinstance(value, list):
             out_list = []
             for i, v in enumerate(value):
@@ -353,6 +361,7 @@ class Checked(Type):
         self.describe, self.nullable = inner.describe, inner.nullable
 
     def check(self, value, path, ctx):
+        """Return the inner type's value; raise ``ctx.fail`` with the rule's message if it fails."""
         out = check(self.inner, value, path, ctx)
         problem = self.rule(out)
         if problem:

@@ -130,6 +130,11 @@ class _Builder:
         self.active: List[int] = []  # ids of nodes being built, to catch recursive aliases
 
     def build(self, node: Node, path: str) -> Any:
+        """Build the value of ``node`` at dotted ``path``.
+
+        Raises:
+            ManifestError: too many values (alias bomb), a recursive alias, or a bad node.
+        """
         self.count += 1
         if self.count > MAX_VALUES:
             raise ManifestError(f"document expands to more than {MAX_VALUES} values "
@@ -148,6 +153,7 @@ class _Builder:
             self.active.pop()
 
     def scalar(self, node: ScalarNode, path: str) -> Any:
+        """A scalar node's value (str, int, YamlFloat, bool or None); ManifestError on a bad tag."""
         tag, text = node.tag, node.value
         if tag == _PLAIN:
             return resolve_plain(text)
@@ -163,6 +169,7 @@ class _Builder:
         raise ManifestError(f"unsupported YAML tag {tag}", line=_line(node), key=path or None)
 
     def sequence(self, node: SequenceNode, path: str) -> list:
+        """A sequence node as a list, recording each item's line in ``positions``."""
         if node.tag not in (_SEQ,):
             raise ManifestError(f"unsupported YAML tag {node.tag}", line=_line(node),
                                 key=path or None)
@@ -180,6 +187,7 @@ class _Builder:
         return node.value
 
     def mapping(self, node: MappingNode, path: str) -> dict:
+        """A mapping node as a dict (merge keys applied); ManifestError on a repeat or bad tag."""
         if node.tag != _MAP:
             raise ManifestError(f"unsupported YAML tag {node.tag}", line=_line(node),
                                 key=path or None)

@@ -47,6 +47,7 @@ class _Handler(FileSystemEventHandler):
         self._watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        """Poke the watcher's debounce clock when ``event`` touches a relevant path."""
         if event.event_type not in CHANGE_EVENTS:
             return
         paths = [event.src_path]

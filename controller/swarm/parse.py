@@ -218,7 +218,7 @@ def group_stacks(services: List[dict], networks: List[dict], configs: List[dict]
     wanted = set(stacks) if stacks is not None else None
     out: Dict[str, LiveStack] = {}
 
-    def stack_of(lbls: Dict[str, str]) -> Optional[LiveStack]:
+    def _stack_of(lbls: Dict[str, str]) -> Optional[LiveStack]:
         name = lbls.get(L.NAMESPACE)
         if not name or (wanted is not None and name not in wanted):
             return None
@@ -226,17 +226,17 @@ def group_stacks(services: List[dict], networks: List[dict], configs: List[dict]
 
     for js in services:
         svc = parse_service(js)
-        st = stack_of(svc.labels)
+        st = _stack_of(svc.labels)
         if st is not None:
             st.services[svc.name] = svc
     for js in networks:
         obj = parse_object(js)
-        st = stack_of(obj.labels)
+        st = _stack_of(obj.labels)
         if st is not None:
             st.networks[obj.name] = obj
     for js in configs:
         obj = parse_object(js)
-        st = stack_of(obj.labels)
+        st = _stack_of(obj.labels)
         if st is None:
             continue
         if is_record(js):
@@ -245,7 +245,7 @@ def group_stacks(services: List[dict], networks: List[dict], configs: List[dict]
             st.configs[obj.name] = obj
     for js in secrets:
         obj = parse_object(js)
-        st = stack_of(obj.labels)
+        st = _stack_of(obj.labels)
         if st is not None:
             st.secrets[obj.name] = obj
     return out

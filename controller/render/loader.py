@@ -18,6 +18,7 @@ from controller.render.dotenv import parse_dotenv
 from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
 from controller.render.schema import Context, join
+from controller.render.reference import is_valid_reference
 from controller.render.yaml_load import load_yaml
 
 STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
@@ -183,6 +184,12 @@ class _Loading:
                                  f"support: {', '.join(ignored)}")
         if not svc.get("image") and svc.get("build") is None:
             raise self.ctx.fail(key, f"service {svc_name} has neither image nor build")
+        if svc.get("image") and not is_valid_reference(str(svc["image"])):
+            # an unset variable is only a warning, unless it leaves an invalid name behind
+            unset = [v for v, where in self.ctx.missing.items() if where == f"{key}.image"]
+            why = f" (variable {', '.join(unset)} is not set)" if unset else ""
+            raise self.ctx.fail(f"{key}.image",
+                                f"invalid image reference {svc['image']!r}{why}")
         if svc.get("build") is not None:
             builds[svc_name] = self._build(svc_name, svc)
         if svc.get("env_file") is not None:

@@ -3,27 +3,25 @@
 Only this module (and ``watch.py``) talk to git. The clone is bare and lives in
 ``<workdir>/repo``; every revision is exported to ``<workdir>/trees/<sha>`` so a pass reads a
 tree nobody changes under it. Secrets (token, credentials in the URL) never reach git's command
-line: they travel in ``GIT_CONFIG_*`` environment variables and are redacted from every message.
+line: they travel in ``GIT_CONFIG_*`` environment variables and are redacted from every message
+(``auth.py``).
 """
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
-import shlex
 import shutil
-import stat
 import tarfile
 import threading
 import uuid
-from typing import Dict, List, Mapping, Optional, Tuple
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Dict, Mapping, Optional, Tuple
 
 import git
 
 from controller.errors import GitFetchError
 from controller.model.source import Checkout, Revision
+from controller.source.auth import GitCredentials, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +73,6 @@ def git_dir_of(path: str) -> Optional[str]:
     return None
 
 
-def _split_credentials(url: str) -> Tuple[str, Optional[Tuple[str, str]]]:
-    """Take ``user:password@`` out of an http(s) URL so it never reaches a command line.
-
-    Returns:
-        (url without userinfo, (user, password) or None).
-    """
-    if not url.startswith(("https://", "http://")):
-        return url, None
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
-
-
 class GitSource:
     """A branch of a git repo, fetched on demand and exported one folder per revision.
 
@@ -112,15 +94,16 @@ class GitSource:
 
     def __init__(self, url: str, branch: str, path: str, workdir: str, *,
                  environ: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0):
-        self.url, self._url_credentials = _split_credentials(url)
+        self.url, url_credentials = split_credentials(url)
         self.branch = branch
         self.path = _norm_repo_path(path)
         self.workdir = os.path.abspath(workdir)
         self.timeout_s = timeout_s
-        self._environ = os.environ if environ is None else environ
+        self._credentials = GitCredentials(url_credentials,
+                                           os.environ if environ is None else environ,
+                                           self.workdir)
         self._repo: Optional[git.Repo] = None
         self._lock = threading.Lock()  # one fetch/export at a time over the shared clone
-        self._secrets: List[str] = []
         self._last: Optional[Revision] = None
         self._last_change_cache: Dict[Tuple[str, str], str] = {}
 
@@ -305,93 +288,12 @@ class GitSource:
     # -- credentials ---------------------------------------------------------------------------
 
     def _git_env(self) -> Dict[str, str]:
-        """Environment for one git command: no prompts, credentials as config variables.
-
-        Returns:
-            dict: variables added to the process environment. Secrets it carries are also
-            recorded in ``self._secrets`` so ``_redact`` can strip them from messages.
-        """
-        env = {"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
-        config: List[Tuple[str, str]] = [("http.lowSpeedLimit", "1000"),
-                                         ("http.lowSpeedTime", "60")]
-        secrets: List[str] = []
-        basic = self._basic_credentials()
-        if basic is not None and self.url.startswith(("https://", "http://")):
-            user, password = basic
-            token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            parts = urlsplit(self.url)
-            # scoped to the repo's host so a redirect elsewhere does not receive it
-            config.append((f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
-                           f"Authorization: Basic {token}"))
-            secrets += [password, token]
-        ssh = self._ssh_command()
-        if ssh:
-            env["GIT_SSH_COMMAND"] = ssh
-        env["GIT_CONFIG_COUNT"] = str(len(config))
-        for i, (key, value) in enumerate(config):
-            env[f"GIT_CONFIG_KEY_{i}"] = key
-            env[f"GIT_CONFIG_VALUE_{i}"] = value
-        self._secrets = [s for s in secrets if s]
-        return env
-
-    def _basic_credentials(self) -> Optional[Tuple[str, str]]:
-        """(user, token) from the URL, KEELSON_GIT_TOKEN or KEELSON_GIT_TOKEN_FILE, or None."""
-        if self._url_credentials is not None:
-            return self._url_credentials
-        e = self._environ
-        token = e.get("KEELSON_GIT_TOKEN", "")
-        if not token and e.get("KEELSON_GIT_TOKEN_FILE"):
-            try:
-                with open(e["KEELSON_GIT_TOKEN_FILE"], encoding="utf-8") as fh:
-                    token = fh.read().strip()
-            except OSError as exc:
-                raise GitFetchError(f"KEELSON_GIT_TOKEN_FILE: cannot read "
-                                    f"{e['KEELSON_GIT_TOKEN_FILE']}: {exc.strerror}") from exc
-        if not token:
-            return None
-        return e.get("KEELSON_GIT_USERNAME") or "x-access-token", token
-
-    def _ssh_command(self) -> Optional[str]:
-        """GIT_SSH_COMMAND using KEELSON_GIT_SSH_KEY_FILE / KEELSON_GIT_KNOWN_HOSTS_FILE."""
-        key = self._environ.get("KEELSON_GIT_SSH_KEY_FILE")
-        known = self._environ.get("KEELSON_GIT_KNOWN_HOSTS_FILE")
-        if not key and not known:
-            return None
-        cmd = ["ssh", "-o", "BatchMode=yes"]
-        if key:
-            cmd += ["-i", self._private_key_copy(key), "-o", "IdentitiesOnly=yes"]
-        if known:
-            cmd += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-        return " ".join(shlex.quote(c) for c in cmd)
-
-    def _private_key_copy(self, key: str) -> str:
-        """The key file itself, or a 0600 copy in the workdir when others may read it.
-
-        ssh refuses a key readable by group/others, and Docker secrets are mounted 0444.
-        """
-        try:
-            mode = os.stat(key).st_mode
-            if not mode & (stat.S_IRWXG | stat.S_IRWXO):
-                return key
-            ssh_dir = os.path.join(self.workdir, ".ssh")
-            os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
-            copy = os.path.join(ssh_dir, "id_keelson")
-            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(key, "rb") as src, os.fdopen(fd, "wb") as dst:
-                dst.write(src.read())
-            os.chmod(copy, 0o600)
-            return copy
-        except OSError as exc:
-            raise GitFetchError(f"KEELSON_GIT_SSH_KEY_FILE: cannot read {key}: "
-                                f"{exc.strerror}") from exc
+        """Environment for one git command (see :meth:`GitCredentials.git_env`)."""
+        return self._credentials.git_env(self.url)
 
     def _redact(self, text: str) -> str:
-        """Replace every secret this source knows (and any URL userinfo) with ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        if self._url_credentials is not None and self._url_credentials[1]:
-            text = text.replace(self._url_credentials[1], "***")
-        return re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+        """``text`` with every secret this source knows replaced by ``***``."""
+        return self._credentials.redact(text)
 
 
 def _norm_repo_path(path: str) -> str:

@@ -3,16 +3,15 @@
 Specs are sent exactly as given (ServiceSpec / NetworkCreate JSON) through docker-py's low-level
 HTTP helpers: its high-level ``update`` rebuilds specs from keyword arguments and would drop
 fields. Every docker or HTTP exception is wrapped in SwarmError (``raise ... from exc``);
-"update out of sequence" becomes SpecConflictError. Answers are controller.model data or plain
-dicts, translated by the pure functions in controller.swarm.parse.
+"update out of sequence" becomes SpecConflictError (``calls.py``). Answers are controller.model
+data or plain dicts, translated by the pure functions in controller.swarm.parse. The config,
+secret and state-record methods live in ``blobs.py``.
 """
 from __future__ import annotations
 
-import base64
-import contextlib
 import logging
 import time
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import docker
 import docker.errors
@@ -20,54 +19,20 @@ import requests.exceptions
 
 from controller.errors import SpecConflictError, SwarmError
 from controller.model import labels as L
-from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, StackRecord
+from controller.model.live import LiveService, LiveStack, LiveTask
 from controller.swarm import parse
+from controller.swarm.blobs import BlobsMixin
+# re-exported: callers and tests import these from here
+from controller.swarm.calls import engine_call, is_not_found, is_out_of_sequence  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-RECORD_DATA = b"keelson state record\n"
 UPDATE_ATTEMPTS = 3  # tries of a service update that meets "update out of sequence"
 NETWORK_ALLOCATION_POLLS = 20
 NETWORK_ALLOCATION_POLL_S = 0.25  # seconds between inspects of a not yet allocated network
 
 
-def is_out_of_sequence(exc: BaseException) -> bool:
-    """True for swarmkit's optimistic-concurrency refusal ("update out of sequence")."""
-    return "out of sequence" in str(getattr(exc, "explanation", "") or exc).lower()
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """True when the Engine says the object does not exist.
-
-    A 404, or a 500 whose message ends in "not found": dockerd 20.10 answers that way when a
-    removed overlay network still lingers in the local list while its last task detaches.
-    """
-    if isinstance(exc, docker.errors.NotFound) or getattr(exc, "status_code", None) == 404:
-        return True
-    explanation = str(getattr(exc, "explanation", "") or "").lower()
-    return explanation.endswith("not found")
-
-
-@contextlib.contextmanager
-def engine_call(what: str) -> Iterator[None]:
-    """Wrap docker/HTTP exceptions raised inside the block as Keelson errors.
-
-    Args:
-        what: short description of the request, used as the message prefix.
-    Raises:
-        SpecConflictError: the Engine said "update out of sequence".
-        SwarmError: any other docker.errors.DockerException or requests exception.
-    """
-    try:
-        yield
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        msg = getattr(exc, "explanation", None) or str(exc)
-        if is_out_of_sequence(exc):
-            raise SpecConflictError(f"{what}: {msg}") from exc
-        raise SwarmError(f"{what}: {msg}") from exc
-
-
-class SwarmClient:
+class SwarmClient(BlobsMixin):
     """Reads and writes Swarm services, tasks, networks, configs, secrets and nodes.
 
     Args:
@@ -304,118 +269,3 @@ class SwarmClient:
             if not is_not_found(err.__cause__):
                 raise
 
-    # ---- configs and secrets ---------------------------------------------------------------
-    def _create_blob(self, kind: str, name: str, data: bytes, labels: dict,
-                     template_driver: Optional[str]) -> str:
-        body = {"Name": name, "Labels": dict(labels or {}),
-                "Data": base64.b64encode(data).decode("ascii")}
-        if template_driver:
-            body["Templating"] = {"Name": template_driver}
-        with engine_call(f"create {kind[:-1]} {name}"):
-            resp = self.api._post_json(self.api._url(f"/{kind}/create"), data=body)
-            self.api._raise_for_status(resp)
-            return resp.json()["ID"]
-
-    def _find_blob(self, kind: str, name: str) -> Optional[dict]:
-        lister = self.api.configs if kind == "configs" else self.api.secrets
-        with engine_call(f"list {kind} named {name}"):
-            found = lister(filters={"name": name})
-        # the name filter matches prefixes too: keep the exact name only
-        exact = [o for o in found if (o.get("Spec") or {}).get("Name") == name]
-        return exact[0] if exact else None
-
-    def _remove_blob(self, kind: str, obj_id: str) -> None:
-        remover = self.api.remove_config if kind == "configs" else self.api.remove_secret
-        try:
-            with engine_call(f"remove {kind[:-1]} {obj_id}"):
-                remover(obj_id)
-        except SwarmError as err:
-            if not is_not_found(err.__cause__):
-                raise
-
-    def create_config(self, name: str, data: bytes, labels: dict,
-                      template_driver: Optional[str] = None) -> str:
-        """Create a config (``POST /configs/create``).
-
-        Args:
-            name: full config name. data: content bytes (at most 500 KiB, Swarm's limit).
-            labels: labels to set. template_driver: ``golang`` or None.
-        Returns:
-            str: the config ID.
-        Raises:
-            SwarmError: e.g. the name exists already.
-        """
-        return self._create_blob("configs", name, data, labels, template_driver)
-
-    def config(self, name: str) -> Optional[LiveObject]:
-        """The config with exactly this name, or None. Raises SwarmError."""
-        js = self._find_blob("configs", name)
-        return parse.parse_object(js) if js else None
-
-    def remove_config(self, config_id: str) -> None:
-        """Remove a config (404 is fine). Raises SwarmError while a service uses it."""
-        self._remove_blob("configs", config_id)
-
-    def create_secret(self, name: str, data: bytes, labels: dict,
-                      template_driver: Optional[str] = None) -> str:
-        """Create a secret (``POST /secrets/create``); same contract as create_config."""
-        return self._create_blob("secrets", name, data, labels, template_driver)
-
-    def secret(self, name: str) -> Optional[LiveObject]:
-        """The secret with exactly this name, or None. Raises SwarmError."""
-        js = self._find_blob("secrets", name)
-        return parse.parse_object(js) if js else None
-
-    def remove_secret(self, secret_id: str) -> None:
-        """Remove a secret (404 is fine). Raises SwarmError while a service uses it."""
-        self._remove_blob("secrets", secret_id)
-
-    def _all_services(self) -> List[dict]:
-        with engine_call("list services"):
-            return self.api.services()
-
-    def referenced_config_ids(self) -> set:
-        """IDs of configs referenced by any service's Spec or PreviousSpec.
-
-        Returns:
-            set[str]: config IDs (PreviousSpec counts: a rollback must still find them).
-        Raises:
-            SwarmError: the list failed.
-        """
-        return parse.referenced_ids(self._all_services(), "Configs")
-
-    def referenced_secret_ids(self) -> set:
-        """IDs of secrets referenced by any service's Spec or PreviousSpec. Raises SwarmError."""
-        return parse.referenced_ids(self._all_services(), "Secrets")
-
-    # ---- the state record ------------------------------------------------------------------
-    def write_record(self, stack: str, record: StackRecord) -> None:
-        """Create or update ``stack``'s state record (config ``<stack>_keelson-state``).
-
-        The data never changes (Swarm forbids it); only the labels are updated in place
-        (``POST /configs/{id}/update`` accepts label changes, per the Engine API docs).
-
-        Args:
-            stack: stack name.
-            record: fields to store; empty ones are omitted.
-        Raises:
-            SwarmError: the write failed (SpecConflictError on a concurrent write).
-        """
-        name = L.state_record_name(stack)
-        labels = parse.record_labels(stack, record)
-        existing = self._find_blob("configs", name)
-        if existing is None:
-            self._create_blob("configs", name, RECORD_DATA, labels, None)
-            return
-        spec = dict(existing["Spec"], Labels=labels)
-        with engine_call(f"update config {name}"):
-            resp = self.api._post_json(self.api._url("/configs/{0}/update", existing["ID"]),
-                                       params={"version": existing["Version"]["Index"]},
-                                       data=spec)
-            self.api._raise_for_status(resp)
-
-    def remove_record(self, stack: str) -> None:
-        """Remove ``stack``'s state record when it exists. Raises SwarmError."""
-        existing = self._find_blob("configs", L.state_record_name(stack))
-        if existing is not None:
-            self._remove_blob("configs", existing["ID"])

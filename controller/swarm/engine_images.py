@@ -13,7 +13,8 @@ import requests.exceptions
 
 from controller.errors import ImageBuildError, ImagePushError, ImageResolveError
 from controller.swarm import parse
-from controller.swarm.client import SwarmClient, is_not_found
+from controller.swarm.calls import is_not_found
+from controller.swarm.client import SwarmClient
 
 log = logging.getLogger(__name__)
 

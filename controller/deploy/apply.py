@@ -26,8 +26,8 @@ class ApplyResult:
     """What an apply wrote.
 
     Attributes:
-        rollouts: (service id, full name, created) for each service created or updated; these
-            are the rollouts to watch.
+        rollouts: (service id, full name, created, prior UpdateStatus.StartedAt or "") for
+            each service created or updated; these are the rollouts to watch.
         written: count of writes by ``kind:action``.
     """
 
@@ -97,14 +97,16 @@ class Applier:
                 spec = self._final_spec(svc.spec, config_ids, secret_ids, revision, source_hash,
                                         spec_hashes[ch.name])
                 spec["Labels"][L.INSTANCE] = self.instance
+                prior = ""
                 if ch.action == CREATE:
                     sid = self.client.create_service(spec)
                 else:
                     sid = live.services[ch.name].id
+                    prior = (live.services[ch.name].update_status or {}).get("StartedAt", "")
                     self.client.update_service(sid, spec)
                 log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
                 self._wrote(result, "service", ch.action)
-                result.rollouts.append((sid, ch.name, ch.action == CREATE))
+                result.rollouts.append((sid, ch.name, ch.action == CREATE, prior))
         except KeelsonError as exc:
             raise ApplyError(f"stack {desired.name}: {exc}") from exc
         return result

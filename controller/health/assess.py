@@ -38,6 +38,10 @@ FAILING_TASKS_LIMIT = 3
 # An UpdateStatus that started this many seconds before our rollout belongs to an older update
 # (clock skew allowance between Keelson and the manager that wrote StartedAt).
 STALE_UPDATE_SLACK_S = 2.0
+# Seconds Swarm gets to show a rolling update as started after a task-template change. Swarm
+# sets UpdateStatus within milliseconds; an update that dirties no task (e.g. a placement change
+# the running tasks still satisfy) never sets one, and is then judged from its tasks.
+UPDATE_START_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ class Assessment:
 
 
 def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, now: float,
-           pending_timeout_s: float, created: bool) -> Assessment:
+           pending_timeout_s: float, created: bool,
+           prior_update_started: str = "") -> Assessment:
     """Judge one service's rollout from its inspect and its task list.
 
     Args:
@@ -73,12 +78,18 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
         pending_timeout_s: seconds a task of the running spec may stay unstarted (new, pending,
             assigned, accepted) before the rollout is failed.
         created: True when the rollout created the service (nothing to roll back to).
+        prior_update_started: ``UpdateStatus.StartedAt`` as it was before our update ("" if
+            none): a status still carrying it is the previous update's, not ours. Right after
+            an update call Swarm still shows the old status for a moment.
     Returns:
         Assessment, in this order of precedence: UpdateStatus rollback_completed ->
         rolled_back; paused / rollback_paused -> paused; rollback_started -> progressing
         (RollingBack); a task unstarted past ``pending_timeout_s`` -> failed (TaskPending, with
         the task's error); UpdateStatus completed -> completed; replicas 0 -> completed;
-        updating -> progressing (Updating). Without (a current) UpdateStatus: at least
+        updating -> progressing (Updating). Without (a current) UpdateStatus, when the update
+        changed the task template (so Swarm will roll tasks and set UpdateStatus) and less than
+        UPDATE_START_GRACE_S passed -> progressing (Updating: waiting for Swarm to start).
+        Otherwise: at least
         FAILING_TASKS_LIMIT failed tasks since ``started_at`` -> failed (TasksFailing);
         every desired replica running the current image and no current task in another state
         -> completed; otherwise progressing (Starting). Desired replicas are
@@ -86,7 +97,7 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
     Raises:
         Nothing: missing fields read as empty.
     """
-    status = _current_update_status(service, started_at, created)
+    status = _current_update_status(service, started_at, created, prior_update_started)
     state = status.get("State", "")
     us_message = status.get("Message", "")
     detail = _last_failure(tasks, started_at)
@@ -112,6 +123,9 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
         return Assessment(COMPLETED, "Succeeded", "0 replicas")
     if state == "updating":
         return Assessment(PROGRESSING, "Updating", us_message)
+    if (not state and _expects_rolling_update(service, created)
+            and now - started_at < UPDATE_START_GRACE_S):
+        return Assessment(PROGRESSING, "Updating", "waiting for Swarm to start the rolling update")
 
     failures = [t for t in tasks if t.state in FAILED_STATES and t.created_at >= started_at]
     if len(failures) >= FAILING_TASKS_LIMIT:
@@ -123,15 +137,28 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
     return Assessment(PROGRESSING, "Starting", f"{running}/{desired} replicas running")
 
 
-def _current_update_status(service: LiveService, started_at: float, created: bool) -> dict:
-    """UpdateStatus, or {} when absent or left over from an update before ``started_at``."""
+def _current_update_status(service: LiveService, started_at: float, created: bool,
+                           prior_started: str = "") -> dict:
+    """UpdateStatus, or {} when absent or left over from an earlier update (the one seen
+    before ours, or one that began before ``started_at``)."""
     status = service.update_status or {}
     if not status or created:
+        return {}
+    if prior_started and status.get("StartedAt") == prior_started:
         return {}
     began = parse_time(status.get("StartedAt"))
     if began and began < started_at - STALE_UPDATE_SLACK_S:
         return {}
     return status
+
+
+def _expects_rolling_update(service: LiveService, created: bool) -> bool:
+    """True when our update changed the task template, so Swarm replaces tasks and reports it
+    in UpdateStatus (Swarm rolls tasks only for TaskTemplate changes; replicas, labels or
+    update settings alone change no task: swarmkit orchestrator, ``IsTaskDirty``)."""
+    if created or service.previous_spec is None:
+        return False
+    return (service.spec.get("TaskTemplate") or {}) != (service.previous_spec.get("TaskTemplate") or {})
 
 
 def _replicas(service: LiveService) -> Optional[int]:

@@ -31,6 +31,7 @@ class _Watch:
 
     service_id: str
     created: bool
+    prior_update_started: str = ""  # UpdateStatus.StartedAt before our update ("" if none)
     name: str = ""
     image: str = ""
     last: Optional[Assessment] = None
@@ -66,8 +67,10 @@ class RolloutWatcher:
         """Poll every service together until each settles or the overall timeout passes.
 
         Args:
-            services: (service id or name, created) per changed service; ``created`` is True
-                when this pass created it (a new service has nothing to roll back to).
+            services: (service id or name, created[, prior UpdateStatus.StartedAt]) per changed
+                service; ``created`` is True when this pass created it (a new service has
+                nothing to roll back to); the third item, when given, tells the previous
+                update's status apart from ours (see ``assess``).
             started_at: unix seconds when the apply began (before the first create/update).
         Returns:
             list[RolloutResult], one per input in the same order. Outcomes: ``completed``
@@ -81,7 +84,9 @@ class RolloutWatcher:
         Raises:
             Nothing from Docker: an Engine error during a round is logged and retried next round.
         """
-        watches = [_Watch(service_id=sid, created=created) for sid, created in services]
+        watches = [_Watch(service_id=item[0], created=item[1],
+                          prior_update_started=item[2] if len(item) > 2 else "")
+                   for item in services]
         deadline = started_at + self.timeout_s
         while True:
             open_ = [w for w in watches if w.result is None]
@@ -116,7 +121,8 @@ class RolloutWatcher:
         w.name, w.image = svc.name, _image(svc)
         tasks = self.client.tasks(svc.id)
         a = assess(svc, tasks, started_at=started_at, now=now,
-                   pending_timeout_s=self.pending_timeout_s, created=w.created)
+                   pending_timeout_s=self.pending_timeout_s, created=w.created,
+                   prior_update_started=w.prior_update_started)
         if a != w.last:
             log.info("rollout of %s: %s (%s) %s", svc.name, a.phase, a.reason, a.message)
         w.last = a

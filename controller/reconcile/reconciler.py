@@ -95,6 +95,7 @@ class Reconciler:
         self.store = store
         self.environ = environ
         self.applier = Applier(client, metrics, settings.instance)
+        self._apply_started = 0.0
 
     # -- the pass ------------------------------------------------------------------------------
     def reconcile(self, dry_run: bool = False) -> PassResult:
@@ -128,6 +129,7 @@ class Reconciler:
                     if not self.settings.stacks or n in self.settings.stacks}
         live_all = self.client.live_stacks()
         runs: Dict[str, StackRun] = {}
+        self._apply_started = time.time()  # rollouts are judged from here on
         for name, file in selected.items():
             run = StackRun(name, source_hash=checkout.stack_hashes.get(name, ""),
                            live=live_all.get(name))
@@ -224,15 +226,16 @@ class Reconciler:
 
     # -- watch, record, status -----------------------------------------------------------------
     def _watch_and_record(self, runs: Dict[str, StackRun], rev: Revision) -> None:
-        watch = [(sid, created) for r in runs.values() if r.applied for sid, _, created in r.applied.rollouts]
+        watch = [(sid, created, prior) for r in runs.values() if r.applied
+                 for sid, _, created, prior in r.applied.rollouts]
         results: List[RolloutResult] = []
         if watch:
-            results = self.watcher.watch(watch, time.time())
+            results = self.watcher.watch(watch, self._apply_started)
         by_service = {r.service: r for r in results}
         for run in runs.values():
             if run.done:
                 continue
-            mine = [by_service[name] for _, name, _ in (run.applied.rollouts if run.applied else [])
+            mine = [by_service[name] for _, name, _, _ in (run.applied.rollouts if run.applied else [])
                     if name in by_service]
             for res in mine:
                 self.metrics.rollout_finished(run.name, res.service, res.outcome, res.duration_s)

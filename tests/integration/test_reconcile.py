@@ -227,3 +227,46 @@ secrets:
     for name in (bad1, bad2, bad3, bad4):
         assert versions(engine, name) == {}
     print(json.dumps({n: st[n]["last_error"] for n in (bad1, bad2, bad3)}, indent=1))
+
+
+def test_config_only_change_is_health_gated(engine, registry, manifest_repo, stack_names, tmp_path):
+    """A commit that only changes a config file still rolls tasks: it is watched like any other
+    rollout, and a config that breaks health is rolled back (found by a newcomer's trial: the
+    previous update's stale 'completed' status was once taken for this one)."""
+    stack = stack_names("cfg")
+    manifest_repo.write(f"manifests/{stack}/stack.yml", f"""services:
+  app:
+    image: {registry}/library/busybox:latest
+    command: ["sleep", "3600"]
+    healthcheck:
+      test: ["CMD", "grep", "-q", "healthy", "/etc/app.conf"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
+      start_period: 0s
+    configs:
+      - source: app
+        target: /etc/app.conf
+    deploy:
+      replicas: 2
+      update_config: {{parallelism: 1, delay: 0s, monitor: 4s, failure_action: rollback}}
+      rollback_config: {{parallelism: 0, monitor: 1s}}
+configs:
+  app:
+    file: ./app.conf
+""")
+    manifest_repo.write(f"manifests/{stack}/app.conf", "healthy v1\n")
+    manifest_repo.commit("v1")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack])
+    assert app.sync().converged, app.store.snapshot()
+    good = engine.services.get(f"{stack}_app").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]
+
+    manifest_repo.write(f"manifests/{stack}/app.conf", "broken v2\n")
+    bad = manifest_repo.commit("v2 breaks health")
+    out = app.sync()
+    st = app.store.snapshot()["stacks"][stack]
+    assert not out.converged and st["reason"] == "RolledBack", st
+    assert bad[:12] in st["last_error"]
+    svc = engine.services.get(f"{stack}_app").attrs
+    assert svc["UpdateStatus"]["State"] == "rollback_completed"
+    assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"] == good

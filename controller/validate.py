@@ -9,7 +9,8 @@ from controller.model import ImageRef
 
 
 def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
-    """Check every stack under ``directory`` (a manifests folder, or a repo with manifests/).
+    """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
+    stack folder (holding a stack file; the stack is named after the folder).
 
     Args:
         directory: folder holding one sub-folder per stack. environ: interpolation variables.
@@ -18,14 +19,20 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int
         0 when every stack is valid (warnings allowed), 1 when any has an error.
     """
     from controller.render.convert import to_desired
-    from controller.render.loader import find_stacks, load_stack
+    from controller.render.loader import STACK_FILE_NAMES, find_stacks, load_stack
     from controller.render.preflight import preflight
 
     if not os.path.isdir(directory):
         print(f"{directory}: not a folder", file=out)
         return 1
+    own = [n for n in STACK_FILE_NAMES if os.path.isfile(os.path.join(directory, n))]
     try:
-        stacks = find_stacks(directory)
+        if own:  # one stack folder
+            folder = os.path.abspath(directory)
+            stacks = {os.path.basename(folder): os.path.join(folder, own[0])}
+            directory = os.path.dirname(folder)
+        else:
+            stacks = find_stacks(directory)
     except KeelsonError as exc:
         print(f"error: {exc}", file=out)
         return 1

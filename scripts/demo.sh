@@ -27,7 +27,11 @@ fi
 export KEELSON_REPO="$DEMO/remote.git" KEELSON_REGISTRY=127.0.0.1:5000 \
        KEELSON_WORKDIR=/var/lib/keelson-dev/controller KEELSON_INTERVAL=${KEELSON_INTERVAL:-15s} \
        KEELSON_LISTEN=${KEELSON_LISTEN:-127.0.0.1:9090}
+# python -m controller is the keelson command; exec'd directly so that stopping this script
+# stops Keelson (a wrapper such as a pyenv shim would leave it running)
 if [ "${1:-run}" = once ]; then
-  exec keelson sync
+  exec python3 -m controller sync
 fi
-exec keelson run
+echo "[demo] settings for keelson plan/validate in another shell:" >&2
+echo "  export KEELSON_REPO=$KEELSON_REPO KEELSON_REGISTRY=$KEELSON_REGISTRY KEELSON_WORKDIR=$KEELSON_WORKDIR" >&2
+exec python3 -m controller run

@@ -124,7 +124,9 @@ class RolloutWatcher:
                    pending_timeout_s=self.pending_timeout_s, created=w.created,
                    prior_update_started=w.prior_update_started)
         if a != w.last:
-            log.info("rollout of %s: %s (%s) %s", svc.name, a.phase, a.reason, a.message)
+            # rollbacks and failures stand out in the log; progress is info
+            level = logging.WARNING if a.phase in (ROLLED_BACK, PAUSED, FAILED) else logging.INFO
+            log.log(level, "rollout of %s: %s (%s) %s", svc.name, a.phase, a.reason, a.message)
         w.last = a
         elapsed = now - started_at
         if w.rolling_back:

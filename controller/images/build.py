@@ -66,7 +66,7 @@ class ImageBuilder:
         ref = f"{repo}:{tag}"
         info = self.engine.registry_info(ref)
         if info:
-            log.info("image %s already in the registry (%s); not building", ref, info[0])
+            log.debug("image %s already in the registry (%s); not building", ref, info[0])
             return ImageRef(repo, tag, *info)
         if self.engine.local_image(ref) is None:
             self._timed("image_build", stack, service, lambda: self.engine.build(

@@ -17,7 +17,7 @@ from controller.config import Settings
 from controller.deploy.apply import Applier, ApplyResult
 from controller.deploy.diff import plan_stack, prune_changes
 from controller.errors import KeelsonError, ManifestError, SourceError
-from controller.model import (Checkout, DesiredStack, HistoryEntry, LiveStack, Revision,
+from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, Revision,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model import status as S
 from controller.reconcile.stack_images import stack_images
@@ -171,7 +171,8 @@ class Reconciler:
             # Stalled: this content already failed; wait for a new commit to the stack.
             self._settle(run, rev, S.STALLED, record.failed_reason or "Failed",
                          f"failed at revision {record.failed_revision[:12]}: "
-                         f"{record.failed_message}", health=S.DEGRADED, attempted=record.failed_revision)
+                         f"{record.failed_message}", attempted=record.failed_revision,
+                         health=S.ROLLED_BACK if record.failed_reason == "RolledBack" else S.DEGRADED)
             return
         try:
             run.manifest = load_stack(run.name, file, self.environ, root=checkout.root)
@@ -188,6 +189,7 @@ class Reconciler:
             hashes = {n: spec_hash(s.spec) for n, s in run.desired.services.items()}
             run.plan = plan_stack(run.desired, run.live, hashes, self.settings.instance)
             if dry_run:
+                run.plan = self._kept_while_referenced(run.plan, run.live)
                 run.done = True
                 return
             if run.plan.of("create") or run.plan.of("update"):
@@ -200,6 +202,21 @@ class Reconciler:
                 self._remember_failure(run, rev, exc.reason, str(exc))
             self._settle(run, rev, S.FAILED, exc.reason, str(exc), health=S.UNKNOWN)
             log.error("stack %s: %s: nothing else changed", run.name, exc)
+
+    def _kept_while_referenced(self, plan: StackPlan, live: Optional[LiveStack]) -> StackPlan:
+        """For ``plan`` output: a config/secret removal that prune would skip (a service's Spec
+        or PreviousSpec still references it) is shown as kept, as the real pass does."""
+        removals = plan.of("remove", "config") + plan.of("remove", "secret")
+        if not removals or live is None:
+            return plan
+        used = self.client.referenced_config_ids() | self.client.referenced_secret_ids()
+        changes = []
+        for ch in plan.changes:
+            objs = live.configs if ch.kind == "config" else live.secrets
+            if ch in removals and objs[ch.name].id in used:
+                ch = Change(ch.kind, ch.name, "unchanged", "kept while a service references it")
+            changes.append(ch)
+        return StackPlan(plan.stack, changes)
 
     def _preflight(self, run: StackRun) -> None:
         """Checks that must pass before the first write: preflight findings plus external
@@ -284,18 +301,24 @@ class Reconciler:
         if run.desired:
             st.services = {n: s.spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
                            for n, s in run.desired.services.items()}
+        elif run.live:  # not rendered this pass (stalled or failed): report what runs
+            st.services = {n: s.spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
+                           for n, s in run.live.services.items()}
         for res in rollouts or []:
             if res.image:
                 st.services[res.service] = res.image
-        changed = prev is None or (prev.last_attempted_revision, prev.sync_status) != (
-            st.last_attempted_revision, st.sync_status)
+        # one history entry per outcome: a Failed pass and the Stalled polls after it are one
+        changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
+            st.last_attempted_revision, st.reason)
         entry = HistoryEntry(st.last_attempted_revision, reason, time.time(), message) if changed else None
         self.store.put(st, entry)
         run.status, run.done = st, True
         self.metrics.stack_status(run.name, applied or st.last_attempted_revision, sync, health)
         writes = run.applied.written if run.applied else {}
-        log.info("stack=%s revision=%s result=%s reason=%s writes=%s%s", run.name, rev.short, sync,
-                 reason, sum(writes.values()), f" error={message!r}" if message else "")
+        # a new failure is a warning; the same failure seen again on later polls is info
+        level = logging.WARNING if sync == S.FAILED or (sync == S.STALLED and changed) else logging.INFO
+        log.log(level, "stack=%s revision=%s result=%s reason=%s writes=%s%s", run.name, rev.short,
+                sync, reason, sum(writes.values()), f" error={message!r}" if message else "")
 
     # -- stacks that left the repo -------------------------------------------------------------
     def _prune_gone(self, stack_files: Dict[str, str], live_all: Dict[str, LiveStack],

@@ -71,10 +71,10 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
         if dry_run:
             repo = build_repository(registry, manifest.name, svc, build.image)
             tag = build_tag(context_rev, build)
-            digest = _digest_or_empty(engine, f"{repo}:{tag}")
-            if not digest:
+            info = _info_or_none(engine, f"{repo}:{tag}")
+            if info is None:
                 out.to_build.append(svc)
-            out.refs[svc] = ImageRef(repo, tag, digest)
+            out.refs[svc] = ImageRef(repo, tag, *(info or ("", ())))
             continue
         try:
             out.refs[svc] = builder.ensure(manifest.name, svc, build, context_rev,
@@ -127,10 +127,11 @@ def _keep_live(live: Optional[LiveStack], stack: str, service: str,
     return None
 
 
-def _digest_or_empty(engine, reference: str) -> str:
+def _info_or_none(engine, reference: str):
+    """(digest, platforms) the registry holds for ``reference``, or None (absent/unreachable)."""
     try:
-        return engine.registry_digest(reference) or ""
+        return engine.registry_info(reference)
     except ImageError:
-        return ""
+        return None
 
 

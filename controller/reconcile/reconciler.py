@@ -195,6 +195,7 @@ class Reconciler:
             if run.plan.of("create") or run.plan.of("update"):
                 run.applied = self.applier.apply(run.desired, run.live, run.plan, rev,
                                                  run.source_hash, hashes)
+                self._progressing(run, rev)
         except KeelsonError as exc:
             run.error = exc
             if not exc.retryable and not dry_run and run.manifest is not None:
@@ -276,6 +277,17 @@ class Reconciler:
                     instance=self.settings.instance))
             self._settle(run, rev, S.SYNCED, "Succeeded", "", rollouts=mine,
                          health=S.DEGRADED if run.degraded else S.HEALTHY)
+
+    def _progressing(self, run: StackRun, rev: Revision) -> None:
+        """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
+        prev = self.store.get(run.name)
+        st = StackStatus(run.name, sync_status=S.PROGRESSING,
+                         health_status=prev.health_status if prev else S.UNKNOWN,
+                         last_attempted_revision=rev.sha,
+                         last_applied_revision=prev.last_applied_revision if prev else "",
+                         reason="Progressing", warnings=run.warnings)
+        self.store.put(st)
+        self.metrics.stack_status(run.name, rev.sha, S.PROGRESSING, st.health_status)
 
     def _remember_failure(self, run: StackRun, rev: Revision, reason: str, message: str) -> None:
         old = (run.live.record if run.live else None) or StackRecord()

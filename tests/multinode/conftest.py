@@ -1,0 +1,113 @@
+"""Fixtures for tests on a separate, real 3-node swarm (``tests/multinode/cluster.sh``).
+
+The cluster is a bridge (``kmn0``, 10.213.47.0/24) plus one network namespace per node, each
+running its own Debian dockerd: ``m1`` (manager), ``w1`` and ``w2`` (workers), and a private
+Debian docker-registry on the bridge's host side. It never touches the machine's main dockerd,
+its swarm or its registry (the main dockerd is only read, once: ``docker save busybox:latest``).
+
+``cluster`` (session scope) takes an exclusive flock (so two test runs on one machine queue
+instead of clobbering each other), runs ``cluster.sh up`` (which first removes whatever a
+crashed earlier run left), yields the endpoints, and runs ``cluster.sh down`` at the end.
+
+Environment:
+    KEELSON_SKIP_MULTINODE=1   skip these tests
+    KEELSON_MULTINODE_KEEP=1   leave the cluster running after the session (to look at it);
+                               the next run removes it anyway
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Dict
+
+import docker
+import pytest
+
+from tests.integration.conftest import ManifestRepo
+
+HERE = pathlib.Path(__file__).resolve().parent
+SCRIPT = HERE / "cluster.sh"
+LOCK = pathlib.Path("/run/lock/keelson-multinode.lock")
+LOCK_WAIT_S = 900
+NODES = ("m1", "w1", "w2")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "multinode: needs root; builds a separate 3-node swarm")
+
+
+@dataclasses.dataclass
+class Cluster:
+    """Endpoints of the 3-node swarm: ``registry`` is ``host:port``; ``sockets`` and
+    ``engines`` are per node name (``m1`` is the manager)."""
+    registry: str
+    sockets: Dict[str, str]
+    engines: Dict[str, docker.DockerClient]
+
+    @property
+    def manager(self) -> docker.DockerClient:
+        return self.engines["m1"]
+
+
+def _run_script(action: str) -> str:
+    env = dict(os.environ, KEELSON_MULTINODE_LOCKED="1")
+    proc = subprocess.run(["bash", str(SCRIPT), action], env=env, capture_output=True, text=True,
+                          timeout=600)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cluster.sh {action} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def _lock():
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(LOCK, "w")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                fh.close()
+                raise RuntimeError(f"another multinode run still holds {LOCK}")
+            time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A fresh 3-node swarm and its registry; removed at the end of the session."""
+    if os.environ.get("KEELSON_SKIP_MULTINODE") == "1":
+        pytest.skip("KEELSON_SKIP_MULTINODE=1")
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("the multinode swarm needs root on Linux (network namespaces)")
+    lock = _lock()
+    engines: Dict[str, docker.DockerClient] = {}
+    try:
+        out = _run_script("up")
+        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        sockets = {n: values[f"MULTINODE_SOCK_{n.upper()}"] for n in NODES}
+        for n in NODES:
+            engines[n] = docker.DockerClient(base_url=sockets[n], timeout=120)
+        info = engines["m1"].info()["Swarm"]
+        assert info["ControlAvailable"] and info["Nodes"] == 3, info
+        yield Cluster(registry=values["MULTINODE_REGISTRY"], sockets=sockets, engines=engines)
+    finally:
+        for client in engines.values():
+            client.close()
+        try:
+            if os.environ.get("KEELSON_MULTINODE_KEEP") != "1":
+                _run_script("down")
+        finally:
+            lock.close()
+
+
+@pytest.fixture
+def manifest_repo(tmp_path) -> ManifestRepo:
+    """A fresh manifests repo (bare remote + work tree) in the test's temp folder."""
+    return ManifestRepo(tmp_path)

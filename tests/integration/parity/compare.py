@@ -96,6 +96,12 @@ def neutral(value, stacks: Iterable[str], ids: Dict[str, str]):
             for v in obj:
                 drop(v)
     drop(out)
+    # docker's CLI collects config/secret references in a map keyed by target (docker/cli
+    # ParseConfigs/ParseSecrets), so its order is random; the order has no meaning to Swarm.
+    spec = out.get("TaskTemplate", {}).get("ContainerSpec", {}) if isinstance(out, dict) else {}
+    for key in ("Configs", "Secrets"):
+        if isinstance(spec.get(key), list):
+            spec[key] = sorted(spec[key], key=lambda r: json.dumps(r, sort_keys=True))
     return out
 
 

@@ -150,6 +150,7 @@ class _Loading:
         compose.pop("version", None)  # accepted for compatibility, means nothing
         if compose.pop("name", None) is not None:
             self.warnings.append("top-level name is ignored: a stack is named after its folder")
+        self._unset_breaks_value(compose)
         builds: Dict[str, BuildSpec] = {}
         for svc_name, svc in compose["services"].items():
             self._service(svc_name, svc, builds)
@@ -160,6 +161,24 @@ class _Loading:
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
                              positions=dict(self.ctx.positions))
+
+    def _unset_breaks_value(self, compose: dict) -> None:
+        """An unset variable is a warning, but an error where its empty value leaves a port or
+        an object name invalid (``"${PORT}:80"``, ``name: ${NET}``)."""
+        for path, names in self.ctx.missing_at.items():
+            parts = path.split(".")
+            value = _at(compose, parts)
+            broken = False
+            if len(parts) >= 4 and parts[0] == "services" and parts[2] == "ports":
+                text = str(value) if value is not None else ""
+                broken = (text == "" or text.startswith(":") or text.endswith(":")
+                          or "::" in text or text.endswith("-") or text.startswith("-"))
+            elif (len(parts) == 3 and parts[0] in ("networks", "volumes", "configs", "secrets")
+                  and parts[2] == "name"):
+                broken = not value
+            if broken:
+                raise self.ctx.fail(path, f"variable {', '.join(names)} is not set, which leaves "
+                                          f"an invalid value {value!r}")
 
     def _dotenv(self) -> Dict[str, str]:
         path = os.path.join(self.directory, DOTENV_NAME)
@@ -186,7 +205,7 @@ class _Loading:
             raise self.ctx.fail(key, f"service {svc_name} has neither image nor build")
         if svc.get("image") and not is_valid_reference(str(svc["image"])):
             # an unset variable is only a warning, unless it leaves an invalid name behind
-            unset = [v for v, where in self.ctx.missing.items() if where == f"{key}.image"]
+            unset = self.ctx.missing_at.get(f"{key}.image", [])
             why = f" (variable {', '.join(unset)} is not set)" if unset else ""
             raise self.ctx.fail(f"{key}.image",
                                 f"invalid image reference {svc['image']!r}{why}")
@@ -257,3 +276,15 @@ class _Loading:
         if want == "folder" and not os.path.isdir(path):
             raise self.ctx.fail(key, f"build context {path} does not exist or is not a folder")
         return path
+
+
+def _at(doc, parts):
+    """The value at a dotted path's parts in a loaded document (None when absent)."""
+    for part in parts:
+        if isinstance(doc, dict):
+            doc = doc.get(part)
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    return doc

@@ -22,6 +22,7 @@ class Context:
         positions: dotted key path -> line; new paths are added when forms are normalized.
         lookup: variable name -> value or None; None disables interpolation.
         missing: unset variables that became "" -> dotted path of their first use.
+        missing_at: dotted path -> the unset variables used in that value (every use).
     """
 
     def __init__(self, positions: Dict[str, int],
@@ -29,6 +30,7 @@ class Context:
         self.positions = positions
         self.lookup = lookup
         self.missing: Dict[str, str] = {}
+        self.missing_at: Dict[str, list] = {}
 
     def interp(self, value: Any, path: str) -> Any:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
@@ -37,6 +39,8 @@ class Context:
         out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
         for name in missing:
             self.missing.setdefault(name, path)
+        if missing:
+            self.missing_at[path] = list(missing)
         return out
 
     def interp_deep(self, value: Any, path: str) -> Any:

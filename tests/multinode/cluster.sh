@@ -134,7 +134,7 @@ start_node() {
   nohup nsenter --net="/var/run/netns/$ns" unshare --uts sh -c "hostname $n; exec /usr/sbin/dockerd \
       --data-root $STATE/$n/data --exec-root $RUN/$n --pidfile $STATE/$n/dockerd.pid \
       --host unix://$(sock "$n") --insecure-registry $REGISTRY --log-level warn" \
-      >"$STATE/$n/dockerd.log" 2>&1 &
+      >"$STATE/$n/dockerd.log" 2>&1 9>&- &
 }
 
 up() {
@@ -164,7 +164,7 @@ storage:
 http:
   addr: $REGISTRY
 YML
-  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/registry.log" 2>&1 &
+  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/registry.log" 2>&1 9>&- &
   echo $! >"$STATE/registry/pid"
 
   local n

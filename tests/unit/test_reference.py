@@ -31,3 +31,15 @@ def test_unset_variable_that_breaks_the_image_name_is_an_error():
         load_text("services:\n  a:\n    image: ${REGISTRY}/api:1\n", environ={})
     msg = str(err.value)
     assert "services.a.image" in msg and "REGISTRY" in msg and "stack.yml:3" in msg
+
+
+@pytest.mark.parametrize("text, key", [
+    ('services:\n  a:\n    image: x\n    ports:\n      - "${PORT}:80"\n', "services.a.ports.0"),
+    ('services:\n  a:\n    image: x\n    ports:\n      - "8080:${T}"\n', "services.a.ports.0"),
+    ("services:\n  a:\n    image: x\n    networks: [n]\nnetworks:\n  n:\n    name: ${NET}\n",
+     "networks.n.name"),
+])
+def test_unset_variable_that_breaks_a_port_or_name_is_an_error(text, key):
+    with pytest.raises(ManifestError) as err:
+        load_text(text, environ={})
+    assert key in str(err.value) and "is not set" in str(err.value)

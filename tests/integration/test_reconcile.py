@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -12,6 +13,17 @@ from tests.integration.keelson_app import (BROKEN_DOCKERFILE, WEB_DOCKERFILE, ma
                                            tools_stack, versions, web_stack, writes)
 
 pytestmark = pytest.mark.integration
+
+
+def wait_until(check, timeout_s: float = 60.0, every_s: float = 0.5) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every_s)
 
 
 def seed(repo, web: str, tools: str, registry: str) -> str:
@@ -124,9 +136,9 @@ def test_failed_health_rolls_back_and_is_not_retried(engine, registry, manifest_
     assert bad[:12] in st["last_error"]
     assert st["last_attempted_revision"] == bad
     assert service_image(engine, f"{web}_web") == good_image
-    running = [t for t in engine.services.get(f"{web}_web").tasks(filters={"desired-state": "running"})
-               if t["Status"]["State"] == "running"]
-    assert len(running) == 2
+    # Swarm reports rollback_completed while the rolled-back task may still be starting
+    assert wait_until(lambda: len([t for t in engine.services.get(f"{web}_web").tasks(
+        filters={"desired-state": "running"}) if t["Status"]["State"] == "running"]) == 2)
     body, _ = app.metrics.exposition()
     assert f'keelson_rollouts_total{{result="rolled_back",stack="{web}"}} 1.0' in body.decode()
     assert st["sync_status"] == "Failed"

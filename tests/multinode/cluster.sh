@@ -77,30 +77,56 @@ kill_pids() {  # kill_pids SIGNAL pid...
   [ $# -gt 0 ] && kill "-$sig" "$@" 2>/dev/null || true
 }
 
+# ids of the containers our nodes ever made (64 hex digits each: unique on this machine)
+our_container_ids() {
+  ls "$STATE"/*/data/containers/ 2>/dev/null | grep -E '^[0-9a-f]{64}$' || true
+}
+
+# pids inside those containers (by cgroup path, which carries the container id); a dockerd
+# killed without stopping its containers leaves them running, re-parented to init
+container_pids() {  # container_pids id...
+  [ $# -gt 0 ] || return 0
+  local pat; pat=$(printf '%s|' "$@"); pat=${pat%|}
+  grep -lE "$pat" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | grep -v "^$$\$" || true
+}
+
 down() {
-  # 1. the dockerds (by pidfile), then anything else started from our paths (their containerds,
-  #    shims, the registry), gently first
-  local n pid i
+  local n pid i ids
+  ids=$(our_container_ids)
+  # 1. the processes in our containers (everything is thrown away: no graceful stop)
+  kill_pids KILL $(container_pids $ids)
+  # 2. the dockerds (by pidfile, checked against their command line), then whatever else was
+  #    started from our paths (their containerds and shims, the registry), gently first
   for n in "${NODES[@]}"; do
     pid=$(cat "$STATE/$n/dockerd.pid" 2>/dev/null || true)
     if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$STATE/$n/"; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done
-  for i in $(seq 1 40); do
+  for i in $(seq 1 30); do
     [ -z "$(our_pids | head -1)" ] && break
-    [ "$i" = 20 ] && kill_pids TERM $(our_pids)
+    [ "$i" = 10 ] && kill_pids TERM $(our_pids)
     sleep 0.5
   done
   kill_pids KILL $(our_pids)
-  sleep 0.2
-  # 2. mounts below our folders (overlay layers, netns bind mounts, shm), deepest first
+  ids=$(our_container_ids)  # again: a node may have started a container meanwhile
+  kill_pids KILL $(container_pids $ids)
+  sleep 0.5
+  # 3. mounts below our folders (overlay layers, netns bind mounts, shm), deepest first
   if command -v findmnt >/dev/null; then
     { findmnt -rn -o TARGET | grep -E "^($STATE|$RUN)(/|$)" || true; } | sort -r | while read -r m; do
       umount -l "$m" 2>/dev/null || true
     done
   fi
-  # 3. network: namespaces (their veth ends go with them), bridge, FORWARD rule
+  # 4. the (now empty) cgroups of our containers
+  if [ -n "$ids" ]; then
+    local names=() first=1
+    for i in $ids; do
+      [ $first = 1 ] || names+=(-o); first=0; names+=(-name "*$i*")
+    done
+    find /sys/fs/cgroup -depth -type d \( "${names[@]}" \) -exec rmdir {} \; 2>/dev/null || true
+  fi
+  # 5. network: namespaces (their veth ends go with them), bridge, FORWARD rule
   for n in "${NODES[@]}"; do
     ip netns pids "kmn-$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
     ip netns del "kmn-$n" 2>/dev/null || true
@@ -108,7 +134,7 @@ down() {
   done
   ip link del "$BR" 2>/dev/null || true
   while iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment "$FWD_COMMENT" -j ACCEPT 2>/dev/null; do :; done
-  # 4. files
+  # 6. files
   rm -rf "$STATE" "$RUN"
 }
 

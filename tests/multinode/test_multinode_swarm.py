@@ -73,6 +73,14 @@ def stack_yml(registry: str) -> str:
 """
 
 
+_T0 = time.monotonic()
+
+
+def phase(msg: str) -> None:
+    """Progress line with seconds since import (shown with -s, and on failure)."""
+    print(f"[multinode +{time.monotonic() - _T0:6.1f}s] {msg}", flush=True)
+
+
 def wait_until(what: str, probe, timeout_s: float = WAIT_S):
     """Poll ``probe()`` until it returns a truthy value; fail with its last value after
     ``timeout_s``."""
@@ -157,6 +165,7 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     client = SwarmClient(docker.DockerClient(base_url=cluster.sockets["m1"], timeout=120))
     app = App(settings.validated(), environ=dict(os.environ), client=client)
 
+    phase("first pass")
     # 1. first pass: built on m1, pushed, pinned; 6 tasks spread 2/2/2 over the three nodes
     out = app.sync()
     assert out.converged, json.dumps(app.store.snapshot(), indent=1, default=str)
@@ -179,6 +188,7 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     assert app.client.api.info()["Name"] == "m1"
     assert not main_engine_services(stack)
 
+    phase("first pass converged, checking constraint")
     # 2. node.role == manager: the ctl service runs on m1 only
     wait_until("ctl: 2 tasks on m1", lambda: running_per_node(cluster, ctl)
                == collections.Counter(m1=2) or False)
@@ -189,6 +199,7 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     assert len(cluster.engines["m1"].containers.list(
         filters={"label": f"com.docker.swarm.service.name={ctl}"})) == 2
 
+    phase("broken commit")
     # 3. a commit whose image never gets healthy: Swarm rolls back, on every node
     manifest_repo.write(f"manifests/{stack}/site/Dockerfile", BROKEN_DOCKERFILE)
     bad = manifest_repo.commit("broken")
@@ -213,6 +224,7 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     assert app.store.snapshot()["stacks"][stack]["sync_status"] == "Stalled"
     assert cluster.manager.services.get(web).attrs["Version"]["Index"] == version
 
+    phase("good commit")
     # 4. the next good commit deploys to every node
     manifest_repo.write(f"manifests/{stack}/site/Dockerfile", DOCKERFILE.format(page="v2"))
     good = manifest_repo.commit("fixed")
@@ -225,3 +237,4 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
         cluster, web, image2, f"v2 revision {good}"))
     assert running_per_node(cluster, web) == collections.Counter(m1=2, w1=2, w2=2)
     assert running_per_node(cluster, ctl) == collections.Counter(m1=2)
+    phase("done")

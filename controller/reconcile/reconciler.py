@@ -128,6 +128,10 @@ class Reconciler:
         selected = {n: f for n, f in stack_files.items()
                     if not self.settings.stacks or n in self.settings.stacks}
         live_all = self.client.live_stacks()
+        for name in self.settings.stacks:
+            if name not in stack_files and name not in live_all:
+                log.warning("--stack %s: no such stack in the repo at %s nor in the swarm "
+                            "(stacks: %s)", name, revision.short, ", ".join(stack_files) or "none")
         runs: Dict[str, StackRun] = {}
         self._apply_started = time.time()  # rollouts are judged from here on
         for name, file in selected.items():

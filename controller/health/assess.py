@@ -214,3 +214,36 @@ def _last_failure(tasks: Iterable[LiveTask], started_at: float) -> str:
 def _join(*parts: str) -> str:
     """Non-empty parts joined with ": "."""
     return ": ".join(p for p in parts if p)
+
+
+def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -> Assessment:
+    """Health of a stack between rollouts, from one listing of the tasks Swarm wants running.
+
+    Args:
+        services: the stack's services as inspected.
+        running: tasks whose desired state is running (any service; matched by ``service_id``).
+    Returns:
+        Assessment with phase ``completed`` (reason Healthy) when every replicated service has
+        as many ``running`` tasks as replicas and no wanted task of a global service is down;
+        else phase ``failed`` (reason Degraded) naming each short service as ``name 1/3 running``.
+        Jobs (replicated-job, global-job) are not judged: their tasks finish by design.
+    """
+    by_service: dict = {}
+    for t in running:
+        by_service.setdefault(t.service_id, []).append(t)
+    short = []
+    for svc in sorted(services, key=lambda s: s.name):
+        mode = svc.spec.get("Mode") or {}
+        tasks = [t for t in by_service.get(svc.id, []) if t.desired_state == "running"]
+        up = sum(1 for t in tasks if t.state == "running")
+        if "Replicated" in mode:
+            want = int((mode.get("Replicated") or {}).get("Replicas") or 0)
+        elif "Global" in mode:
+            want = len(tasks)
+        else:
+            continue
+        if up < want:
+            short.append(f"{svc.name} {up}/{want} running")
+    if short:
+        return Assessment(FAILED, "Degraded", "; ".join(short))
+    return Assessment(COMPLETED, "Healthy", "")

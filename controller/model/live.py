@@ -15,6 +15,7 @@ class LiveTask:
         message / error: the task status message and error text.
         image: the image of the task's container spec. created_at / updated_at: unix seconds.
         spec_version: the service Version index the task was created at (None if unknown).
+        service_id: the service the task belongs to.
     """
 
     id: str
@@ -28,6 +29,7 @@ class LiveTask:
     created_at: float = 0.0
     updated_at: float = 0.0
     spec_version: Optional[int] = None
+    service_id: str = ""
 
 
 @dataclass

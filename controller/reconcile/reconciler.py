@@ -20,6 +20,7 @@ from controller.errors import KeelsonError, ManifestError, SourceError
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, Revision,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model import status as S
+from controller.health.assess import stack_health
 from controller.reconcile.stack_images import stack_images
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
@@ -254,6 +255,8 @@ class Reconciler:
         if watch:
             results = self.watcher.watch(watch, self._apply_started)
         by_service = {r.service: r for r in results}
+        running: Optional[list] = None  # tasks Swarm wants running, listed once when needed
+        listed = False
         for run in runs.values():
             if run.done:
                 continue
@@ -279,8 +282,24 @@ class Reconciler:
                 self.client.write_record(run.name, StackRecord(
                     applied_revision=rev.sha, applied_source_hash=run.source_hash,
                     instance=self.settings.instance))
-            self._settle(run, rev, S.SYNCED, "Succeeded", "", rollouts=mine,
-                         health=S.DEGRADED if run.degraded else S.HEALTHY)
+            health = S.DEGRADED if run.degraded else S.HEALTHY
+            if not mine and run.live is not None and run.live.services:
+                # nothing rolled out this pass: judge what runs now (tasks may have died)
+                if not listed:
+                    running, listed = self._running_tasks(), True
+                judged = stack_health(run.live.services.values(), running) if running is not None else None
+                if judged is not None and judged.reason == "Degraded":
+                    health = S.DEGRADED
+                    run.warnings.append(f"degraded: {judged.message}")
+            self._settle(run, rev, S.SYNCED, "Succeeded", "", rollouts=mine, health=health)
+
+    def _running_tasks(self) -> Optional[list]:
+        """Tasks Swarm wants running (one request); None when the engine cannot say."""
+        try:
+            return self.client.running_tasks()
+        except KeelsonError as exc:
+            log.warning("cannot list tasks to judge health: %s", exc)
+            return None
 
     def _progressing(self, run: StackRun, rev: Revision) -> None:
         """Show the stack as Progressing (condition Reconciling) while its rollouts run."""

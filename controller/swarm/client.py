@@ -137,6 +137,19 @@ class SwarmClient(BlobsMixin):
             found = self.api.tasks(filters={"service": service_id})
         return [parse.parse_task(t) for t in found if t.get("ServiceID") == service_id]
 
+    def running_tasks(self) -> List[LiveTask]:
+        """Every task Swarm wants running, across all services, in one request.
+
+        Returns:
+            list[LiveTask] with ``service_id`` set (``GET /tasks?filters={"desired-state":
+            ["running"]}``), so a pass can judge every stack's health at once.
+        Raises:
+            SwarmError: the request failed.
+        """
+        with engine_call("list running tasks"):
+            found = self.api.tasks(filters={"desired-state": "running"})
+        return [parse.parse_task(t) for t in found]
+
     def create_service(self, spec: dict) -> str:
         """Create a service from a ServiceSpec sent unchanged (``POST /services/create``).
 

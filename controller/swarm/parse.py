@@ -101,6 +101,7 @@ def parse_task(js: dict) -> LiveTask:
         created_at=parse_time(js.get("CreatedAt")),
         updated_at=parse_time(js.get("UpdatedAt")),
         spec_version=int(spec_version) if spec_version is not None else None,
+        service_id=js.get("ServiceID", ""),
     )
 
 

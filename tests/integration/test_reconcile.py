@@ -282,3 +282,36 @@ configs:
     svc = engine.services.get(f"{stack}_app").attrs
     assert svc["UpdateStatus"]["State"] == "rollback_completed"
     assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"] == good
+
+
+def test_health_of_an_unchanged_stack_is_judged_every_pass(engine, registry, manifest_repo,
+                                                          stack_names, tmp_path):
+    """Between commits the status follows what runs: a task that died and is not restarted
+    makes the stack Degraded (still Synced: the spec matches), without any write."""
+    stack = stack_names("hl")
+    manifest_repo.write(f"manifests/{stack}/stack.yml", f"""services:
+  app:
+    image: {registry}/library/busybox:latest
+    command: ["sleep", "3600"]
+    deploy:
+      replicas: 1
+      restart_policy: {{condition: none}}
+""")
+    manifest_repo.commit("one task, never restarted")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack])
+    assert app.sync().converged
+    assert app.sync().result == "noop"
+    assert app.store.snapshot()["stacks"][stack]["health_status"] == "Healthy"
+
+    task = engine.services.get(f"{stack}_app").tasks(filters={"desired-state": "running"})[0]
+    engine.containers.get(task["Status"]["ContainerStatus"]["ContainerID"]).kill()
+    assert wait_until(lambda: not [t for t in engine.services.get(f"{stack}_app").tasks()
+                                   if t["Status"]["State"] == "running"])
+    w = writes(app)
+    app.sync()
+    st = app.store.snapshot()["stacks"][stack]
+    assert st["sync_status"] == "Synced" and st["health_status"] == "Degraded", st
+    assert any(f"{stack}_app 0/1 running" in x for x in st["warnings"]), st["warnings"]
+    assert writes(app) == w
+    body, _ = app.metrics.exposition()
+    assert f'health_status="Degraded",revision=' in body.decode()

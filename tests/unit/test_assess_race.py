@@ -52,3 +52,16 @@ def test_replicas_only_change_completes_from_tasks_at_once():
     a = assess(svc, tasks("img@sha256:1"), started_at=1000.0, now=1000.1,
                pending_timeout_s=60, created=False, prior_update_started=OLD)
     assert a.phase == COMPLETED
+
+
+def test_stack_health_counts_running_tasks_per_service():
+    from controller.health.assess import stack_health
+    svc = LiveService("sid", "s_web", 1, {}, {"Mode": {"Replicated": {"Replicas": 3}}})
+    glob = LiveService("gid", "s_agent", 1, {}, {"Mode": {"Global": {}}})
+    job = LiveService("jid", "s_once", 1, {}, {"Mode": {"ReplicatedJob": {}}})
+    run = [LiveTask(f"t{i}", i, "n", "running", "running", service_id="sid") for i in (1, 2)]
+    run += [LiveTask("g1", None, "n", "running", "running", service_id="gid")]
+    a = stack_health([svc, glob, job], run)
+    assert a.reason == "Degraded" and a.message == "s_web 2/3 running"
+    run.append(LiveTask("t3", 3, "n", "running", "running", service_id="sid"))
+    assert stack_health([svc, glob, job], run).reason == "Healthy"

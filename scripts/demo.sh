@@ -27,11 +27,16 @@ fi
 export KEELSON_REPO="$DEMO/remote.git" KEELSON_REGISTRY=127.0.0.1:5000 \
        KEELSON_WORKDIR=/var/lib/keelson-dev/controller KEELSON_INTERVAL=${KEELSON_INTERVAL:-15s} \
        KEELSON_LISTEN=${KEELSON_LISTEN:-127.0.0.1:9090}
-# python -m controller is the keelson command; exec'd directly so that stopping this script
-# stops Keelson (a wrapper such as a pyenv shim would leave it running)
+# python -m controller is the keelson command
 if [ "${1:-run}" = once ]; then
   exec python3 -m controller sync
 fi
 echo "[demo] settings for keelson plan/validate in another shell:" >&2
 echo "  export KEELSON_REPO=$KEELSON_REPO KEELSON_REGISTRY=$KEELSON_REGISTRY KEELSON_WORKDIR=$KEELSON_WORKDIR" >&2
-exec python3 -m controller run
+# Run Keelson as a child and pass on the signals that stop this script, so that killing the
+# script (not only Ctrl-C on the terminal's process group) stops Keelson too.
+python3 -m controller run &
+keelson_pid=$!
+trap 'kill -TERM "$keelson_pid" 2>/dev/null || true' INT TERM HUP
+wait "$keelson_pid" || true          # returns early when a trapped signal arrives
+wait "$keelson_pid" 2>/dev/null || true

@@ -49,7 +49,9 @@ class Applier:
         self.observer = observer
         self.instance = instance
 
-    def _wrote(self, result: ApplyResult, kind: str, action: str) -> None:
+    def _wrote(self, result: ApplyResult, kind: str, action: str, name: str = "") -> None:
+        if name:  # one line per object (creates/updates of services also log their reason)
+            log.info("%s %s %s", kind, name, {"create": "created", "remove": "removed"}.get(action, action))
         key = f"{kind}:{action}"
         result.written[key] = result.written.get(key, 0) + 1
         if self.observer is not None:
@@ -78,17 +80,17 @@ class Applier:
                 spec = copy.deepcopy(desired.networks[ch.name].spec)
                 spec.setdefault("Labels", {})[L.INSTANCE] = self.instance
                 self.client.create_network(spec)
-                self._wrote(result, "network", CREATE)
+                self._wrote(result, "network", CREATE, ch.name)
             for ch in plan.of(CREATE, "config"):
                 c = desired.configs[ch.name]
                 config_ids[ch.name] = self.client.create_config(
                     c.name, c.data, {**c.labels, L.INSTANCE: self.instance}, c.template_driver)
-                self._wrote(result, "config", CREATE)
+                self._wrote(result, "config", CREATE, ch.name)
             for ch in plan.of(CREATE, "secret"):
                 s = desired.secrets[ch.name]
                 secret_ids[ch.name] = self.client.create_secret(
                     s.name, s.data, {**s.labels, L.INSTANCE: self.instance}, s.template_driver)
-                self._wrote(result, "secret", CREATE)
+                self._wrote(result, "secret", CREATE, ch.name)
             self._resolve_external(desired, config_ids, secret_ids)
             for ch in plan.changes:
                 if ch.kind != "service" or ch.action not in (CREATE, UPDATE):
@@ -147,7 +149,7 @@ class Applier:
         return spec
 
     def prune(self, stack: str, plan: StackPlan, live: Optional[LiveStack],
-              network_wait_s: float = 20.0) -> List[str]:
+              network_wait_s: float = 20.0, result: Optional[ApplyResult] = None) -> List[str]:
         """Remove what the plan marks ``remove``, in a safe order.
 
         Services go first; configs and secrets only when no service references them in Spec or
@@ -158,10 +160,11 @@ class Applier:
             Messages about objects kept for now (still referenced or in use).
         """
         live = live or LiveStack(stack)
+        result = result if result is not None else ApplyResult()
         kept: List[str] = []
         for ch in plan.of(REMOVE, "service"):
             self.client.remove_service(live.services[ch.name].id)
-            self._wrote(ApplyResult(), "service", REMOVE)
+            self._wrote(result, "service", REMOVE, ch.name)
         removals = plan.of(REMOVE, "config") + plan.of(REMOVE, "secret")
         if removals:
             used_c = self.client.referenced_config_ids()
@@ -174,7 +177,7 @@ class Applier:
                 try:
                     (self.client.remove_config if ch.kind == "config"
                      else self.client.remove_secret)(obj.id)
-                    self._wrote(ApplyResult(), ch.kind, REMOVE)
+                    self._wrote(result, ch.kind, REMOVE, ch.name)
                 except KeelsonError as exc:
                     kept.append(f"{ch.kind} {ch.name} kept: {exc}")
         pending = plan.of(REMOVE, "network")
@@ -185,7 +188,7 @@ class Applier:
             for ch in pending:
                 try:
                     self.client.remove_network(live.networks[ch.name].id)
-                    self._wrote(ApplyResult(), "network", REMOVE)
+                    self._wrote(result, "network", REMOVE, ch.name)
                 except KeelsonError as exc:
                     left.append((ch, exc))
             if not left or time.monotonic() > deadline:

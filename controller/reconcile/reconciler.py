@@ -273,7 +273,10 @@ class Reconciler:
                 self._settle(run, rev, S.FAILED, reason, f"failed at revision {rev.short}: {message}",
                              health=health, rollouts=mine)
                 continue
-            kept = self.applier.prune(run.name, run.plan, run.live) if run.plan.of("remove") else []
+            kept = []
+            if run.plan.of("remove"):
+                run.applied = run.applied or ApplyResult()
+                kept = self.applier.prune(run.name, run.plan, run.live, result=run.applied)
             run.warnings.extend(kept)
             record = (run.live.record if run.live else None) or StackRecord()
             if (record.applied_source_hash != run.source_hash or record.failed_source_hash

@@ -67,6 +67,12 @@ class StatusStore:
         status.updated_at = time.time()
         with self._lock:
             old = self._stacks.get(status.name)
+            if old is not None:  # a condition that did not change keeps its transition time
+                before = {c.type: c for c in old.conditions}
+                for c in status.conditions:
+                    prev = before.get(c.type)
+                    if prev is not None and (prev.status, prev.reason) == (c.status, c.reason):
+                        c.last_transition = prev.last_transition
             hist: List[HistoryEntry] = list(old.history) if old else []
             if history is not None:
                 hist.insert(0, history)

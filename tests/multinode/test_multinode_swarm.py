@@ -217,7 +217,9 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     assert tried, "no task ever ran the broken image"
     wait_until("every node back on v1 after the rollback", lambda: all_nodes_serve(
         cluster, web, image1, f"v1 revision {sha1}"))
-    assert running_per_node(cluster, web) == collections.Counter(m1=2, w1=2, w2=2)
+    # Swarm reports rollback_completed while the last rolled-back task may still be starting
+    wait_until("2 v1 tasks on each node", lambda: running_per_node(cluster, web)
+               == collections.Counter(m1=2, w1=2, w2=2))
     # not retried: a later pass leaves it stalled and writes nothing
     version = cluster.manager.services.get(web).attrs["Version"]["Index"]
     app.sync()
@@ -235,6 +237,7 @@ def test_build_pin_spread_rollback_and_constraint_on_three_nodes(cluster, manife
     assert image2.split("@", 1)[1] == registry_digest(reg, web, good[:12])
     wait_until("every node serving v2", lambda: all_nodes_serve(
         cluster, web, image2, f"v2 revision {good}"))
-    assert running_per_node(cluster, web) == collections.Counter(m1=2, w1=2, w2=2)
+    wait_until("2 v2 tasks on each node", lambda: running_per_node(cluster, web)
+               == collections.Counter(m1=2, w1=2, w2=2))
     assert running_per_node(cluster, ctl) == collections.Counter(m1=2)
     phase("done")

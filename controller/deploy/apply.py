@@ -114,18 +114,15 @@ class Applier:
         return result
 
     def _resolve_external(self, desired: DesiredStack, config_ids: dict, secret_ids: dict) -> None:
-        for name, c in desired.configs.items():
-            if c.external and name not in config_ids:
-                obj = self.client.config(name)
-                if obj is None:
-                    raise ApplyError(f"stack {desired.name}: external config {name} not found")
-                config_ids[name] = obj.id
-        for name, s in desired.secrets.items():
-            if s.external and name not in secret_ids:
-                obj = self.client.secret(name)
-                if obj is None:
-                    raise ApplyError(f"stack {desired.name}: external secret {name} not found")
-                secret_ids[name] = obj.id
+        """Fill in the IDs of external configs/secrets (preflight already checked they exist)."""
+        for kind, objs, ids, lookup in (("config", desired.configs, config_ids, self.client.config),
+                                        ("secret", desired.secrets, secret_ids, self.client.secret)):
+            for name, obj in objs.items():
+                if obj.external and name not in ids:
+                    found = lookup(name)
+                    if found is None:
+                        raise ApplyError(f"stack {desired.name}: external {kind} {name} not found")
+                    ids[name] = found.id
 
     @staticmethod
     def _final_spec(spec: dict, config_ids: dict, secret_ids: dict, revision: Revision,

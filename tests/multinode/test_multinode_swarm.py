@@ -20,6 +20,7 @@ import pytest
 from controller.app import App
 from controller.config import Settings
 from controller.swarm.client import SwarmClient
+from tests.integration.keelson_app import BROKEN_DOCKERFILE  # the same never-healthy image
 
 pytestmark = [pytest.mark.integration, pytest.mark.multinode]
 
@@ -31,11 +32,6 @@ RUN mkdir -p /www && echo "{page} revision ${{KEELSON_REVISION}}" > /www/index.h
 CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
 """
 
-BROKEN_DOCKERFILE = """FROM busybox:latest
-ARG KEELSON_REVISION=unknown
-# serves nothing on 8080: the healthcheck never passes
-CMD ["sh", "-c", "sleep 3600"]
-"""
 
 
 def stack_yml(registry: str) -> str:

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
     _common(s)
     s.add_argument("--json", action="store_true", help="print the status as JSON")
+    s.add_argument("--allow-mass-prune", action="store_true",
+                   help="remove stacks even past KEELSON_PRUNE_MAX_STACKS/_RATIO, this pass only")
     _common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
     v = sub.add_parser("validate", help="check manifests offline")
     v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
@@ -102,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from controller.report import print_plan
         print_plan(outcome, sys.stdout)
         return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
-    outcome = app.sync()
+    outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
     if args.json:
         print(json.dumps(app.store.snapshot(), indent=2, default=str))
     else:

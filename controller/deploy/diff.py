@@ -16,13 +16,13 @@ from controller.model.plan import CREATE, REMOVE, UNCHANGED, UPDATE
 
 
 def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
-               desired_hashes: Dict[str, str], instance: str) -> StackPlan:
+               desired_hashes: Optional[Dict[str, str]], instance: str) -> StackPlan:
     """Plan one stack.
 
     Args:
         desired: the stack's desired objects (from ``render.convert.to_desired``).
         live: the stack's objects in the swarm, or None when it has none.
-        desired_hashes: full service name -> ``spec_hash`` of its desired spec.
+        desired_hashes: full service name -> spec hash; None takes ``DesiredService.spec_hash``.
         instance: this Keelson's instance name; only objects it owns are pruned.
     Returns:
         StackPlan with changes in apply order: networks, configs, secrets, services, then the
@@ -46,7 +46,8 @@ def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
         if current is None:
             changes.append(Change("service", name, CREATE))
             continue
-        reason = service_difference(svc.spec, desired_hashes[name], current.labels, current.spec,
+        want = desired_hashes[name] if desired_hashes is not None else svc.spec_hash
+        reason = service_difference(svc.spec, want, current.labels, current.spec,
                                     instance)
         changes.append(Change("service", name, UPDATE if reason else UNCHANGED, reason))
     changes.extend(prune_changes(desired, live, instance))

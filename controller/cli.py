@@ -11,6 +11,7 @@ import os
 import sys
 from typing import List, Optional
 
+from controller import __version__
 from controller.config import Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
 
@@ -20,6 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every option also reads a KEELSON_* variable (option wins)."""
     p = argparse.ArgumentParser(prog="keelson", description="GitOps controller for Docker Swarm.")
+    p.add_argument("--version", action="version", version=f"keelson {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def _common(sp: argparse.ArgumentParser) -> None:

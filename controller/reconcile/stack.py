@@ -11,6 +11,7 @@ already rendered and every digest it pinned is still fresh in the digest cache.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -40,12 +41,13 @@ class Rendered:
     """A stack as loaded, pinned and converted at one revision (kept for the fast path).
 
     Attributes:
-        revision: the git revision (full id) it was rendered from.
+        key: what the rendering depends on: the stack folder's content hash when the stack
+            reads nothing outside its folder, else ``rev:<revision>`` (any commit re-renders it).
         manifest: the loaded stack. images: its pinned images. desired: its Swarm objects.
         warnings: from loading, images and conversion.
     """
 
-    revision: str
+    key: str
     manifest: StackManifest
     images: StackImages
     desired: DesiredStack
@@ -87,6 +89,28 @@ class PassContext:
     checkout: Checkout
     running: Optional[List[LiveTask]] = None
     dry_run: bool = False
+
+
+def reads_only_its_folder(manifest: StackManifest) -> bool:
+    """True when every file the stack reads (build contexts and Dockerfiles, ``file:`` of
+    configs and secrets, ``env_file``) lies inside its own folder, so the folder's content
+    hash covers all its inputs."""
+    folder = os.path.realpath(manifest.directory)
+    paths: List[str] = []
+    for build in manifest.builds.values():
+        paths += [build.context, os.path.join(build.context, build.dockerfile)]
+    for kind in ("configs", "secrets"):
+        for obj in (manifest.compose.get(kind) or {}).values():
+            if isinstance(obj, dict) and obj.get("file"):
+                paths.append(os.path.join(manifest.directory, str(obj["file"])))
+    for svc in manifest.services.values():
+        env_files = (svc or {}).get("env_file") or []
+        for entry in env_files if isinstance(env_files, list) else [env_files]:
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            if path:
+                paths.append(os.path.join(manifest.directory, str(path)))
+    return all(os.path.realpath(p) == folder or os.path.realpath(p).startswith(folder + os.sep)
+               for p in paths)
 
 
 class StackLine:
@@ -132,7 +156,7 @@ class StackLine:
         if decide.is_stalled(record, inputs):
             # this content already failed: wait for a commit that changes the stack
             return self.settle(name, live, ctx, decide.stalled(record))
-        rendered, loaded = self._cached(name, rev.sha, ctx.dry_run), None
+        rendered, loaded = self._cached(name, inputs, rev.sha, ctx.dry_run), None
         try:
             if rendered is None:
                 loaded = self._load(name, stack_file, ctx.checkout)
@@ -140,7 +164,8 @@ class StackLine:
                                       builder=self.builder, digests=self.digests,
                                       registry=self.settings.registry, dry_run=ctx.dry_run)
                 desired = to_desired(loaded, images.refs, None, environ=self.environ)
-                rendered = Rendered(rev.sha, loaded, images, desired,
+                key = inputs if inputs and reads_only_its_folder(loaded) else f"rev:{rev.sha}"
+                rendered = Rendered(key, loaded, images, desired,
                                     (*loaded.warnings, *images.warnings, *desired.warnings))
                 if not ctx.dry_run:
                     self._remember(name, rendered)
@@ -185,13 +210,15 @@ class StackLine:
         manifest.source_hash = checkout.stack_hashes.get(name, "")
         return manifest
 
-    def _cached(self, name: str, revision: str, dry_run: bool) -> Optional[Rendered]:
-        """The stack rendered at ``revision`` when every digest it pinned is still fresh."""
+    def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
+        """The stack as last rendered, when its inputs are the same (its folder's content for a
+        stack that reads only its folder, else the revision) and every digest it pinned is
+        still fresh in the digest cache."""
         if dry_run:
             return None
         with self._lock:
             rendered = self._rendered.get(name)
-        if rendered is None or rendered.revision != revision:
+        if rendered is None or rendered.key not in (inputs or None, f"rev:{revision}"):
             return None
         for ref in rendered.images.refs.values():
             if not ref.tag:

@@ -52,8 +52,10 @@ def test_noop_pass_asks_the_registry_nothing_and_renders_nothing(engine, registr
     manifest_repo.commit("env change in one stack")
     before = versions(engine, names[1])
     out = app.sync()
-    assert out.converged and out.runs[names[0]].written
+    assert out.converged and out.runs[names[0]].written and not out.runs[names[0]].fast
     assert versions(engine, names[1]) == before, "the other stacks are not touched"
+    # a stack that reads only its own folder is not re-rendered by a commit to another stack
+    assert all(out.runs[n].fast for n in names[1:])
 
 
 def test_prune_guard_blocks_a_mass_removal_until_allowed(engine, registry, manifest_repo,

@@ -61,3 +61,22 @@ def test_a_crash_is_an_internal_error_that_is_retried():
     got = outcome.crashed(RecursionError("maximum recursion depth exceeded"))
     assert (got.sync, got.reason) == (SyncStatus.FAILED, "InternalError")
     assert "RecursionError" in got.message and not got.remember_failure
+
+
+def test_a_stack_reads_only_its_folder_unless_a_path_leaves_it(tmp_path):
+    from controller.model import BuildSpec, StackManifest
+    from controller.reconcile.stack import reads_only_its_folder
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+
+    def manifest(compose, builds=None):
+        return StackManifest("s", str(folder / "stack.yml"), str(folder), compose, builds or {})
+
+    inside = {"services": {"a": {"env_file": ["a.env", {"path": "b.env"}]}},
+              "configs": {"c": {"file": "./conf/c.txt"}}}
+    assert reads_only_its_folder(manifest(inside, {"a": BuildSpec(str(folder / "ctx"))}))
+    assert not reads_only_its_folder(manifest({"configs": {"c": {"file": "../shared.txt"}}}))
+    assert not reads_only_its_folder(manifest({"services": {"a": {"env_file": "../x.env"}}}))
+    assert not reads_only_its_folder(manifest({}, {"a": BuildSpec(str(tmp_path / "other"))}))
+    assert not reads_only_its_folder(manifest({}, {"a": BuildSpec(str(folder), "../Dockerfile")}))

@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from controller.config import Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
+from controller.telemetry.scrub import scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -92,10 +93,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             app.run_forever()
             return EXIT_OK
     except ConfigError as exc:
-        print(f"keelson: {exc}", file=sys.stderr)
+        print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeelsonError as exc:
-        print(f"keelson: {exc}", file=sys.stderr)
+        print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     if args.command == "plan":
         outcome = app.sync(dry_run=True)
@@ -104,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
     outcome = app.sync()
     if args.json:
-        print(json.dumps(app.store.snapshot(), indent=2, default=str))
+        print(json.dumps(app.store.snapshot(), indent=2, default=str))  # scrubbed by the store
     else:
         from controller.report import print_summary
         print_summary(outcome, sys.stdout)

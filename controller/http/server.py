@@ -91,6 +91,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True  # a hung client never blocks process exit
     block_on_close = False
+    request_queue_size = 64  # listen backlog: a burst waits in the kernel, not in a thread
 
     def __init__(self, address: Tuple[str, int], owner: "StatusServer", max_connections: int):
         if ":" in address[0]:

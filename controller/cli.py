@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from controller.config import Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
-from controller.telemetry.scrub import scrub
+from controller.telemetry.scrub import ScrubbingWriter, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -83,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "validate":
             from controller.validate import validate_dir
-            return validate_dir(args.dir, dict(os.environ), sys.stdout)
+            return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout))
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)

@@ -3,28 +3,12 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from controller.telemetry.scrub import scrub
-
-
-class _Scrubbed:
-    """A text stream whose every write passes through ``scrub()`` (issue 7): error texts printed
-    by ``plan`` and ``sync`` never show a credential."""
-
-    def __init__(self, out: TextIO):
-        self._out = out
-
-    def write(self, text: str) -> int:
-        """Write ``text`` scrubbed; returns the length written."""
-        return self._out.write(scrub(text))
-
-    def flush(self) -> None:
-        """Flush the underlying stream."""
-        self._out.flush()
+from controller.telemetry.scrub import ScrubbingWriter
 
 
 def print_plan(outcome, out: TextIO) -> None:
     """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove)."""
-    out = _Scrubbed(out)
+    out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     marks = {"create": "+", "update": "~", "remove": "-"}
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}", file=out)
@@ -48,7 +32,7 @@ def print_plan(outcome, out: TextIO) -> None:
 
 def print_summary(outcome, out: TextIO) -> None:
     """Print one line per stack after a pass: state, revision, error."""
-    out = _Scrubbed(out)
+    out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}: {outcome.result}" + (f": {outcome.error}" if outcome.error else ""),
           file=out)

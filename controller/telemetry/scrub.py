@@ -28,7 +28,7 @@ GitLab's "Token overview" (prefixes), AWS IAM "Unique identifiers" (AKIA/ASIA ke
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterable, TextIO
 
 MASK = "***"
 
@@ -83,3 +83,29 @@ def scrub(text: str, known: Iterable[str] = ()) -> str:
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _PAIR.sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+
+class ScrubbingWriter:
+    """A text stream wrapper whose every ``write`` passes through ``scrub()``, for the CLI's
+    printed reports (``plan``, ``sync``, ``validate``), which CI logs often publish.
+
+    Args:
+        out: the stream written to (e.g. ``sys.stdout``).
+    """
+
+    def __init__(self, out: TextIO):
+        self._out = out
+
+    def write(self, text: str) -> int:
+        """Write ``text`` scrubbed.
+
+        Args:
+            text: what ``print`` or a caller writes (one call per ``print`` argument list).
+        Returns:
+            int: characters written (of the scrubbed text).
+        """
+        return self._out.write(scrub(text))
+
+    def flush(self) -> None:
+        """Flush the wrapped stream."""
+        self._out.flush()

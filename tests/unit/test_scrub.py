@@ -84,3 +84,52 @@ def test_url_cut_inside_userinfo_is_masked_but_host_port_is_not():
     assert scrub("fetch failed: https://bob:hunter2pa") == "fetch failed: https://***"
     assert scrub("registry http://127.0.0.1:5000") == "registry http://127.0.0.1:5000"
     assert scrub("see http://host:") == "see http://host:"
+
+
+# --- the boundaries: status store, log formatter, state-record labels, printed reports --------
+
+def test_status_store_scrubs_what_it_stores():
+    from controller.model import HistoryEntry, StackStatus
+    from controller.model.status import RolloutResult
+    from controller.reconcile.state import StatusStore
+    store = StatusStore()
+    store.source_failed("git fetch https://u:" + GHP + "@h/r failed")
+    st = StackStatus("web", last_error="build: DB_PASSWORD=hunter22 exit 3",
+                     warnings=["token " + GLPAT],
+                     rollouts=[RolloutResult("web_app", "failed", message="Bearer abc123def456")])
+    store.put(st, HistoryEntry("abc", "failed", 0.0, message="https://bob:pw123@x/y"))
+    text = repr(store.snapshot())
+    for secret in (GHP, "hunter22", GLPAT, "abc123def456", "pw123"):
+        assert secret not in text, secret
+    assert "DB_PASSWORD=***" in text
+
+
+def test_log_formatter_scrubs_message_fields_and_traceback():
+    import logging
+    from controller.telemetry.logs import LogfmtFormatter
+    try:
+        raise RuntimeError("clone https://bob:pw123@x/y")
+    except RuntimeError:
+        import sys
+        exc_info = sys.exc_info()
+    rec = logging.LogRecord("t", logging.ERROR, __file__, 1, "using %s", (GHP,), exc_info)
+    rec.url = "https://bob:pw123@x/y"
+    rec.count = 3
+    line = LogfmtFormatter().format(rec)
+    assert GHP not in line and "pw123" not in line and "count=3" in line, line
+
+
+def test_state_record_labels_are_scrubbed():
+    from controller.model.live import StackRecord
+    from controller.swarm.parse import record_labels
+    labels = record_labels("web", StackRecord(failed_message=("pull https://bob:pw123@reg/x " * 9)[:200],
+                                              failed_reason="RolledBack"))
+    assert "pw123" not in repr(labels) and labels["io.keelson.failed-reason"] == "RolledBack"
+
+
+def test_scrubbing_writer():
+    import io
+    from controller.telemetry.scrub import ScrubbingWriter
+    buf = io.StringIO()
+    print("stack web: token", GHP, file=ScrubbingWriter(buf))
+    assert buf.getvalue() == f"stack web: token {MASK}\n"

@@ -59,7 +59,7 @@ class Settings:
     workdir: str = "/var/lib/keelson"
     rollout_timeout_s: float = 300.0
     pending_timeout_s: float = 60.0
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)  # a secret: never in a repr (issue 7)
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)

@@ -14,18 +14,13 @@ namespace. So:
 """
 from __future__ import annotations
 
-import enum
 import hmac
 import ipaddress
 from typing import Mapping
 
+from controller.model.access import ApiAccess
 
-class ApiAccess(enum.Enum):
-    """Verdict on one API request."""
-
-    ALLOWED = "allowed"  # open bind, or a valid token
-    NO_TOKEN_CONFIGURED = "no_token_configured"  # beyond loopback without KEELSON_API_TOKEN_FILE
-    DENIED = "denied"  # missing or wrong token
+__all__ = ["ApiAccess", "api_access", "bearer_token", "is_loopback_host"]
 
 
 def is_loopback_host(host: str) -> bool:

@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._webhook()
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=(method == "HEAD"))
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError, socket.timeout):
             self.close_connection = True  # the client left or stalled; nothing to answer
         except Exception:  # noqa: BLE001 - a bug in a callback must not take the server down
             log.exception("http handler failed", extra={"path": path, "method": method})

@@ -203,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if method not in ("GET", "HEAD"):
                     self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n",
                                extra_headers={"Allow": "GET, HEAD"})
-                else:
+                elif path not in _PROTECTED_ROUTES or self._authorized(head=(method == "HEAD")):
                     self._get(path, head=(method == "HEAD"))
             elif path in _POST_ROUTES:
                 if method != "POST":
@@ -244,8 +244,6 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"not ready\n", head=head)
         else:  # /api/status
-            if not self._authorized(head):
-                return
             body = json.dumps(owner.status(), default=_json_default, indent=2, sort_keys=True)
             self._send(HTTPStatus.OK, body.encode("utf-8") + b"\n", "application/json", head=head)
 

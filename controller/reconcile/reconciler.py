@@ -27,6 +27,7 @@ from controller.render.convert import to_desired
 from controller.render.loader import find_stacks, load_stack
 from controller.render.normalize import spec_hash
 from controller.render.preflight import preflight
+from controller.telemetry.scrub import scrub  # issue 7: scrub before truncating a label
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -321,7 +322,7 @@ class Reconciler:
             self.client.write_record(run.name, StackRecord(
                 applied_revision=old.applied_revision, applied_source_hash=old.applied_source_hash,
                 failed_revision=rev.sha, failed_source_hash=run.source_hash,
-                failed_reason=reason, failed_message=message[:200],
+                failed_reason=reason, failed_message=scrub(message)[:200],  # issue 7: scrub, then cut
                 instance=self.settings.instance))
         except KeelsonError as exc:
             log.error("stack %s: cannot record the failure: %s", run.name, exc)

@@ -103,12 +103,16 @@ class App:
     def start(self) -> None:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""
         from controller.http.server import StatusServer
-        self.loop = ReconcileLoop(self._pass, self.settings.interval_s)
+        self.loop = ReconcileLoop(self._pass, self.settings.interval_s,
+                                  min_gap_s=self.settings.min_pass_gap_s)
         if self.settings.listen:
             self.server = StatusServer(self.settings.listen, metrics=self.metrics,
                                        status=self.store.snapshot, ready=self.ready,
                                        on_webhook=lambda: self.loop.trigger.set("webhook"),
-                                       webhook_secret=self.settings.webhook_secret)
+                                       webhook_secret=self.settings.webhook_secret,
+                                       webhook_allow_unsigned=self.settings.webhook_allow_unsigned,
+                                       api_token=self.settings.api_token,
+                                       max_connections=self.settings.http_max_connections)
             self.server.start()
             log.info("http listening on %s", self.settings.listen)
         path = local_watch_path(self.settings.repo)

@@ -14,6 +14,7 @@ from typing import List, Optional
 from controller import __version__
 from controller.config import Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
+from controller.telemetry.scrub import ScrubbingWriter, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -86,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "validate":
             from controller.validate import validate_dir
-            return validate_dir(args.dir, dict(os.environ), sys.stdout)
+            return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout))
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)
@@ -96,10 +97,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             app.run_forever()
             return EXIT_OK
     except ConfigError as exc:
-        print(f"keelson: {exc}", file=sys.stderr)
+        print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeelsonError as exc:
-        print(f"keelson: {exc}", file=sys.stderr)
+        print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     if args.command == "plan":
         outcome = app.sync(dry_run=True)
@@ -108,7 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
     outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
     if args.json:
-        print(json.dumps(app.store.snapshot(), indent=2, default=str))
+        print(json.dumps(app.store.snapshot(), indent=2, default=str))  # scrubbed by the store
     else:
         from controller.report import print_summary
         print_summary(outcome, sys.stdout)

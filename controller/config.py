@@ -49,6 +49,15 @@ class Settings:
             KEELSON_PRUNE_MAX_RATIO, default 0.5).
         allow_mass_prune: lift that guard (KEELSON_ALLOW_MASS_PRUNE, or ``keelson sync
             --allow-mass-prune`` for one pass).
+        api_token: bearer token ``/api/status`` (and any API that can act) requires when the
+            HTTP server is bound beyond loopback; read from the file named by
+            KEELSON_API_TOKEN_FILE (a Docker secret). Empty: those routes answer 401 there.
+        webhook_allow_unsigned: accept webhooks without a signature when no webhook secret is
+            set (KEELSON_WEBHOOK_ALLOW_UNSIGNED, default false: unsigned POSTs are refused).
+        min_pass_gap_s: seconds a triggered pass (webhook, file event) waits after the previous
+            pass ended (KEELSON_MIN_PASS_GAP, default 1); triggers in between are coalesced.
+        http_max_connections: connections the HTTP server serves at once; more are answered
+            503 at once and closed (KEELSON_HTTP_MAX_CONNECTIONS, default 32).
     """
 
     repo: str = ""
@@ -61,7 +70,7 @@ class Settings:
     workdir: str = "/var/lib/keelson"
     rollout_timeout_s: float = 300.0
     pending_timeout_s: float = 60.0
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)  # a secret: never in a repr (issue 7)
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -72,6 +81,11 @@ class Settings:
     prune_max_stacks: int = 5
     prune_max_ratio: float = 0.5
     allow_mass_prune: bool = False
+    # --- issue 7, the HTTP side: API token, webhook policy, trigger gap, server bounds ---
+    api_token: str = field(default="", repr=False)  # a secret: never in a repr
+    webhook_allow_unsigned: bool = False
+    min_pass_gap_s: float = 1.0  # seconds
+    http_max_connections: int = 32
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -91,6 +105,12 @@ class Settings:
                               f"between 0 and 1, got {self.prune_max_stacks}, {self.prune_max_ratio}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        # issue 7: trigger gap and HTTP bounds
+        if self.min_pass_gap_s < 0:
+            raise ConfigError(f"KEELSON_MIN_PASS_GAP must be >= 0 seconds, got {self.min_pass_gap_s}")
+        if self.http_max_connections < 1:
+            raise ConfigError("KEELSON_HTTP_MAX_CONNECTIONS must be >= 1, "
+                              f"got {self.http_max_connections}")
         if not self.instance:
             digest = hashlib.sha256(f"{self.repo}#{self.path}".encode()).hexdigest()[:10]
             return dataclasses.replace(self, instance=f"keelson-{digest}")
@@ -171,6 +191,36 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
                               f"{e['KEELSON_PRUNE_MAX_RATIO']!r}") from None
     if "KEELSON_ALLOW_MASS_PRUNE" in e:
         out["allow_mass_prune"] = env_bool(e["KEELSON_ALLOW_MASS_PRUNE"], False)
+    out.update(_http_settings_from_env(e))
+    return out
+
+
+def _http_settings_from_env(e: Mapping[str, str]) -> dict:
+    """Issue 7's HTTP settings from ``KEELSON_*`` variables (see Settings for units/defaults).
+
+    Raises:
+        ConfigError: the token file cannot be read or is empty, or a number does not parse.
+    """
+    out: dict = {}
+    if e.get("KEELSON_API_TOKEN_FILE"):
+        try:
+            with open(e["KEELSON_API_TOKEN_FILE"], encoding="utf-8") as fh:
+                token = fh.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"KEELSON_API_TOKEN_FILE: {exc}") from exc
+        if not token:
+            raise ConfigError(f"KEELSON_API_TOKEN_FILE: {e['KEELSON_API_TOKEN_FILE']} is empty")
+        out["api_token"] = token
+    if "KEELSON_WEBHOOK_ALLOW_UNSIGNED" in e:
+        out["webhook_allow_unsigned"] = env_bool(e["KEELSON_WEBHOOK_ALLOW_UNSIGNED"], False)
+    if e.get("KEELSON_MIN_PASS_GAP"):
+        out["min_pass_gap_s"] = parse_duration_s(e["KEELSON_MIN_PASS_GAP"], "KEELSON_MIN_PASS_GAP")
+    if e.get("KEELSON_HTTP_MAX_CONNECTIONS"):
+        try:
+            out["http_max_connections"] = int(e["KEELSON_HTTP_MAX_CONNECTIONS"])
+        except ValueError:
+            raise ConfigError("KEELSON_HTTP_MAX_CONNECTIONS: not an integer: "
+                              f"{e['KEELSON_HTTP_MAX_CONNECTIONS']!r}") from None
     return out
 
 

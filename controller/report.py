@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from controller.telemetry.scrub import ScrubbingWriter
+
 
 def print_plan(outcome, out: TextIO) -> None:
     """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove)."""
+    out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     marks = {"create": "+", "update": "~", "remove": "-"}
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}", file=out)
@@ -29,6 +32,7 @@ def print_plan(outcome, out: TextIO) -> None:
 
 def print_summary(outcome, out: TextIO) -> None:
     """Print one line per stack after a pass: state, revision, error."""
+    out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}: {outcome.result}" + (f": {outcome.error}" if outcome.error else ""),
           file=out)

@@ -4,12 +4,21 @@ Routes:
     GET  /metrics       Prometheus text format.
     GET  /healthz       200 ``ok`` while the process serves (liveness).
     GET  /readyz        200 ``ready`` when ``ready()`` is true, else 503 (readiness).
-    GET  /api/status    JSON from ``status()``.
-    POST /hooks/git     (alias ``/api/webhook``) wakes the reconcile loop; 202, or 401 when a
-                        secret is set and the request does not prove it (see webhooks.py).
+    GET  /api/status    JSON from ``status()``; beyond a loopback bind it needs
+                        ``Authorization: Bearer <token>`` (401 otherwise; see auth.py).
+    POST /hooks/git     (alias ``/api/webhook``) wakes the reconcile loop; 202, 401 when the
+                        request does not prove the secret (or no secret is set and unsigned
+                        webhooks are not allowed), 409 for a delivery already accepted
+                        (see webhooks.py).
 Unknown paths give 404, known paths with another method 405 (with ``Allow``); HEAD works wherever
 GET does. A failing callback gives 500 (or 503 for readiness), never a dead server. Standard
 library only (``ThreadingHTTPServer``): a few requests a minute need nothing more.
+
+Bounds (issue 7): at most ``max_connections`` connections are served at once, each on its own
+daemon thread; one more is answered ``503`` at once and closed, so threads never grow without
+bound. Every socket read or write times out after ``REQUEST_TIMEOUT_S``; a webhook body is at most
+``MAX_WEBHOOK_BODY_BYTES``. A client that stalls or disconnects costs one log line at DEBUG/INFO,
+never a traceback.
 """
 from __future__ import annotations
 
@@ -17,22 +26,31 @@ import dataclasses
 import json
 import logging
 import socket
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, Tuple
 
 from controller.errors import ConfigError
-from controller.http.webhooks import verify_webhook, webhook_sender
+from controller.http.auth import ApiAccess, api_access, is_loopback_host
+from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # forges send well under 1 MiB; refuse floods
 REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request loses its thread after this
+MAX_CONNECTIONS = 32  # served at once (KEELSON_HTTP_MAX_CONNECTIONS); more get 503
+BUSY_WARNING_EVERY_S = 60.0  # "connection limit reached" is logged at most this often
 
 _GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status")
 _POST_ROUTES = ("/hooks/git", "/api/webhook")
+# Routes that need the API token beyond loopback (auth.py); add any future route that can act.
+_PROTECTED_ROUTES = ("/api/status",)
+_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                  b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n")
 
 
 def parse_listen(listen: str) -> Tuple[str, int]:
@@ -68,16 +86,65 @@ def _json_default(value: Any) -> Any:
 
 
 class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its StatusServer and the address family of its host."""
+    """ThreadingHTTPServer that knows its StatusServer and the address family of its host, and
+    serves at most ``max_connections`` connections at once (one daemon thread each)."""
 
     daemon_threads = True  # a hung client never blocks process exit
     block_on_close = False
+    request_queue_size = 64  # listen backlog: a burst waits in the kernel, not in a thread
 
-    def __init__(self, address: Tuple[str, int], owner: "StatusServer"):
+    def __init__(self, address: Tuple[str, int], owner: "StatusServer", max_connections: int):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.owner = owner
+        self._slots = threading.BoundedSemaphore(max(1, max_connections))
+        self._busy_logged_at = 0.0
         super().__init__(address, _Handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        """Serve ``request`` on a new daemon thread if a slot is free, else answer 503 and close."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request, client_address)
+            return
+        try:
+            threading.Thread(target=self._serve_in_slot, args=(request, client_address),
+                             name="keelson-http-conn", daemon=True).start()
+        except BaseException:
+            self._slots.release()
+            self.shutdown_request(request)
+            raise
+
+    def _serve_in_slot(self, request: socket.socket, client_address: Any) -> None:
+        """Run one connection, then free its slot (whatever happened)."""
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 without reading the request (never blocks the accept loop) and close."""
+        now = time.monotonic()
+        if now - self._busy_logged_at >= BUSY_WARNING_EVERY_S:
+            self._busy_logged_at = now
+            log.warning("http connection limit reached; answering 503",
+                        extra={"client": client_address[0] if client_address else ""})
+        try:
+            request.setblocking(False)
+            request.send(_BUSY_RESPONSE)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection failed outside a route (socketserver prints a traceback to stderr by
+        default): a client that left or timed out is one DEBUG line, anything else an ERROR
+        through the logger (scrubbed like every log line)."""
+        exc = sys.exc_info()[1]
+        client = client_address[0] if client_address else ""
+        if isinstance(exc, OSError):
+            log.debug("http client went away: %s", type(exc).__name__, extra={"client": client})
+        else:
+            log.error("http connection failed", exc_info=True, extra={"client": client})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if method not in ("GET", "HEAD"):
                     self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n",
                                extra_headers={"Allow": "GET, HEAD"})
-                else:
+                elif path not in _PROTECTED_ROUTES or self._authorized(head=(method == "HEAD")):
                     self._get(path, head=(method == "HEAD"))
             elif path in _POST_ROUTES:
                 if method != "POST":
@@ -146,8 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._webhook()
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=(method == "HEAD"))
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client left; nothing to answer
+        except (BrokenPipeError, ConnectionResetError, TimeoutError, socket.timeout):
+            self.close_connection = True  # the client left or stalled; nothing to answer
         except Exception:  # noqa: BLE001 - a bug in a callback must not take the server down
             log.exception("http handler failed", extra={"path": path, "method": method})
             self.close_connection = True
@@ -180,8 +247,24 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(owner.status(), default=_json_default, indent=2, sort_keys=True)
             self._send(HTTPStatus.OK, body.encode("utf-8") + b"\n", "application/json", head=head)
 
+    def _authorized(self, head: bool) -> bool:
+        """Check the API token of a protected route; on refusal send 401 and return False."""
+        owner = self.server.owner
+        verdict = api_access(self.headers, owner.api_token, owner.loopback_bind)
+        if verdict is ApiAccess.ALLOWED:
+            return True
+        if verdict is ApiAccess.NO_TOKEN_CONFIGURED:
+            body = b"no API token configured: set KEELSON_API_TOKEN_FILE\n"
+        else:
+            body = b"missing or invalid bearer token\n"
+            log.info("api request refused: missing or invalid token",
+                     extra={"client": self.client_address[0]})
+        self._send(HTTPStatus.UNAUTHORIZED, body, head=head,
+                   extra_headers={"WWW-Authenticate": 'Bearer realm="keelson"'})
+        return False
+
     def _webhook(self) -> None:
-        """Authenticate the webhook, wake the loop, answer 202."""
+        """Authenticate the webhook, refuse replays, wake the loop, answer 202."""
         owner = self.server.owner
         length_text = self.headers.get("Content-Length", "0") or "0"
         try:
@@ -195,16 +278,34 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be parsed as a request
             self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
             return
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self.rfile.read(length) if length else b""
+        except OSError as exc:  # stalled past REQUEST_TIMEOUT_S, or reset: no traceback
+            self.close_connection = True
+            log.info("webhook body not received: %s", type(exc).__name__,
+                     extra={"client": self.client_address[0]})
+            return
         if len(body) < length:
             self.close_connection = True
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": "body shorter than Content-Length"})
             return
         sender = webhook_sender(self.headers)
-        if not verify_webhook(self.headers, body, owner.webhook_secret):
-            log.warning("webhook rejected: missing or invalid signature",
+        if not verify_webhook(self.headers, body, owner.webhook_secret, owner.webhook_allow_unsigned):
+            if owner.webhook_secret:
+                log.warning("webhook rejected: missing or invalid signature",
+                            extra={"sender": sender, "client": self.client_address[0]})
+                error = "invalid or missing signature"
+            else:
+                log.warning("webhook rejected: no webhook secret configured",
+                            extra={"sender": sender, "client": self.client_address[0]})
+                error = ("no webhook secret configured: set KEELSON_WEBHOOK_SECRET_FILE "
+                         "(or KEELSON_WEBHOOK_ALLOW_UNSIGNED=true)")
+            self._send_json(HTTPStatus.UNAUTHORIZED, {"error": error})
+            return
+        if owner.deliveries.seen(replay_keys(self.headers, body, signed=bool(owner.webhook_secret))):
+            log.warning("webhook rejected: delivery already accepted (replay)",
                         extra={"sender": sender, "client": self.client_address[0]})
-            self._send_json(HTTPStatus.UNAUTHORIZED, {"error": "invalid or missing signature"})
+            self._send_json(HTTPStatus.CONFLICT, {"error": "delivery already accepted"})
             return
         owner.on_webhook()
         log.info("webhook received; reconcile queued", extra={"sender": sender})
@@ -240,19 +341,33 @@ class StatusServer:
             inside are converted). Called on the request thread: it must be thread-safe.
         ready: returns True once Keelson is ready (e.g. after its first pass); drives ``/readyz``.
         on_webhook: wakes the reconcile loop; must not block (enqueue and return).
-        webhook_secret: shared secret webhooks must prove; empty accepts any POST.
+        webhook_secret: shared secret webhooks must prove; empty refuses every POST unless
+            ``webhook_allow_unsigned``.
+        webhook_allow_unsigned: with no secret, accept unsigned POSTs (logged as a warning at
+            start).
+        api_token: bearer token protected routes need when ``listen`` is beyond loopback
+            (empty: they answer 401 there). On a loopback bind they are open.
+        max_connections: connections served at once; more are answered 503 and closed.
+        delivery_memory: accepted webhook deliveries remembered for replay refusal.
     Raises:
         ConfigError: ``listen`` is not ``host:port``.
     """
 
     def __init__(self, listen: str, *, metrics: MetricsRecorder, status: Callable[[], dict],
-                 ready: Callable[[], bool], on_webhook: Callable[[], None], webhook_secret: str = ""):
+                 ready: Callable[[], bool], on_webhook: Callable[[], None], webhook_secret: str = "",
+                 webhook_allow_unsigned: bool = False, api_token: str = "",
+                 max_connections: int = MAX_CONNECTIONS, delivery_memory: int = 1024):
         self.host, self._requested_port = parse_listen(listen)
         self.metrics = metrics
         self.status = status
         self.ready = ready
         self.on_webhook = on_webhook
         self.webhook_secret = webhook_secret
+        self.webhook_allow_unsigned = webhook_allow_unsigned
+        self.api_token = api_token
+        self.loopback_bind = is_loopback_host(self.host)
+        self.max_connections = max_connections
+        self.deliveries = DeliveryMemory(delivery_memory)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -279,13 +394,37 @@ class StatusServer:
         if self._server is not None:
             raise RuntimeError("StatusServer already started")
         try:
-            self._server = _Server((self.host, self._requested_port), self)
+            self._server = _Server((self.host, self._requested_port), self, self.max_connections)
         except OSError as exc:
             raise ConfigError(f"--listen {self.host}:{self._requested_port}: cannot bind: {exc}") from exc
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="keelson-http", daemon=True)
         self._thread.start()
-        log.info("http server listening", extra={"host": self.host, "port": self.port})
+        log.info("http server listening", extra={"host": self.host, "port": self.port,
+                                                  "max_connections": self.max_connections})
+        self._log_exposure()
+
+    def _log_exposure(self) -> None:
+        """Say at start who can read the API and who can trigger a pass (issue 7)."""
+        if self.loopback_bind:
+            log.info("api open: bound to loopback, /api/status needs no token")
+        elif self.api_token:
+            log.info("api protected: /api/status needs Authorization: Bearer <token>")
+        else:
+            log.warning("api locked: bound beyond loopback and no API token; /api/status answers "
+                        "401 until KEELSON_API_TOKEN_FILE names a file holding a token "
+                        "(e.g. a Docker secret), or --listen binds 127.0.0.1")
+        if self.webhook_secret:
+            if self.webhook_allow_unsigned:
+                log.info("webhooks need a signature: a secret is set, so "
+                         "KEELSON_WEBHOOK_ALLOW_UNSIGNED=true has no effect")
+        elif self.webhook_allow_unsigned:
+            log.warning("UNSIGNED WEBHOOKS ALLOWED: anyone who reaches %s:%s can start a pass "
+                        "(KEELSON_WEBHOOK_ALLOW_UNSIGNED=true); set KEELSON_WEBHOOK_SECRET_FILE "
+                        "instead", self.host, self.port)
+        else:
+            log.warning("webhooks refused: no webhook secret; set KEELSON_WEBHOOK_SECRET_FILE "
+                        "(or KEELSON_WEBHOOK_ALLOW_UNSIGNED=true) to use POST /hooks/git")
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving and close the socket; safe to call twice or before ``start()``.

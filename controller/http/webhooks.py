@@ -1,7 +1,10 @@
-"""Webhook authentication for ``POST /hooks/git`` (pure: headers and body in, verdict out).
+"""Webhook authentication for ``POST /hooks/git``: signature checks (pure: headers and body in,
+verdict out) and the bounded memory of deliveries already accepted (replay refusal).
 
 A webhook only wakes the reconcile loop (the loop fetches the repo itself and trusts nothing in
-the payload), so the secret guards against anyone making Keelson poll on demand. Accepted proofs:
+the payload), so the secret guards against anyone making Keelson poll on demand. Without a
+secret every POST is refused unless the operator allows unsigned webhooks
+(KEELSON_WEBHOOK_ALLOW_UNSIGNED=true; issue 7). Accepted proofs:
 
 - GitHub (and Gitea/Forgejo, which send it too): ``X-Hub-Signature-256: sha256=<hex>``, the
   HMAC-SHA256 of the raw body keyed with the secret.
@@ -10,16 +13,28 @@ the payload), so the secret guards against anyone making Keelson poll on demand.
 - GitLab: ``X-Gitlab-Token: <secret>``, the secret itself.
 
 Every comparison is constant-time.
+
+Replays: a delivery is remembered by its id (``X-GitHub-Delivery``, ``X-Gitlab-Event-UUID``,
+``X-Gitea-Delivery``/``X-Forgejo-Delivery``) and, when a secret is set, by the SHA-256 of its
+body: forges do not sign the id header, so a captured delivery replayed under a new id is still
+caught by its (signed) body. ``DeliveryMemory`` keeps the most recent keys only (bounded).
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
-from typing import Any, Mapping
+import threading
+from typing import Any, Mapping, Tuple
 
 GITHUB_HEADER = "x-hub-signature-256"
 GITEA_HEADERS = ("x-gitea-signature", "x-forgejo-signature")
 GITLAB_HEADER = "x-gitlab-token"
+# Delivery id headers, per forge docs: GitHub "Webhook events and payloads" (X-GitHub-Delivery),
+# GitLab "Webhooks" (X-Gitlab-Event-UUID), Gitea/Forgejo "Webhooks" (X-Gitea-Delivery).
+DELIVERY_HEADERS = ("x-github-delivery", "x-gitlab-event-uuid", "x-gitea-delivery",
+                    "x-forgejo-delivery")
+MAX_DELIVERY_ID_CHARS = 128  # ids are UUIDs (36); a longer header is cut, not stored whole
 
 
 def _lower(headers: Any) -> dict:
@@ -100,21 +115,24 @@ def webhook_sender(headers: Mapping[str, str]) -> str:
     return "unknown"
 
 
-def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str,
+                   allow_unsigned: bool = False) -> bool:
     """Decide whether a webhook request may wake the loop.
 
     Args:
         headers: request headers (names in any case; a dict or ``email.message.Message``).
         body: the raw request body, bytes exactly as received.
-        secret: the configured secret; empty means no authentication is required.
+        secret: the configured secret; when set, a valid proof is always required.
+        allow_unsigned: with no secret, accept any POST (KEELSON_WEBHOOK_ALLOW_UNSIGNED);
+            False (the default) refuses every POST while no secret is set.
     Returns:
-        bool: True when ``secret`` is empty, or any one of the GitHub, Gitea/Forgejo or GitLab
-        proofs above is present and valid; False otherwise (missing or wrong proof).
+        bool: with a secret, True when any one of the GitHub, Gitea/Forgejo or GitLab proofs
+        above is present and valid; without one, ``allow_unsigned``.
     Raises:
         Nothing: malformed headers count as invalid.
     """
     if not secret:
-        return True
+        return allow_unsigned
     h = _lower(headers)
     if GITHUB_HEADER in h and github_signature_valid(body, secret, h[GITHUB_HEADER]):
         return True
@@ -122,3 +140,58 @@ def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> bool
         if name in h and gitea_signature_valid(body, secret, h[name]):
             return True
     return GITLAB_HEADER in h and gitlab_token_valid(secret, h[GITLAB_HEADER])
+
+
+def replay_keys(headers: Mapping[str, str], body: bytes, signed: bool) -> Tuple[str, ...]:
+    """The keys a delivery is remembered by, for replay refusal.
+
+    Args:
+        headers: request headers (any case).
+        body: the raw request body.
+        signed: True when the delivery was authenticated with a secret; only then is the body
+            a key (an unsigned body proves nothing, and test POSTs often repeat ``{}``).
+    Returns:
+        tuple[str, ...]: ``id:<delivery id>`` when a delivery header is present (cut to 128
+        characters), and ``body:<sha256 hex>`` when ``signed``; possibly empty.
+    """
+    h = _lower(headers)
+    keys = []
+    for name in DELIVERY_HEADERS:
+        value = h.get(name, "").strip()
+        if value:
+            keys.append(f"id:{value[:MAX_DELIVERY_ID_CHARS]}")
+            break
+    if signed:
+        keys.append("body:" + hashlib.sha256(body).hexdigest())
+    return tuple(keys)
+
+
+class DeliveryMemory:
+    """The most recent accepted delivery keys (thread-safe, bounded, oldest forgotten first).
+
+    Args:
+        capacity: keys kept (default 1024: a busy repo's deliveries of many hours).
+    """
+
+    def __init__(self, capacity: int = 1024):
+        self.capacity = max(1, capacity)
+        self._keys: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, keys: Tuple[str, ...]) -> bool:
+        """Check ``keys`` and remember them, as one atomic step.
+
+        Args:
+            keys: from ``replay_keys``.
+        Returns:
+            bool: True when any key was remembered already (a replay; nothing is recorded),
+            False when all are new (they are recorded, evicting the oldest beyond capacity).
+        """
+        with self._lock:
+            if any(k in self._keys for k in keys):
+                return True
+            for k in keys:
+                self._keys[k] = None
+            while len(self._keys) > self.capacity:
+                self._keys.popitem(last=False)
+            return False

@@ -3,11 +3,17 @@
 The poll timer, webhooks and file events all call ``trigger()``; a burst of triggers while a
 pass runs gives exactly one more pass. After a pass with retryable failures (a fetch or a push
 that failed) the next poll comes sooner, with exponential backoff capped at the poll interval.
+
+Triggers cannot make passes run back to back (issue 7: anyone who can reach the webhook, or push
+a burst of commits, would otherwise keep the loop busy): a triggered pass starts no sooner than
+``min_gap_s`` after the previous pass ended, and after a failed pass no sooner than the failure
+backoff. Triggers that arrive while a pass is held are coalesced into it.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Optional
 
 log = logging.getLogger("keelson.loop")
@@ -41,19 +47,34 @@ class Trigger:
             return reasons
 
 
+def trigger_hold_s(backoff_s: float, min_gap_s: float, interval_s: float) -> float:
+    """How long after a pass ended a triggered pass must wait.
+
+    Args:
+        backoff_s: the failure backoff in seconds (0 after a pass that did not fail).
+        min_gap_s: the minimum gap between passes, seconds (KEELSON_MIN_PASS_GAP).
+        interval_s: the poll interval, seconds: no hold is longer than the next poll.
+    Returns:
+        float: seconds; the backoff after a failure (a trigger never skips it), else the gap.
+    """
+    return backoff_s if backoff_s > 0 else min(max(min_gap_s, 0.0), interval_s)
+
+
 class ReconcileLoop:
     """Runs ``reconcile_once`` on every trigger and every ``interval_s`` seconds.
 
     Args:
         reconcile_once: callable running one pass; returns an object with ``result``.
         interval_s: seconds between polls. min_backoff_s: first retry delay after a failed pass.
+        min_gap_s: seconds a triggered pass waits after the previous pass ended (default 0).
     """
 
     def __init__(self, reconcile_once: Callable[[], object], interval_s: float,
-                 min_backoff_s: float = 2.0):
+                 min_backoff_s: float = 2.0, min_gap_s: float = 0.0):
         self.reconcile_once = reconcile_once
         self.interval_s = interval_s
         self.min_backoff_s = min_backoff_s
+        self.min_gap_s = min_gap_s
         self.trigger = Trigger()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -85,5 +106,19 @@ class ReconcileLoop:
                 failed = True
             self.passes += 1
             backoff = min(self.interval_s, max(self.min_backoff_s, backoff * 2)) if failed else 0.0
-            woke = self.trigger.wait(backoff or self.interval_s)
-            reasons = woke if woke is not None else ["poll"]
+            reasons = self._next_reasons(backoff)
+
+    def _next_reasons(self, backoff_s: float) -> list:
+        """Wait for the next pass (a poll, or a trigger held per ``trigger_hold_s``); its reasons."""
+        ended = time.monotonic()
+        woke = self.trigger.wait(backoff_s or self.interval_s)
+        if woke is None:
+            return ["poll"]
+        hold = ended + trigger_hold_s(backoff_s, self.min_gap_s, self.interval_s) - time.monotonic()
+        if hold > 0 and not self._stop.is_set():
+            log.info("pass held %.1fs (%s)", hold, "failure backoff" if backoff_s else "minimum gap")
+            self._stop.wait(hold)
+            for reason in self.trigger.wait(0) or []:  # triggers meanwhile join this pass
+                if reason not in woke:
+                    woke.append(reason)
+        return woke

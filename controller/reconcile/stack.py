@@ -32,6 +32,7 @@ from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.loader import load_stack
 from controller.render.preflight import preflight
+from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -312,7 +313,9 @@ class StackLine:
             new = StackRecord(applied_revision=old.applied_revision,
                               applied_source_hash=old.applied_source_hash,
                               failed_revision=revision, failed_source_hash=inputs,
-                              failed_reason=verdict.reason, failed_message=verdict.message[:200],
+                              failed_reason=verdict.reason,
+                              # scrub first, then cut: a cut credential would escape the patterns
+                              failed_message=scrub(verdict.message)[:200],
                               instance=instance)
         elif verdict.sync == SyncStatus.SYNCED:
             if (old.applied_source_hash == inputs and not old.failed_source_hash

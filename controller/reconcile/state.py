@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Optional
 
 from controller.model import Condition, HistoryEntry, Revision, StackStatus
 from controller.model import status as S
+from controller.telemetry.scrub import scrub
 
 HISTORY_LIMIT = 5  # entries kept per stack (newest first), as Flux keeps a bounded history
 
@@ -21,6 +22,9 @@ class StatusStore:
     """Thread-safe status of the source and of every stack.
 
     Attributes are read through ``snapshot()``; the reconciler writes through the methods.
+    Every free text written here (errors, warnings, history and rollout messages) is passed
+    through ``telemetry.scrub.scrub`` first (issue 7): nothing that looks like a credential is
+    stored, so nothing reaches ``/api/status`` or ``keelson sync --json``.
     """
 
     def __init__(self):
@@ -34,12 +38,12 @@ class StatusStore:
         """Record a successful fetch of ``revision``."""
         with self._lock:
             self._source.update(revision=revision.sha, ref=revision.ref, error="",
-                                message=revision.message, fetched_at=time.time())
+                                message=scrub(revision.message), fetched_at=time.time())
 
     def source_failed(self, message: str) -> None:
         """Record a failed fetch; the last good revision stays."""
         with self._lock:
-            self._source["error"] = message
+            self._source["error"] = scrub(message)
 
     def pass_started(self) -> None:
         """Mark a reconcile pass as running."""
@@ -62,7 +66,17 @@ class StatusStore:
             return dataclasses.replace(st) if st else None
 
     def put(self, status: StackStatus, history: Optional[HistoryEntry] = None) -> None:
-        """Store ``status`` (conditions derived from it) and prepend ``history`` if given."""
+        """Store ``status`` (conditions derived from it) and prepend ``history`` if given.
+
+        Args:
+            status: the stack's new status; its free texts are scrubbed in place.
+            history: an entry to prepend (scrubbed too), or None.
+        Returns:
+            None.
+        """
+        _scrub_status(status)
+        if history is not None:
+            history = dataclasses.replace(history, message=scrub(history.message))
         status.conditions = conditions_for(status)
         status.updated_at = time.time()
         with self._lock:
@@ -103,6 +117,13 @@ class StatusStore:
         with self._lock:
             return all(self._stacks.get(n) is not None and self._stacks[n].sync_status == S.SYNCED
                        for n in names)
+
+
+def _scrub_status(st: StackStatus) -> None:
+    """Scrub the free texts of ``st`` in place (last_error, warnings, rollout messages)."""
+    st.last_error = scrub(st.last_error)
+    st.warnings = [scrub(w) for w in st.warnings]
+    st.rollouts = [dataclasses.replace(r, message=scrub(r.message)) for r in st.rollouts]
 
 
 def conditions_for(st: StackStatus) -> List[Condition]:

@@ -12,6 +12,7 @@ from typing import Dict, Iterable, List, Optional
 
 from controller.model import labels as L
 from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, StackRecord
+from controller.telemetry.scrub import scrub
 
 # record field -> label key on the state record config
 RECORD_LABELS = {
@@ -163,14 +164,16 @@ def record_labels(stack: str, record: StackRecord) -> Dict[str, str]:
         stack: stack name.
         record: what to remember; empty fields are omitted (Swarm labels cannot be None).
     Returns:
-        dict: owner labels + ``io.keelson.state=1`` + one label per non-empty record field.
+        dict: owner labels + ``io.keelson.state=1`` + one label per non-empty record field,
+        each value passed through ``scrub()`` (issue 7: labels are readable by anyone with
+        ``docker config inspect``).
     """
     out = dict(L.owner_labels(stack))
     out[L.STATE] = "1"
     for f, key in RECORD_LABELS.items():
         value = getattr(record, f)
         if value:
-            out[key] = value
+            out[key] = scrub(value)
     return out
 
 

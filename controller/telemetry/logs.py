@@ -12,6 +12,7 @@ import time
 from typing import Any, Mapping
 
 from controller.errors import ConfigError
+from controller.telemetry.scrub import scrub
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -33,11 +34,19 @@ def _quote(value: Any) -> str:
     return f'"{escaped}"'
 
 
+def _clean(value: Any) -> Any:
+    """A log value with credentials masked (numbers and booleans pass through unchanged)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return scrub(str(value))
+
+
 class LogfmtFormatter(logging.Formatter):
     """Formats a record as ``ts=... level=... logger=... msg="..." key=value ...`` on one line.
 
     ``ts`` is UTC RFC 3339 with milliseconds; ``level`` lower case; a traceback goes, escaped,
-    into ``exc``. Extra fields keep the order they were given in.
+    into ``exc``. Extra fields keep the order they were given in. The message, every value and
+    the traceback pass through ``scrub()`` (issue 7): no credential-shaped text is logged.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -60,7 +69,7 @@ class LogfmtFormatter(logging.Formatter):
                 fields.append((key, value))
         if record.exc_info:
             fields.append(("exc", self.formatException(record.exc_info)))
-        return " ".join(f"{k}={_quote(v)}" for k, v in fields)
+        return " ".join(f"{k}={_quote(_clean(v))}" for k, v in fields)
 
 
 def setup_logging(level: str = "INFO") -> None:

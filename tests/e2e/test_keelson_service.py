@@ -63,10 +63,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+API_TOKEN = "e2e-api-token-" + uuid.uuid4().hex  # stack.yml binds 0.0.0.0: /api/status needs it
+
+
 def http_get(port: int, path: str) -> Tuple[int, str]:
-    """(status, body) of GET http://127.0.0.1:<port><path>; (0, error) when nothing answers."""
+    """(status, body) of GET http://127.0.0.1:<port><path> with the API token; (0, error) when
+    nothing answers."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -285,10 +291,16 @@ def test_keelson_as_swarm_service(keelson_image, served_repo, tmp_path):
         parts.append("services:\n" + docker("service", "ls", check=False))
         return "\n".join(parts)
 
-    # Limit Keelson to this test's stacks from its very first task (stack.yml stays as shipped).
+    # Limit Keelson to this test's stacks from its very first task (stack.yml stays as shipped),
+    # and give it the API token as a Docker secret, as docs/install.md says (issue 7).
+    token_file = tmp_path / "api_token"
+    token_file.write_text(API_TOKEN + "\n")
     override = tmp_path / "e2e-limits.yml"
     override.write_text(f'version: "3.8"\nservices:\n  keelson:\n    environment:\n'
-                        f'      KEELSON_STACKS: "{tick},{web}"\n')
+                        f'      KEELSON_STACKS: "{tick},{web}"\n'
+                        f'      KEELSON_API_TOKEN_FILE: /run/secrets/keelson_api_token\n'
+                        f'    secrets:\n      - keelson_api_token\n'
+                        f'secrets:\n  keelson_api_token:\n    file: {token_file}\n')
     env = dict(os.environ, KEELSON_IMAGE=keelson_image, KEELSON_REPO=url,
                KEELSON_REGISTRY=f"127.0.0.1:{rport}", REGISTRY_PORT=str(rport),
                KEELSON_INTERVAL="3s", KEELSON_PORT=str(kport), KEELSON_PRUNE="true")

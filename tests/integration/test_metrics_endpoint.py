@@ -72,7 +72,8 @@ def test_metrics_after_build_rollout_and_fetch_error(engine, registry, manifest_
     manifest_repo.write(f"manifests/{web}/site/Dockerfile", WEB_DOCKERFILE)
     manifest_repo.write(f"manifests/{web}/page.conf", "colour=blue\n")
     sha = manifest_repo.commit("web")
-    run = KeelsonRun(manifest_repo.url, [web], tmp_path, env_extra={"KEELSON_REGISTRY": registry})
+    run = KeelsonRun(manifest_repo.url, [web], tmp_path, env_extra={
+        "KEELSON_REGISTRY": registry, "KEELSON_WEBHOOK_ALLOW_UNSIGNED": "true"})
     try:
         st = run.wait_ready(timeout_s=300)
         assert stack_revision(st, web) == sha, st

@@ -33,9 +33,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http(method: str, url: str, body: bytes = b"") -> Tuple[int, bytes]:
+def http(method: str, url: str, body: bytes = b"", headers: Optional[dict] = None) -> Tuple[int, bytes]:
     """One HTTP request; returns (status, body) for any status (errors included)."""
-    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method)
+    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method,
+                                 headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read()
@@ -60,20 +61,25 @@ def wait_for(what: str, check: Callable[[], object], timeout_s: float, every_s: 
 
 
 class KeelsonRun:
-    """A ``keelson run`` subprocess with its HTTP listener on a free loopback port.
+    """A ``keelson run`` subprocess with its HTTP listener on a free port (loopback by default).
 
     Args:
         repo: the --repo value. stacks: stack names to limit it to (never run without them).
         tmp_path: test folder (workdir and log file go there). extra_args: more options.
+        listen_host: the --listen host; ``0.0.0.0`` is reached through 127.0.0.1.
+        token: sent as ``Authorization: Bearer`` by ``get`` when not empty.
     """
 
-    def __init__(self, repo: str, stacks, tmp_path: pathlib.Path, extra_args=(), env_extra=None):
+    def __init__(self, repo: str, stacks, tmp_path: pathlib.Path, extra_args=(), env_extra=None,
+                 listen_host: str = "127.0.0.1", token: str = ""):
         assert stacks, "always limit keelson to the test's own stacks"
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        connect = "127.0.0.1" if listen_host in ("0.0.0.0", "") else listen_host
+        self.base = f"http://{connect}:{self.port}"
         self.log_path = tmp_path / f"keelson-{self.port}.log"
         args = ["run", "--repo", repo, "--interval", str(POLL_S), "--listen",
-                f"127.0.0.1:{self.port}"]
+                f"{listen_host}:{self.port}"]
         for s in stacks:
             args += ["--stack", s]
         self._log = open(self.log_path, "w")
@@ -88,7 +94,8 @@ class KeelsonRun:
     def get(self, path: str) -> Tuple[int, bytes]:
         """GET ``path`` from the process's HTTP listener."""
         assert self.proc.poll() is None, f"keelson exited {self.proc.returncode}:\n{self.log()}"
-        return http("GET", self.base + path)
+        return http("GET", self.base + path,
+                    headers={"Authorization": f"Bearer {self.token}"} if self.token else None)
 
     def status(self) -> dict:
         """The parsed ``/api/status`` document."""
@@ -237,7 +244,8 @@ def test_webhook_wakes_the_loop_on_file_url(engine, registry, manifest_repo, sta
     tools = stack_names("runw")
     manifest_repo.write(f"manifests/{tools}/stack.yml", tools_stack(registry))
     sha = manifest_repo.commit("tools")
-    run = KeelsonRun(f"file://{manifest_repo.url}", [tools], tmp_path)
+    run = KeelsonRun(f"file://{manifest_repo.url}", [tools], tmp_path,
+                     env_extra={"KEELSON_WEBHOOK_ALLOW_UNSIGNED": "true"})
     try:
         st = run.wait_ready()
         assert st["source"]["revision"] == sha and stack_revision(st, tools) == sha

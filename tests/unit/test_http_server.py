@@ -22,15 +22,15 @@ BODY = b'{"ref":"refs/heads/main","after":"abc"}'
 class Harness:
     """A started server plus the state its callbacks read and write."""
 
-    def __init__(self, secret=""):
+    def __init__(self, secret="", listen="127.0.0.1:0", **server_kw):
         self.metrics = MetricsRecorder(registry=CollectorRegistry())
         self.is_ready = False
         self.wakes = 0
         self.status_doc = {"revision": "abc", "stacks": [StackStatus(name="web")]}
         self.fail_status = False
-        self.server = StatusServer("127.0.0.1:0", metrics=self.metrics, status=self.status,
+        self.server = StatusServer(listen, metrics=self.metrics, status=self.status,
                                    ready=lambda: self.is_ready, on_webhook=self.wake,
-                                   webhook_secret=secret)
+                                   webhook_secret=secret, **server_kw)
 
     def status(self):
         if self.fail_status:
@@ -126,10 +126,23 @@ def test_unknown_path_404_and_wrong_method_405(harness):
 
 
 @pytest.mark.parametrize("path", ["/hooks/git", "/api/webhook"])
-def test_webhook_without_secret_wakes_loop(harness, path):
+def test_webhook_without_secret_is_refused(harness, path):
     status, _, body = harness.request("POST", path, body=BODY)
-    assert status == 202 and json.loads(body) == {"status": "queued"}
-    assert harness.wakes == 1
+    assert status == 401 and "KEELSON_WEBHOOK_SECRET_FILE" in json.loads(body)["error"]
+    assert harness.wakes == 0
+
+
+@pytest.mark.parametrize("path", ["/hooks/git", "/api/webhook"])
+def test_webhook_unsigned_allowed_wakes_loop(path):
+    h = Harness(webhook_allow_unsigned=True)
+    h.server.start()
+    try:
+        status, _, body = h.request("POST", path, body=BODY)
+        assert status == 202 and json.loads(body) == {"status": "queued"}
+        assert h.request("POST", path, body=BODY)[0] == 202  # unsigned: bodies are no replay key
+        assert h.wakes == 2
+    finally:
+        h.server.stop()
 
 
 def test_webhook_github_signature(secured):
@@ -147,8 +160,9 @@ def test_webhook_gitlab_and_gitea(secured):
                            headers={"X-Gitlab-Token": "wrong"})[0] == 401
     assert secured.request("POST", "/hooks/git", body=BODY,
                            headers={"X-Gitlab-Token": SECRET})[0] == 202
-    gitea = hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
-    assert secured.request("POST", "/api/webhook", body=BODY,
+    other = BODY + b" "
+    gitea = hmac.new(SECRET.encode(), other, hashlib.sha256).hexdigest()
+    assert secured.request("POST", "/api/webhook", body=other,
                            headers={"X-Gitea-Signature": gitea})[0] == 202
     assert secured.wakes == 2
 
@@ -210,8 +224,10 @@ def test_parse_listen():
 
 
 def test_verify_webhook_pure():
-    assert verify_webhook({}, BODY, "")
+    assert not verify_webhook({}, BODY, "")
+    assert verify_webhook({}, BODY, "", allow_unsigned=True)
     assert not verify_webhook({}, BODY, SECRET)
+    assert not verify_webhook({}, BODY, SECRET, allow_unsigned=True)  # a secret always wins
     assert verify_webhook({"x-hub-signature-256": github_sig(BODY).upper().replace("SHA256", "sha256")},
                           BODY, SECRET)
     assert not verify_webhook({"X-Hub-Signature-256": github_sig(BODY + b" ")}, BODY, SECRET)

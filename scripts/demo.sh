@@ -27,7 +27,6 @@ fi
 export KEELSON_REPO="$DEMO/remote.git" KEELSON_REGISTRY=127.0.0.1:5000 \
        KEELSON_WORKDIR=/var/lib/keelson-dev/controller KEELSON_INTERVAL=${KEELSON_INTERVAL:-15s} \
        KEELSON_LISTEN=${KEELSON_LISTEN:-127.0.0.1:9090}
-# issue 7: triggered passes keep a minimum gap (default 5 s); the demo is one user on loopback
 
 # python -m controller is the keelson command
 if [ "${1:-run}" = once ]; then

@@ -20,6 +20,8 @@ from controller.reconcile.state import StatusStore
 from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
+from controller.swarm.identity import detect_identity
+from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger("keelson.app")
@@ -67,12 +69,15 @@ class App:
         self.engine = ImageEngine(self.client)
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics)
         self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)
+        # issue 7: who Keelson is on the swarm (its own stack and secrets are off limits)
+        self.identity = detect_identity(self.client.api)
+        self.guard = Guard.from_settings(settings, self.identity)
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
                                       pending_timeout_s=settings.pending_timeout_s)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,
                                      builder=self.builder, engine=self.engine,
                                      watcher=self.watcher, metrics=self.metrics, store=self.store,
-                                     environ=interpolation_environ(environ))
+                                     environ=interpolation_environ(environ), guard=self.guard)
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None

@@ -27,6 +27,7 @@ from controller.render.convert import to_desired
 from controller.render.loader import find_stacks, load_stack
 from controller.render.normalize import spec_hash
 from controller.render.preflight import preflight
+from controller.policy.guard import Guard  # issue 7
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -85,7 +86,7 @@ class Reconciler:
     """
 
     def __init__(self, settings: Settings, *, source, client, builder, engine, watcher, metrics,
-                 store: StatusStore, environ: Dict[str, str]):
+                 store: StatusStore, environ: Dict[str, str], guard: Optional[Guard] = None):
         self.settings = settings
         self.source = source
         self.client = client
@@ -96,6 +97,7 @@ class Reconciler:
         self.store = store
         self.environ = environ
         self.applier = Applier(client, metrics, settings.instance)
+        self.guard = guard or Guard.from_settings(settings)  # issue 7: ownership + policy
         self._apply_started = 0.0
 
     # -- the pass ------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ class Reconciler:
         try:
             run.manifest = load_stack(run.name, file, self.environ, root=checkout.root)
             run.manifest.source_hash = run.source_hash
+            self.guard.check_owner(run.manifest, run.live)  # issue 7: before any build/write
             run.warnings.extend(run.manifest.warnings)
             imgs = stack_images(run.manifest, checkout, run.live, source=self.source,
                                 builder=self.builder, engine=self.engine,
@@ -227,6 +230,7 @@ class Reconciler:
     def _preflight(self, run: StackRun) -> None:
         """Checks that must pass before the first write: preflight findings plus external
         networks (existing, swarm-scoped), configs and secrets (existing)."""
+        self.guard.check_admission(run.manifest, run.desired)  # issue 7: PolicyError
         findings = preflight(run.manifest, run.desired)
         errors = [f for f in findings if f.severity == "error"]
         run.warnings.extend(str(f) for f in findings if f.severity != "error")
@@ -284,7 +288,7 @@ class Reconciler:
                     or (run.applied and run.applied.written)):
                 self.client.write_record(run.name, StackRecord(
                     applied_revision=rev.sha, applied_source_hash=run.source_hash,
-                    instance=self.settings.instance))
+                    instance=self.settings.instance), replace=self.guard.ownership.record_owners)
             health = S.DEGRADED if run.degraded else S.HEALTHY
             if not mine and run.live is not None and run.live.services:
                 # nothing rolled out this pass: judge what runs now (tasks may have died)
@@ -322,7 +326,7 @@ class Reconciler:
                 applied_revision=old.applied_revision, applied_source_hash=old.applied_source_hash,
                 failed_revision=rev.sha, failed_source_hash=run.source_hash,
                 failed_reason=reason, failed_message=message[:200],
-                instance=self.settings.instance))
+                instance=self.settings.instance), replace=self.guard.ownership.record_owners)
         except KeelsonError as exc:
             log.error("stack %s: cannot record the failure: %s", run.name, exc)
 
@@ -362,7 +366,7 @@ class Reconciler:
     def _prune_gone(self, stack_files: Dict[str, str], live_all: Dict[str, LiveStack],
                     rev: Revision, dry_run: bool, runs: Dict[str, StackRun]) -> List[str]:
         gone = [n for n, live in sorted(live_all.items())
-                if live.owned_by(self.settings.instance) and n not in stack_files
+                if self.guard.may_prune(n, live) and n not in stack_files  # issue 7
                 and (not self.settings.stacks or n in self.settings.stacks)]
         if not gone or not self.settings.prune:
             return []
@@ -377,7 +381,7 @@ class Reconciler:
                 continue
             kept = self.applier.prune(name, plan, live_all[name])
             if live_all[name].record is not None:
-                self.client.remove_record(name)
+                self.client.remove_record(name, self.settings.instance)  # issue 7
             log.info("stack=%s removed (not in the repo at %s)%s", name, rev.short,
                      f"; {'; '.join(kept)}" if kept else "")
             self.store.forget(name)

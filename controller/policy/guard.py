@@ -1,0 +1,83 @@
+"""The two admission checks a pass runs for each stack, built once from Settings.
+
+``check_owner`` runs right after a stack is loaded (before any build or write);
+``check_admission`` runs in preflight, on the converted specs. Both raise, so a refused stack
+stops there and every other stack goes on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from controller.config import Settings
+from controller.errors import OwnershipError, PolicyError
+from controller.model.desired import DesiredStack
+from controller.model.identity import ControllerIdentity
+from controller.model.live import LiveStack
+from controller.model.manifest import StackManifest
+from controller.policy.admission import AdmissionPolicy, Violation, check
+from controller.policy.ownership import OwnershipRules, may_prune, ownership_problem, stack_adopts
+from controller.policy.protected import ProtectedNames
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Ownership rules and admission policy of one Keelson.
+
+    Attributes:
+        ownership: OwnershipRules (instance, takeovers, own stack).
+        admission: AdmissionPolicy (level, protected names, allowed bind paths).
+    """
+
+    ownership: OwnershipRules
+    admission: AdmissionPolicy
+
+    @staticmethod
+    def from_settings(settings: Settings,
+                      identity: Optional[ControllerIdentity] = None) -> "Guard":
+        """The guard for validated ``settings`` and Keelson's detected ``identity``.
+
+        KEELSON_SELF_STACK wins over the detected stack.
+        """
+        identity = identity or ControllerIdentity()
+        return Guard(
+            OwnershipRules(instance=settings.instance,
+                           adopt_instances=frozenset(settings.adopt_instances),
+                           adopt_all=settings.adopt,
+                           self_stack=settings.self_stack or identity.stack),
+            AdmissionPolicy(level=settings.policy,
+                            protected=ProtectedNames.of(identity, settings.protected_names),
+                            allowed_bind_paths=tuple(settings.allowed_bind_paths)))
+
+    def check_owner(self, manifest: StackManifest, live: Optional[LiveStack]) -> None:
+        """Refuse a stack this Keelson does not own (see ``policy.ownership``).
+
+        Args:
+            manifest: the loaded stack (for ``x-keelson.adopt``). live: its objects, or None.
+        Raises:
+            OwnershipError: the owner(s) found and how to adopt; nothing may be written.
+            ManifestError: ``x-keelson.adopt`` is not a boolean.
+        """
+        problem = ownership_problem(manifest.name, live, self.ownership, stack_adopts(manifest))
+        if problem:
+            raise OwnershipError(problem)
+
+    def violations(self, manifest: Optional[StackManifest],
+                   desired: DesiredStack) -> List[Violation]:
+        """What the admission policy refuses in ``desired`` (empty when admitted)."""
+        return check(desired, self.admission, manifest)
+
+    def check_admission(self, manifest: Optional[StackManifest], desired: DesiredStack) -> None:
+        """Refuse a stack that asks for what the admission policy forbids.
+
+        Raises:
+            PolicyError: reason PolicyDenied; its message lists each violation with stack,
+                service, key, line and rule; ``violations`` holds them.
+        """
+        found = self.violations(manifest, desired)
+        if found:
+            raise PolicyError("; ".join(str(v) for v in found), found)
+
+    def may_prune(self, stack: str, live: LiveStack) -> bool:
+        """True when ``stack`` (gone from the repo) may be pruned (see ``ownership.may_prune``)."""
+        return may_prune(stack, live, self.ownership)

@@ -142,8 +142,9 @@ class PreflightError(KeelsonError):
 class PolicyError(KeelsonError):
     """A stack asks for something the operator's admission policy (KEELSON_POLICY) refuses.
 
-    Not retryable: the same stack content is refused again; a new commit (or a policy change by
-    the operator) is needed.
+    Retryable, and nothing is recorded for the stack: the check runs before any build or
+    registry request (cheap to repeat), so a policy the operator relaxes applies on the next
+    pass, and a refused stack leaves no state record behind.
 
     Args:
         message: every refusal, each naming stack, service, key and rule.
@@ -151,6 +152,7 @@ class PolicyError(KeelsonError):
     """
 
     reason = "PolicyDenied"
+    retryable = True
 
     def __init__(self, message: str, violations: tuple = ()):
         super().__init__(message)
@@ -167,7 +169,6 @@ class OwnershipError(PolicyError):
     """
 
     reason = "NotOwned"
-    retryable = True
 
 
 class RolloutError(KeelsonError):

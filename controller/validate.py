@@ -7,8 +7,8 @@ from typing import Mapping, Optional, TextIO
 
 from controller.config import PolicyLevel, trust_settings_from_env
 from controller.errors import KeelsonError
-from controller.model import ImageRef
 from controller.policy.admission import AdmissionPolicy, check
+from controller.policy.guard import placeholder_refs
 from controller.policy.protected import ProtectedNames
 
 
@@ -59,9 +59,7 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
         try:
             manifest = load_stack(name, file, environ, root=directory)
             # built images do not exist offline: a placeholder stands in for each
-            placeholders = {svc: ImageRef(f"registry.invalid/{name}_{svc}", "validate")
-                            for svc in manifest.builds}
-            desired = to_desired(manifest, placeholders, None, environ=dict(environ))
+            desired = to_desired(manifest, placeholder_refs(manifest), None, environ=dict(environ))
             findings = preflight(manifest, desired)
             refused = check(desired, policy, manifest)  # issue 7: admission policy
         except KeelsonError as exc:

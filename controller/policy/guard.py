@@ -1,23 +1,36 @@
 """The two admission checks a pass runs for each stack, built once from Settings.
 
-``check_owner`` runs right after a stack is loaded (before any build or write);
-``check_admission`` runs in preflight, on the converted specs. Both raise, so a refused stack
-stops there and every other stack goes on.
+Both run right after a stack is loaded, before any build, registry request or write:
+``check_owner`` on the loaded manifest and the live stack, ``check_admission`` on the specs
+converted with :func:`placeholder_refs` standing in for images still to be built (the policy
+never looks at images). Both raise, so a refused stack stops there and every other stack goes
+on.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from controller.config import Settings
 from controller.errors import OwnershipError, PolicyError
 from controller.model.desired import DesiredStack
 from controller.model.identity import ControllerIdentity
 from controller.model.live import LiveStack
-from controller.model.manifest import StackManifest
+from controller.model.manifest import ImageRef, StackManifest
 from controller.policy.admission import AdmissionPolicy, Violation, check
 from controller.policy.ownership import OwnershipRules, may_prune, ownership_problem, stack_adopts
 from controller.policy.protected import ProtectedNames
+
+
+def placeholder_refs(manifest: StackManifest) -> Dict[str, ImageRef]:
+    """Stand-in images for the services ``manifest`` builds, so it converts before any build.
+
+    Returns:
+        service name -> ``registry.invalid/<stack>_<service>:unbuilt`` (an image-only service
+        converts from its ``image:`` as written).
+    """
+    return {svc: ImageRef(f"registry.invalid/{manifest.name}_{svc}", "unbuilt")
+            for svc in manifest.builds}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from controller.render.convert import to_desired
 from controller.render.loader import find_stacks, load_stack
 from controller.render.normalize import spec_hash
 from controller.render.preflight import preflight
-from controller.policy.guard import Guard  # issue 7
+from controller.policy.guard import Guard, placeholder_refs  # issue 7
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -184,7 +184,10 @@ class Reconciler:
         try:
             run.manifest = load_stack(run.name, file, self.environ, root=checkout.root)
             run.manifest.source_hash = run.source_hash
-            self.guard.check_owner(run.manifest, run.live)  # issue 7: before any build/write
+            # issue 7: ownership and admission policy, before any build, registry call or write
+            self.guard.check_owner(run.manifest, run.live)
+            self.guard.check_admission(run.manifest, to_desired(
+                run.manifest, placeholder_refs(run.manifest), rev, environ=self.environ))
             run.warnings.extend(run.manifest.warnings)
             imgs = stack_images(run.manifest, checkout, run.live, source=self.source,
                                 builder=self.builder, engine=self.engine,
@@ -230,7 +233,6 @@ class Reconciler:
     def _preflight(self, run: StackRun) -> None:
         """Checks that must pass before the first write: preflight findings plus external
         networks (existing, swarm-scoped), configs and secrets (existing)."""
-        self.guard.check_admission(run.manifest, run.desired)  # issue 7: PolicyError
         findings = preflight(run.manifest, run.desired)
         errors = [f for f in findings if f.severity == "error"]
         run.warnings.extend(str(f) for f in findings if f.severity != "error")

@@ -188,7 +188,7 @@ def test_violation_text_names_stack_service_key_line_and_rule():
     assert str(v).startswith("stack app service web key services.web.cap_add (line 4): adds")
     assert str(v).endswith("[policy baseline, rule capabilities]")
     err = PolicyError("; ".join(map(str, [v])), [v])
-    assert err.reason == "PolicyDenied" and not err.retryable and err.violations == (v,)
+    assert err.reason == "PolicyDenied" and err.retryable and err.violations == (v,)
 
 
 def test_level_parse():

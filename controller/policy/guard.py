@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from controller.config import Settings
-from controller.errors import OwnershipError, PolicyError
+from controller.errors import ManifestError, OwnershipError, PolicyError
 from controller.model.desired import DesiredStack
 from controller.model.identity import ControllerIdentity
 from controller.model.live import LiveStack
@@ -68,10 +68,20 @@ class Guard:
         Args:
             manifest: the loaded stack (for ``x-keelson.adopt``). live: its objects, or None.
         Raises:
-            OwnershipError: the owner(s) found and how to adopt; nothing may be written.
-            ManifestError: ``x-keelson.adopt`` is not a boolean.
+            OwnershipError: the owner(s) found and how to adopt; nothing may be written (also
+                when ``x-keelson.adopt`` is malformed in a stack with another owner, so that
+                no failure record lands in someone else's stack).
+            ManifestError: ``x-keelson.adopt`` is not a boolean in a stack Keelson owns.
         """
-        problem = ownership_problem(manifest.name, live, self.ownership, stack_adopts(manifest))
+        problem = ownership_problem(manifest.name, live, self.ownership, adopt=False)
+        try:
+            adopt = stack_adopts(manifest)
+        except ManifestError as exc:
+            if problem:
+                raise OwnershipError(f"{problem}; also {exc}") from exc
+            raise
+        if problem and adopt:
+            problem = ownership_problem(manifest.name, live, self.ownership, adopt=True)
         if problem:
             raise OwnershipError(problem)
 

@@ -91,8 +91,10 @@ def test_guard_reads_adopt_from_x_keelson_and_raises_ownership_error():
     guard.check_owner(adopting, live)
     bad = load_text("services: {web: {image: i}}\nx-keelson:\n  adopt: yes please\n", name="s",
                     environ={})
+    with pytest.raises(OwnershipError, match=r"hand-deployed.*key x-keelson.adopt: adopt must"):
+        guard.check_owner(bad, live)  # foreign stack: no failure record may be written there
     with pytest.raises(ManifestError, match=r"stack s: .*key x-keelson.adopt: adopt must be"):
-        guard.check_owner(bad, live)
+        guard.check_owner(bad, None)
 
 
 def test_x_keelson_must_be_a_mapping():

@@ -24,12 +24,27 @@ SERVICE_ID_LABEL = "com.docker.swarm.service.id"  # set by swarmkit on every tas
 _CONTAINER_DIR = re.compile(r"/containers/([0-9a-f]{64})/")
 
 
+_CONTAINER_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+
+
 def container_ids_from_mountinfo(text: str) -> List[str]:
-    """Container IDs named by ``/proc/self/mountinfo`` lines, first seen first."""
+    """IDs of the container this process runs in, from ``/proc/self/mountinfo``.
+
+    Only mounts *onto* ``/etc/hostname``, ``/etc/hosts`` or ``/etc/resolv.conf`` count (the
+    Engine bind-mounts them from ``.../containers/<id>/`` into each container); on a host, other
+    containers' mounts (``.../containers/<id>/mounts/shm``) are listed too and must not count.
+
+    Returns:
+        list of 64-hex IDs, first seen first (usually one; none outside a container).
+    """
     seen: List[str] = []
-    for cid in _CONTAINER_DIR.findall(text):
-        if cid not in seen:
-            seen.append(cid)
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 5 or fields[4] not in _CONTAINER_FILES:
+            continue
+        for cid in _CONTAINER_DIR.findall(fields[3]):
+            if cid not in seen:
+                seen.append(cid)
     return seen
 
 

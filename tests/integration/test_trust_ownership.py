@@ -164,7 +164,8 @@ def test_own_stack_is_never_changed_nor_pruned(engine, registry, manifest_repo, 
     assert versions(engine, other) and app.store.get(other).sync_status == "Synced"
 
 
-def test_own_service_is_detected_from_its_task_container(engine, registry, stack_names):
+def test_own_service_is_detected_from_its_task_container(engine, registry, stack_names,
+                                                           tmp_path):
     stack = stack_names("ctl")
     secret = engine.secrets.create(name=f"{stack}_token", data=b"s3cret",
                                    labels={L.NAMESPACE: stack})
@@ -185,6 +186,12 @@ def test_own_service_is_detected_from_its_task_container(engine, registry, stack
     ident = detect_identity(engine.api, hostname=cid[:12], mountinfo_path="/nonexistent")
     assert ident.stack == stack and ident.service == f"{stack}_ctl"
     assert ident.secrets == {f"{stack}_token"} and ident.networks == {f"{stack}_net"}
-    # not a container (this host's name) and no mountinfo: nothing detected, no error
-    assert detect_identity(engine.api, hostname="no-such-container-x",
-                           mountinfo_path="/nonexistent").stack == ""
+    # a service with its own hostname: found through the task's /proc/self/mountinfo
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_bytes(engine.containers.get(cid).exec_run(
+        ["cat", "/proc/self/mountinfo"]).output)
+    assert detect_identity(engine.api, hostname="custom-hostname",
+                           mountinfo_path=str(mountinfo)).stack == stack
+    # this test process is not a swarm task: the host's mountinfo lists other containers'
+    # mounts, which must not make it look like one
+    assert detect_identity(engine.api, hostname="no-such-container-x").stack == ""

@@ -6,6 +6,7 @@ and rule, nothing of it is created, and another stack of the same repo syncs in 
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -128,3 +129,22 @@ def test_validate_shows_what_a_level_would_refuse(manifest_repo, registry, tmp_p
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "note: baseline would refuse" in run.stdout and "NET_ADMIN" in run.stdout
+
+
+def test_plan_shows_what_a_level_refuses(engine, registry, manifest_repo, stack_names, tmp_path):
+    stack = stack_names("plan")
+    manifest_repo.write(f"manifests/{stack}/stack.yml", one_service(registry))
+    manifest_repo.commit("root service")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEELSON_")}
+    env.update(PYTHONPATH=str(ROOT), KEELSON_LISTEN="", KEELSON_WORKDIR=str(tmp_path / "wd"))
+    args = [sys.executable, "-m", "controller", "plan", "--repo", manifest_repo.url,
+            "--stack", stack, "--registry", registry]
+    run = subprocess.run(args + ["--policy", "restricted"], cwd=str(ROOT), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert f"stack {stack}: cannot plan: stack {stack} service app key services.app.user" \
+        in run.stdout, run.stdout + run.stderr
+    assert "rule run-as-root" in run.stdout and "rule read-only-root" in run.stdout
+    run = subprocess.run(args, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=120)
+    assert f"stack {stack}: 2 change(s)" in run.stdout, run.stdout + run.stderr
+    assert "warning" not in run.stderr  # not a swarm task: no identity, no false detection
+    assert services_of(engine, stack) == []  # plan writes nothing

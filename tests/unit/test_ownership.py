@@ -173,3 +173,6 @@ def test_container_ids_from_mountinfo():
     text = (f"1 2 0:1 /var/lib/docker/containers/{cid}/hostname /etc/hostname rw - ext4 x\n"
             f"3 4 0:1 /var/lib/docker/containers/{cid}/hosts /etc/hosts rw - ext4 x\n")
     assert container_ids_from_mountinfo(text) == [cid]
+    host = (f"832 45 0:147 / /var/lib/docker/containers/{'b' * 64}/mounts/secrets ro - tmpfs x\n"
+            f"833 45 0:148 / /var/lib/docker/containers/{'c' * 64}/mounts/shm rw - tmpfs x\n")
+    assert container_ids_from_mountinfo(host) == []  # a host sees other containers' mounts

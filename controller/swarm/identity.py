@@ -81,14 +81,18 @@ def detect_identity(api, hostname: Optional[str] = None,
 
     Args:
         api: a low-level ``docker.APIClient`` (``SwarmClient.api``).
-        hostname: the container to look up first (default ``socket.gethostname()``).
+        hostname: the container to look up first (default ``socket.gethostname()``); used
+            only when it looks like a container ID (12 to 64 hex digits).
         mountinfo_path: where to read container IDs when the hostname is not one.
     Returns:
         ControllerIdentity; an empty one when this process is not a swarm task (or the Engine
         cannot say). Never raises: detection failing only loses the automatic protection of
         Keelson's own stack, which KEELSON_SELF_STACK can restore (logged).
     """
-    candidates = [hostname or socket.gethostname()]
+    name = hostname or socket.gethostname()
+    # a task's default hostname is its 12-hex container ID; any other name is not looked up
+    # (a host named like a container, or a hex-looking prefix, must not pass for one)
+    candidates = [name] if re.fullmatch(r"[0-9a-f]{12,64}", name) else []
     try:
         with open(mountinfo_path, encoding="utf-8", errors="replace") as fh:
             candidates += container_ids_from_mountinfo(fh.read())

@@ -75,11 +75,12 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
             print(f"     {f.severity}: {f}", file=out)
         for v in refused:
             print(f"     refused: {v}", file=out)
+        shown = {(v.key, v.rule) for v in refused}
         for stricter in _STRICTER[policy.level]:
-            more = [v for v in check(desired, replace(policy, level=stricter), manifest)
-                    if (v.key, v.rule) not in {(r.key, r.rule) for r in refused}]
-            for v in more:
-                print(f"     note: {stricter.value} would refuse: {v}", file=out)
+            for v in check(desired, replace(policy, level=stricter), manifest):
+                if (v.key, v.rule) not in shown:
+                    shown.add((v.key, v.rule))
+                    print(f"     note: {stricter.value} would refuse: {v}", file=out)
     return 1 if bad else 0
 
 

@@ -22,6 +22,9 @@ from controller.policy.ownership import OwnershipRules, may_prune, ownership_pro
 from controller.policy.protected import ProtectedNames
 
 
+DEFAULT_SELF_STACK = "keelson"  # README: docker stack deploy -c stack.yml keelson
+
+
 def placeholder_refs(manifest: StackManifest) -> Dict[str, ImageRef]:
     """Stand-in images for the services ``manifest`` builds, so it converts before any build.
 
@@ -50,14 +53,16 @@ class Guard:
                       identity: Optional[ControllerIdentity] = None) -> "Guard":
         """The guard for validated ``settings`` and Keelson's detected ``identity``.
 
-        KEELSON_SELF_STACK wins over the detected stack.
+        Keelson's own stack: KEELSON_SELF_STACK, else the detected stack, else
+        :data:`DEFAULT_SELF_STACK` (the name the install guide deploys Keelson as), so that a
+        repo stack named ``keelson`` can never adopt Keelson when detection finds nothing.
         """
         identity = identity or ControllerIdentity()
         return Guard(
             OwnershipRules(instance=settings.instance,
                            adopt_instances=frozenset(settings.adopt_instances),
                            adopt_all=settings.adopt,
-                           self_stack=settings.self_stack or identity.stack),
+                           self_stack=settings.self_stack or identity.stack or DEFAULT_SELF_STACK),
             AdmissionPolicy(level=settings.policy,
                             protected=ProtectedNames.of(identity, settings.protected_names),
                             allowed_bind_paths=tuple(settings.allowed_bind_paths)))

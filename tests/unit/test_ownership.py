@@ -5,6 +5,7 @@ import pytest
 from controller.config import Settings, default_instance, repo_identity, settings_from_env
 from controller.errors import ConfigError, ManifestError, OwnershipError
 from controller.model import labels as L
+from controller.model.identity import ControllerIdentity
 from controller.model.live import LiveObject, LiveService, LiveStack, StackRecord
 from controller.policy.guard import Guard
 from controller.policy.ownership import (HAND_DEPLOYED, OwnershipRules, foreign_objects,
@@ -176,3 +177,16 @@ def test_container_ids_from_mountinfo():
     host = (f"832 45 0:147 / /var/lib/docker/containers/{'b' * 64}/mounts/secrets ro - tmpfs x\n"
             f"833 45 0:148 / /var/lib/docker/containers/{'c' * 64}/mounts/shm rw - tmpfs x\n")
     assert container_ids_from_mountinfo(host) == []  # a host sees other containers' mounts
+
+
+def test_stack_named_keelson_is_keelsons_own_unless_another_is_known():
+    settings = Settings(repo="r", instance=ME).validated()
+    assert Guard.from_settings(settings).ownership.self_stack == "keelson"
+    ident = ControllerIdentity(stack="ops")
+    assert Guard.from_settings(settings, ident).ownership.self_stack == "ops"
+    named = Settings(repo="r", instance=ME, self_stack="ctl").validated()
+    assert Guard.from_settings(named, ident).ownership.self_stack == "ctl"
+    adopting = load_text("services: {web: {image: i}}\nx-keelson: {adopt: true}\n",
+                         name="keelson", environ={})
+    with pytest.raises(OwnershipError, match="the stack Keelson itself runs in"):
+        Guard.from_settings(settings).check_owner(adopting, None)

@@ -22,6 +22,9 @@ from controller.reconcile.state import StatusStore
 from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
+from controller.swarm.identity import detect_identity
+from controller.model.identity import ControllerIdentity
+from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger("keelson.app")
@@ -56,10 +59,12 @@ class App:
         settings: validated Settings. environ: the process environment (interpolation input).
         client: an existing SwarmClient (tests); None builds one from DOCKER_HOST.
         metrics: an existing MetricsRecorder (tests); None builds one with a fresh registry.
+        identity: Keelson's own service (tests); None detects it from the Engine (issue 7).
     """
 
     def __init__(self, settings: Settings, environ: Optional[Mapping[str, str]] = None, *,
-                 client: Optional[SwarmClient] = None, metrics: Optional[MetricsRecorder] = None):
+                 client: Optional[SwarmClient] = None, metrics: Optional[MetricsRecorder] = None,
+                 identity: Optional[ControllerIdentity] = None):
         settings = settings if settings.instance else settings.validated()
         self.settings = settings
         environ = dict(os.environ if environ is None else environ)
@@ -71,6 +76,9 @@ class App:
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,
                                     digests=self.digests)
         self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)
+        # issue 7: who Keelson is on the swarm (its own stack and secrets are off limits)
+        self.identity = identity or detect_identity(self.client.api)
+        self.guard = Guard.from_settings(settings, self.identity)
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
                                       pending_timeout_s=settings.pending_timeout_s,
                                       poll_s=settings.watch_interval_s)
@@ -79,7 +87,7 @@ class App:
                                      builder=self.builder, digests=self.digests,
                                      applier=self.applier, watcher=self.watcher,
                                      metrics=self.metrics, store=self.store,
-                                     environ=interpolation_environ(environ))
+                                     environ=interpolation_environ(environ), guard=self.guard)
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None

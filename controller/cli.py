@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from controller import __version__
-from controller.config import Settings, parse_duration_s, settings_from_env
+from controller.config import PolicyLevel, Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
 from controller.telemetry.scrub import ScrubbingWriter, scrub
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workdir", help="cache folder for clones (KEELSON_WORKDIR)")
         sp.add_argument("--rollout-timeout", help="seconds a rollout may take (KEELSON_ROLLOUT_TIMEOUT)")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
+        sp.add_argument("--policy", help="admission level: privileged, baseline, restricted "
+                                         "(KEELSON_POLICY, default baseline)")
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check manifests offline")
     v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
     v.add_argument("--log-level", default="WARNING")
+    v.add_argument("--policy", help="admission level to check against (KEELSON_POLICY, "
+                                    "default baseline); stricter levels are shown as notes")
     return p
 
 
@@ -56,7 +60,7 @@ def settings_from(args: argparse.Namespace, environ) -> Settings:
     # an option replaces its variable entirely: a bad KEELSON_INTERVAL must not fail a run
     # that passes a good --interval
     given = {"KEELSON_" + opt.upper() for opt in ("repo", "branch", "path", "registry", "interval",
-                                                  "listen", "workdir", "rollout_timeout")
+                                                  "listen", "workdir", "rollout_timeout", "policy")
              if getattr(args, opt)}
     if args.stack:
         given.add("KEELSON_STACKS")
@@ -73,6 +77,8 @@ def settings_from(args: argparse.Namespace, environ) -> Settings:
         kw["rollout_timeout_s"] = parse_duration_s(args.rollout_timeout, "--rollout-timeout")
     if args.stack:
         kw["stacks"] = tuple(args.stack)
+    if args.policy:
+        kw["policy"] = PolicyLevel.parse(args.policy)
     if "workdir" not in kw:
         kw["workdir"] = os.path.join(os.path.expanduser("~"), ".cache", "keelson") \
             if os.geteuid() != 0 else Settings.workdir
@@ -87,7 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "validate":
             from controller.validate import validate_dir
-            return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout))
+            return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout),
+                                level=args.policy)
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)

@@ -10,9 +10,98 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Mapping, Optional, Tuple
 
 from controller.errors import ConfigError
+
+
+# --- issue 7: ownership and admission policy ------------------------------------------------
+INSTANCE_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+
+
+class PolicyLevel(str, Enum):
+    """Admission levels, after Kubernetes Pod Security Standards (privileged < baseline <
+    restricted); what each refuses is in ``controller.policy.admission``."""
+
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+    @classmethod
+    def parse(cls, text: str) -> "PolicyLevel":
+        """The level named ``text`` (case-insensitive); raises ConfigError naming KEELSON_POLICY."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ConfigError(f"KEELSON_POLICY: {text!r} is not one of privileged, baseline, "
+                              "restricted") from None
+
+
+def repo_identity(repo: str) -> str:
+    """The repository a URL names, without what may change while the repository stays the same.
+
+    Drops the scheme, userinfo (``user:token@``), query and fragment, lower-cases the host, and
+    strips trailing slashes and ``.git``: ``https://u:t@Git.example.com/org/deploy.git/``,
+    ``ssh://git@git.example.com/org/deploy`` and ``git@git.example.com:org/deploy.git`` all give
+    ``git.example.com/org/deploy``. A local path keeps its form (trailing ``/`` and ``.git``
+    stripped).
+
+    Args:
+        repo: KEELSON_REPO as given.
+    Returns:
+        str: the identity text hashed into the default instance name.
+    """
+    text = repo.strip()
+    url = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)([^?#]*)", text)
+    scp = re.match(r"^(?:[^@/:]+@)?([^/:]+):(?!//)([^?#]*)", text)
+    if url:
+        host = url.group(1).rsplit("@", 1)[-1].lower()
+        text = f"{host}/{url.group(2).lstrip('/')}"
+    elif scp and "/" not in text.split(":", 1)[0]:
+        text = f"{scp.group(1).lower()}/{scp.group(2).lstrip('/')}"
+    while True:
+        stripped = re.sub(r"(\.git)?/*$", "", text)
+        if stripped == text or not stripped:
+            return stripped or text
+        text = stripped
+
+
+def default_instance(repo: str, path: str, legacy: bool = False) -> str:
+    """``keelson-`` + 10 hex of sha256(repo identity + ``#`` + path).
+
+    Args:
+        repo: KEELSON_REPO. path: KEELSON_PATH.
+        legacy: hash the URL as given (credentials included), as versions before issue 7 did;
+            used only to take over stacks such a version labelled.
+    """
+    ident = repo if legacy else repo_identity(repo)
+    where = path if legacy else path.strip("/")
+    return "keelson-" + hashlib.sha256(f"{ident}#{where}".encode()).hexdigest()[:10]
+
+
+def comma_list(text: str) -> Tuple[str, ...]:
+    """``a, b,,c`` -> ``("a", "b", "c")``."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def trust_settings_from_env(e: Mapping[str, str]) -> dict:
+    """Issue 7's ``KEELSON_*`` variables as Settings keyword arguments."""
+    out: dict = {}
+    if "KEELSON_ADOPT" in e:
+        out["adopt"] = env_bool(e["KEELSON_ADOPT"], False)
+    if e.get("KEELSON_ADOPT_INSTANCES"):
+        out["adopt_instances"] = comma_list(e["KEELSON_ADOPT_INSTANCES"])
+    if e.get("KEELSON_SELF_STACK"):
+        out["self_stack"] = e["KEELSON_SELF_STACK"].strip()
+    if e.get("KEELSON_POLICY"):
+        out["policy"] = PolicyLevel.parse(e["KEELSON_POLICY"])
+    if e.get("KEELSON_PROTECTED_NAMES"):
+        out["protected_names"] = comma_list(e["KEELSON_PROTECTED_NAMES"])
+    if e.get("KEELSON_ALLOWED_BIND_PATHS"):
+        out["allowed_bind_paths"] = comma_list(e["KEELSON_ALLOWED_BIND_PATHS"])
+    return out
+# --- end issue 7 ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -58,6 +147,25 @@ class Settings:
             pass ended (KEELSON_MIN_PASS_GAP, default 1); triggers in between are coalesced.
         http_max_connections: connections the HTTP server serves at once; more are answered
             503 at once and closed (KEELSON_HTTP_MAX_CONNECTIONS, default 32).
+            The repo URL is hashed without credentials (userinfo, query), scheme, trailing
+            ``.git`` and slashes (``repo_identity``), so rotating a token keeps the instance.
+
+        Issue 7 (ownership and admission policy):
+        adopt: adopt hand-deployed objects (no Keelson owner) in every stack, as
+            ``x-keelson: {adopt: true}`` does for one stack (KEELSON_ADOPT, default false).
+        adopt_instances: names of other Keelson instances whose stacks and state records this
+            one takes over (KEELSON_ADOPT_INSTANCES, comma list, default empty). ``validated``
+            adds the name earlier versions derived from the URL as given (credentials included),
+            so an upgrade keeps its stacks.
+        self_stack: the stack Keelson itself runs in, never changed nor pruned
+            (KEELSON_SELF_STACK; default: detected from Keelson's own service labels).
+        policy: admission level for what a stack may deploy (KEELSON_POLICY: privileged,
+            baseline or restricted; default baseline). A stack cannot set it.
+        protected_names: more secret/config/network names (fnmatch patterns) no stack may use,
+            besides Keelson's own and every ``keelson_*`` name (KEELSON_PROTECTED_NAMES, comma
+            list).
+        allowed_bind_paths: absolute host paths under which bind mounts are allowed at baseline
+            and restricted (KEELSON_ALLOWED_BIND_PATHS, comma list, default empty: none).
     """
 
     repo: str = ""
@@ -86,6 +194,13 @@ class Settings:
     webhook_allow_unsigned: bool = False
     min_pass_gap_s: float = 1.0  # seconds
     http_max_connections: int = 32
+    # --- issue 7: ownership and admission policy ---
+    adopt: bool = False
+    adopt_instances: Tuple[str, ...] = ()
+    self_stack: str = ""
+    policy: PolicyLevel = PolicyLevel.BASELINE
+    protected_names: Tuple[str, ...] = ()
+    allowed_bind_paths: Tuple[str, ...] = ()
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -111,12 +226,32 @@ class Settings:
         if self.http_max_connections < 1:
             raise ConfigError("KEELSON_HTTP_MAX_CONNECTIONS must be >= 1, "
                               f"got {self.http_max_connections}")
-        if not self.instance:
-            digest = hashlib.sha256(f"{self.repo}#{self.path}".encode()).hexdigest()[:10]
-            return dataclasses.replace(self, instance=f"keelson-{digest}")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.instance):
-            raise ConfigError(f"KEELSON_INSTANCE: letters, digits, . _ - only, got {self.instance!r}")
-        return self
+        checked = self._trust_checked()  # issue 7
+        if not checked.instance:
+            legacy = default_instance(checked.repo, checked.path, legacy=True)
+            instance = default_instance(checked.repo, checked.path)
+            takeover = checked.adopt_instances
+            if legacy != instance and legacy not in takeover:
+                takeover = takeover + (legacy,)
+            return dataclasses.replace(checked, instance=instance, adopt_instances=takeover)
+        if not re.fullmatch(INSTANCE_RE, checked.instance):
+            raise ConfigError(f"KEELSON_INSTANCE: letters, digits, . _ - only, got {checked.instance!r}")
+        return checked
+
+    def _trust_checked(self) -> "Settings":
+        """Issue 7 settings checked: policy level parsed, bind paths absolute, names valid."""
+        level = self.policy if isinstance(self.policy, PolicyLevel) else PolicyLevel.parse(
+            str(self.policy))
+        for p in self.allowed_bind_paths:
+            if not p.startswith("/"):
+                raise ConfigError(f"KEELSON_ALLOWED_BIND_PATHS: {p!r} is not an absolute path")
+        for name in self.adopt_instances:
+            if not re.fullmatch(INSTANCE_RE, name):
+                raise ConfigError(f"KEELSON_ADOPT_INSTANCES: {name!r} is not an instance name")
+        if self.self_stack and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", self.self_stack):
+            raise ConfigError(f"KEELSON_SELF_STACK: {self.self_stack!r} is not a stack name")
+        return dataclasses.replace(self, policy=level)
+
 
 
 def parse_duration_s(text: str, setting: str) -> float:
@@ -192,6 +327,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
     if "KEELSON_ALLOW_MASS_PRUNE" in e:
         out["allow_mass_prune"] = env_bool(e["KEELSON_ALLOW_MASS_PRUNE"], False)
     out.update(_http_settings_from_env(e))
+    out.update(trust_settings_from_env(e))  # issue 7
     return out
 
 

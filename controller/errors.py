@@ -139,6 +139,38 @@ class PreflightError(KeelsonError):
     reason = "PreflightFailed"
 
 
+class PolicyError(KeelsonError):
+    """A stack asks for something the operator's admission policy (KEELSON_POLICY) refuses.
+
+    Retryable, and nothing is recorded for the stack: the check runs before any build or
+    registry request (cheap to repeat), so a policy the operator relaxes applies on the next
+    pass, and a refused stack leaves no state record behind.
+
+    Args:
+        message: every refusal, each naming stack, service, key and rule.
+        violations: the refusals as ``controller.policy`` Violation objects (may be empty).
+    """
+
+    reason = "PolicyDenied"
+    retryable = True
+
+    def __init__(self, message: str, violations: tuple = ()):
+        super().__init__(message)
+        self.violations = tuple(violations)
+
+
+class OwnershipError(PolicyError):
+    """A stack's name is taken by objects this Keelson does not own (another Keelson instance,
+    a hand-deployed or ``docker stack deploy`` stack, or the stack Keelson itself runs in).
+
+    Retryable: nothing is written for the stack (not even a failure record, which would put a
+    Keelson object into someone else's stack); the stack syncs once the owner is gone or the
+    stack opts in to adoption.
+    """
+
+    reason = "NotOwned"
+
+
 class RolloutError(KeelsonError):
     """A rolling update did not converge."""
 

@@ -2,26 +2,38 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, TextIO
+from dataclasses import replace
+from typing import Mapping, Optional, TextIO
 
+from controller.config import PolicyLevel, trust_settings_from_env
 from controller.errors import KeelsonError
-from controller.model import ImageRef
+from controller.policy.admission import AdmissionPolicy, check
+from controller.policy.guard import placeholder_refs
+from controller.policy.protected import ProtectedNames
 
 
-def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
+def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
+                 level: Optional[str] = None) -> int:
     """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
     stack folder (holding a stack file; the stack is named after the folder).
 
     Args:
-        directory: folder holding one sub-folder per stack. environ: interpolation variables.
+        directory: folder holding one sub-folder per stack. environ: interpolation variables
+            (also read for KEELSON_POLICY, KEELSON_PROTECTED_NAMES, KEELSON_ALLOWED_BIND_PATHS).
         out: where the report goes.
+        level: admission level to check against (``--policy``); None reads KEELSON_POLICY
+            (default baseline). What stricter levels would refuse is printed as notes.
     Returns:
-        0 when every stack is valid (warnings allowed), 1 when any has an error.
+        0 when every stack is valid (warnings allowed), 1 when any has an error (a policy
+        refusal included).
+    Raises:
+        ConfigError: a bad level or policy setting.
     """
     from controller.render.convert import to_desired
     from controller.render.loader import STACK_FILE_NAMES, find_stacks, load_stack
     from controller.render.preflight import preflight
 
+    policy = _admission(environ, level)  # issue 7
     if not os.path.isdir(directory):
         print(f"{directory}: not a folder", file=out)
         return 1
@@ -47,19 +59,40 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int
         try:
             manifest = load_stack(name, file, environ, root=directory)
             # built images do not exist offline: a placeholder stands in for each
-            placeholders = {svc: ImageRef(f"registry.invalid/{name}_{svc}", "validate")
-                            for svc in manifest.builds}
-            desired = to_desired(manifest, placeholders, None, environ=dict(environ))
+            desired = to_desired(manifest, placeholder_refs(manifest), None, environ=dict(environ))
             findings = preflight(manifest, desired)
+            refused = check(desired, policy, manifest)  # issue 7: admission policy
         except KeelsonError as exc:
             bad += 1
             print(f"FAIL {name}: {exc}", file=out)
             continue
-        errors = [f for f in findings if f.severity == "error"]
+        errors = [f for f in findings if f.severity == "error"] + refused
         bad += bool(errors)
         print(f"{'FAIL' if errors else 'ok  '} {name}: {len(desired.services)} service(s)", file=out)
         for w in manifest.warnings + desired.warnings:
             print(f"     warning: {w}", file=out)
         for f in findings:
             print(f"     {f.severity}: {f}", file=out)
+        for v in refused:
+            print(f"     refused: {v}", file=out)
+        shown = {(v.key, v.rule) for v in refused}
+        for stricter in _STRICTER[policy.level]:
+            for v in check(desired, replace(policy, level=stricter), manifest):
+                if (v.key, v.rule) not in shown:
+                    shown.add((v.key, v.rule))
+                    print(f"     note: {stricter.value} would refuse: {v}", file=out)
     return 1 if bad else 0
+
+
+_STRICTER = {PolicyLevel.PRIVILEGED: (PolicyLevel.BASELINE, PolicyLevel.RESTRICTED),
+             PolicyLevel.BASELINE: (PolicyLevel.RESTRICTED,), PolicyLevel.RESTRICTED: ()}
+
+
+def _admission(environ: Mapping[str, str], level: Optional[str]) -> AdmissionPolicy:
+    """The admission policy ``validate`` checks: ``level`` or KEELSON_POLICY, with the
+    operator's protected names and allowed bind paths (Keelson's own service is not known
+    offline: the ``keelson_`` prefix and KEELSON_PROTECTED_NAMES stand for it)."""
+    kw = trust_settings_from_env(environ)
+    chosen = PolicyLevel.parse(level) if level else kw.get("policy", PolicyLevel.BASELINE)
+    return AdmissionPolicy(chosen, ProtectedNames(patterns=kw.get("protected_names", ())),
+                           kw.get("allowed_bind_paths", ()))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class StackManifest:
         source_hash: hash of the stack folder's content (set by the source), "" if unknown.
         positions: dotted key path (``services.web.deploy.replicas``) -> 1-based line in
             ``file``, so later stages can point at the line of a bad value.
+        x_keelson: the top-level ``x-keelson`` mapping as written (not interpolated; {} when
+            absent): per-stack Keelson options such as ``adopt``.
     """
 
     name: str
@@ -51,6 +53,7 @@ class StackManifest:
     warnings: List[str] = field(default_factory=list)
     source_hash: str = ""
     positions: Dict[str, int] = field(default_factory=dict)
+    x_keelson: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -28,6 +28,7 @@ from controller.model.manifest import ImageRef
 from controller.model.status import HealthStatus
 from controller.model.status import PassResult as Result
 from controller.model.status import SyncStatus
+from controller.policy.guard import Guard
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.stack import PassContext, StackLine, StackResult
 from controller.reconcile.state import StatusStore
@@ -71,10 +72,12 @@ class Reconciler:
         settings: Settings. source: GitSource/FolderSource. client: SwarmClient.
         builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
         metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
+        guard: ownership rules and admission policy; None builds one from ``settings``.
     """
 
     def __init__(self, settings: Settings, *, source, client, builder, digests: DigestCache,
-                 applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str]):
+                 applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
+                 guard: Optional[Guard] = None):
         self.settings = settings
         self.source = source
         self.client = client
@@ -82,9 +85,10 @@ class Reconciler:
         self.applier = applier
         self.metrics = metrics
         self.store = store
+        self.guard = guard or Guard.from_settings(settings)
         self.line = StackLine(settings, source=source, client=client, builder=builder,
                               digests=digests, applier=applier, watcher=watcher,
-                              metrics=metrics, store=store, environ=environ)
+                              metrics=metrics, store=store, environ=environ, guard=self.guard)
 
     def reconcile(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
         """Run one pass.
@@ -217,7 +221,7 @@ class Reconciler:
         """
         mine = self.settings.stacks
         owned = [n for n, live in sorted(live_all.items())
-                 if live.owned_by(self.settings.instance) and (not mine or n in mine)]
+                 if self.guard.may_prune(n, live) and (not mine or n in mine)]
         gone = [n for n in owned if n not in in_repo]
         if not gone or not self.settings.prune:
             return [], ""
@@ -247,7 +251,7 @@ class Reconciler:
             try:
                 kept = self.applier.prune(name, plan, live_all[name])
                 if live_all[name].record is not None:
-                    self.client.remove_record(name)
+                    self.client.remove_record(name, self.settings.instance)
             except KeelsonError as exc:  # the next pass tries again; the others go on
                 log.error("stack=%s could not be removed: %s", name, exc)
                 continue

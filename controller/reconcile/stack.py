@@ -25,6 +25,7 @@ from controller.images.digests import DigestCache
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model.status import HealthStatus, SyncStatus
+from controller.policy.guard import Guard, placeholder_refs
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.stack_images import StackImages, stack_images
@@ -122,11 +123,14 @@ class StackLine:
         client: SwarmClient (preflight look-ups, state records, config references).
         builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
         metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
+        guard: ownership rules and admission policy (``policy.guard.Guard``).
     """
 
     def __init__(self, settings, *, source, client, builder, digests: DigestCache,
-                 applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str]):
+                 applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
+                 guard: Guard):
         self.settings = settings
+        self.guard = guard
         self.source = source
         self.client = client
         self.builder = builder
@@ -154,6 +158,8 @@ class StackLine:
         rev = ctx.checkout.revision
         inputs = ctx.checkout.stack_hashes.get(name, "")
         record = (live.record if live else None) or StackRecord()
+        if record.instance not in self.guard.ownership.record_owners:
+            record = StackRecord()  # another instance's memory is not ours to act on
         if decide.is_stalled(record, inputs):
             # this content already failed: wait for a commit that changes the stack
             return self.settle(name, live, ctx, decide.stalled(record))
@@ -161,6 +167,10 @@ class StackLine:
         try:
             if rendered is None:
                 loaded = self._load(name, stack_file, ctx.checkout)
+                # ownership and admission, before any build, registry call or write
+                self.guard.check_owner(loaded, live)
+                self.guard.check_admission(loaded, to_desired(
+                    loaded, placeholder_refs(loaded), None, environ=self.environ))
                 images = stack_images(loaded, ctx.checkout, live, source=self.source,
                                       builder=self.builder, digests=self.digests,
                                       registry=self.settings.registry, dry_run=ctx.dry_run)
@@ -171,6 +181,8 @@ class StackLine:
                 if not ctx.dry_run:
                     self._remember(name, rendered)
             fast = loaded is None
+            if fast:  # the swarm may have changed since the stack was rendered
+                self.guard.check_owner(rendered.manifest, live)
             plan = plan_stack(rendered.desired, live, None, self.settings.instance)
             warnings = list(rendered.warnings)
             if not (fast and plan.empty):
@@ -326,7 +338,7 @@ class StackLine:
         else:
             return
         try:
-            self.client.write_record(name, new)
+            self.client.write_record(name, new, replace=self.guard.ownership.record_owners)
         except KeelsonError as exc:
             log.error("stack %s: cannot write its state record: %s", name, exc)
 

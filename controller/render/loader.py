@@ -165,9 +165,12 @@ class _Loading:
             for key, obj in (compose.get(kind) or {}).items():
                 if obj.get("file") is not None:
                     obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
+        options = data.get("x-keelson")
+        if options is not None and not isinstance(options, dict):
+            raise self.ctx.fail("x-keelson", "x-keelson must be a mapping of Keelson options")
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
-                             positions=dict(self.ctx.positions))
+                             positions=dict(self.ctx.positions), x_keelson=dict(options or {}))
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or

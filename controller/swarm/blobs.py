@@ -6,9 +6,9 @@ sent through docker-py's low-level HTTP helpers as in ``client.py``.
 from __future__ import annotations
 
 import base64
-from typing import Any, List, Optional
+from typing import Any, Collection, List, Optional
 
-from controller.errors import SwarmError
+from controller.errors import OwnershipError, SwarmError
 from controller.model import labels as L
 from controller.model.live import LiveObject, StackRecord
 from controller.swarm import parse
@@ -111,21 +111,31 @@ class BlobsMixin:
         return parse.referenced_ids(self._all_services(), "Secrets")
 
     # ---- the state record ------------------------------------------------------------------
-    def write_record(self, stack: str, record: StackRecord) -> None:
+    def write_record(self, stack: str, record: StackRecord,
+                     replace: Collection[str] = ()) -> None:
         """Create or update ``stack``'s state record (config ``<stack>_keelson-state``).
 
         The data never changes (Swarm forbids it); only the labels are updated in place
-        (``POST /configs/{id}/update`` accepts label changes, per the Engine API docs).
+        (``POST /configs/{id}/update`` accepts label changes, per the Engine API docs). A record
+        another Keelson instance wrote is never overwritten (issue 7).
 
         Args:
             stack: stack name.
-            record: fields to store; empty ones are omitted.
+            record: fields to store; empty ones are omitted. ``record.instance`` is the writer.
+            replace: other instance labels an existing record may carry and still be
+                overwritten (instances taken over; "" for records written before instances).
         Raises:
+            OwnershipError: the existing record belongs to another instance; nothing written.
             SwarmError: the write failed (SpecConflictError on a concurrent write).
         """
         name = L.state_record_name(stack)
         labels = parse.record_labels(stack, record)
         existing = self._find_blob("configs", name)
+        if existing is not None:
+            owner = ((existing.get("Spec") or {}).get("Labels") or {}).get(L.INSTANCE, "")
+            if owner != record.instance and owner not in replace:
+                raise OwnershipError(f"state record {name} belongs to Keelson instance "
+                                     f"{owner or '(none)'}, not {record.instance}: left unchanged")
         if existing is None:
             self._create_blob("configs", name, RECORD_DATA, labels, None)
             return
@@ -136,8 +146,21 @@ class BlobsMixin:
                                        data=spec)
             self.api._raise_for_status(resp)
 
-    def remove_record(self, stack: str) -> None:
-        """Remove ``stack``'s state record when it exists. Raises SwarmError."""
+    def remove_record(self, stack: str, instance: str) -> bool:
+        """Remove ``stack``'s state record when it exists and ``instance`` wrote it.
+
+        Args:
+            stack: stack name. instance: the remover's instance name; a record carrying
+                another instance's label is left in place (issue 7).
+        Returns:
+            bool: True when a record was removed.
+        Raises:
+            SwarmError: the list or remove failed.
+        """
         existing = self._find_blob("configs", L.state_record_name(stack))
-        if existing is not None:
-            self._remove_blob("configs", existing["ID"])
+        if existing is None:
+            return False
+        if ((existing.get("Spec") or {}).get("Labels") or {}).get(L.INSTANCE, "") != instance:
+            return False
+        self._remove_blob("configs", existing["ID"])
+        return True

@@ -9,11 +9,15 @@ from controller.config import Settings
 
 
 def make_app(repo: str, workdir: pathlib.Path, registry: str, stacks, **overrides) -> App:
-    """An App for ``repo`` limited to ``stacks`` (so tests never prune each other's stacks)."""
+    """An App for ``repo`` limited to ``stacks`` (so tests never prune each other's stacks).
+
+    ``identity`` (a ControllerIdentity) stands for Keelson's own service; other keyword
+    arguments are Settings fields."""
+    identity = overrides.pop("identity", None)
     settings = Settings(repo=repo, registry=registry, workdir=str(workdir), listen="",
                         stacks=tuple(stacks), rollout_timeout_s=overrides.pop("rollout_timeout_s", 120),
                         pending_timeout_s=overrides.pop("pending_timeout_s", 20), **overrides)
-    return App(settings.validated(), environ=dict(os.environ))
+    return App(settings.validated(), environ=dict(os.environ), identity=identity)
 
 
 def writes(app: App) -> float:

@@ -213,6 +213,6 @@ def test_live_stacks_groups_and_record_round_trip(swarm, stack_names):
     assert swarm.live_stacks([a])[a].record == rec
     assert set(swarm.live_stacks()) >= {a, b, foreign}
 
-    swarm.remove_record(a)
+    swarm.remove_record(a, "")
     assert swarm.live_stacks([a])[a].record is None
-    swarm.remove_record(a)  # nothing to remove: fine
+    swarm.remove_record(a, "")  # nothing to remove: fine

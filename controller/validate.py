@@ -8,19 +8,24 @@ from controller.errors import KeelsonError
 from controller.model import ImageRef
 
 
-def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
+def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
+                 show_merged: bool = False) -> int:
     """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
     stack folder (holding a stack file; the stack is named after the folder).
 
     Args:
         directory: folder holding one sub-folder per stack. environ: interpolation variables.
         out: where the report goes.
+        show_merged: also print each stack's document after merging its files, interpolation
+            and casting (what Keelson converts), as YAML.
     Returns:
         0 when every stack is valid (warnings allowed), 1 when any has an error.
     """
     from controller.render.convert import to_desired
-    from controller.render.loader import STACK_FILE_NAMES, find_stacks, load_stack
+    from controller.render.loader import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
+    from controller.render.loader import find_stacks, load_stack
     from controller.render.preflight import preflight
+    from controller.report import print_merged
 
     if not os.path.isdir(directory):
         print(f"{directory}: not a folder", file=out)
@@ -58,6 +63,7 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int
         errors = [f for f in findings if f.severity == "error"]
         bad += bool(errors)
         print(f"{'FAIL' if errors else 'ok  '} {name}: {len(desired.services)} service(s)", file=out)
+        print_merged(manifest, out, directory, show_merged)
         for w in manifest.warnings + desired.warnings:
             print(f"     warning: {w}", file=out)
         for f in findings:

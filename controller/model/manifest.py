@@ -41,6 +41,10 @@ class StackManifest:
         source_hash: hash of the stack folder's content (set by the source), "" if unknown.
         positions: dotted key path (``services.web.deploy.replicas``) -> 1-based line in
             ``file``, so later stages can point at the line of a bad value.
+        files: absolute paths of the stack files merged into ``compose``, base (``file``)
+            first, then its override files in merge order.
+        position_files: dotted key path -> the override file (as errors show it) whose line
+            ``positions`` holds for that path; paths not listed are in ``file``.
     """
 
     name: str
@@ -51,6 +55,8 @@ class StackManifest:
     warnings: List[str] = field(default_factory=list)
     source_hash: str = ""
     positions: Dict[str, int] = field(default_factory=dict)
+    files: Tuple[str, ...] = ()
+    position_files: Dict[str, str] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -51,8 +51,20 @@ class ConvertContext:
         Returns:
             ManifestError: with stack, file, line (when known) and key filled in.
         """
-        return ManifestError(message, stack=self.stack, file=self.manifest.file or None,
+        return ManifestError(message, stack=self.stack, file=self.file_of(key),
                              line=self.line_of(key), key=key)
+
+    def file_of(self, key: str) -> "str | None":
+        """The file holding ``key``'s line: an override file when it came from one, else the
+        stack file (None when unknown)."""
+        positions: Dict[str, int] = self.manifest.positions or {}
+        parts = key.split(".")
+        while parts:
+            path = ".".join(parts)
+            if positions.get(path):
+                return self.manifest.position_files.get(path) or self.manifest.file or None
+            parts.pop()
+        return self.manifest.file or None
 
     def fail(self, key: str, message: str) -> NoReturn:
         """Raise :meth:`error` (``raise ctx.error(...)`` for call sites that read better so)."""

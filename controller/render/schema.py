@@ -23,14 +23,29 @@ class Context:
         lookup: variable name -> value or None; None disables interpolation.
         missing: unset variables that became "" -> dotted path of their first use.
         missing_at: dotted path -> the unset variables used in that value (every use).
+        files: dotted path -> the file (as shown) its value came from, for paths that came
+            from an override file; errors at or below such a path name that file.
+        looked_up: every variable interpolation asked for -> its value (None when unset);
+            part of the stack's inputs (``controller.render.inputs``).
     """
 
     def __init__(self, positions: Dict[str, int],
-                 lookup: Optional[Callable[[str], Optional[str]]] = None):
+                 lookup: Optional[Callable[[str], Optional[str]]] = None,
+                 files: Optional[Dict[str, str]] = None):
         self.positions = positions
         self.lookup = lookup
+        self.files = files if files is not None else {}
         self.missing: Dict[str, str] = {}
         self.missing_at: Dict[str, list] = {}
+        self.looked_up: Dict[str, Optional[str]] = {}
+        if lookup is not None:
+            inner = lookup
+
+            def recording(name: str) -> Optional[str]:
+                value = inner(name)
+                self.looked_up[name] = value
+                return value
+            self.lookup = recording
 
     def interp(self, value: Any, path: str) -> Any:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
@@ -60,9 +75,19 @@ class Context:
             p = p.rpartition(".")[0]
         return None
 
+    def file(self, path: str) -> Optional[str]:
+        """The override file ``path`` (or its nearest ancestor with a line) came from, or None
+        for the base file."""
+        p = path
+        while p:
+            if p in self.positions:
+                return self.files.get(p)
+            p = p.rpartition(".")[0]
+        return None
+
     def fail(self, path: str, message: str) -> ManifestError:
-        """A ManifestError for ``path`` with its line."""
-        return ManifestError(message, key=path or None, line=self.line(path))
+        """A ManifestError for ``path`` with its line (and its file when it is an override)."""
+        return ManifestError(message, key=path or None, line=self.line(path), file=self.file(path))
 
 
 def join(path: str, part: Any) -> str:

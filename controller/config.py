@@ -39,6 +39,9 @@ class Settings:
         instance: name of this Keelson in the ``io.keelson.instance`` label (KEELSON_INSTANCE);
             it prunes only objects carrying its own name. Default: ``keelson-`` + 10 hex of
             sha256(repo + path), so two controllers of different repos never prune each other.
+        bind_root: absolute folder, present on every node, that relative bind mount sources
+            resolve against as ``<bind_root>/<stack>/<source>`` (KEELSON_BIND_ROOT); empty
+            (the default) refuses relative bind sources with a hint.
     """
 
     repo: str = ""
@@ -55,6 +58,8 @@ class Settings:
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # --- issue 8 (relative bind mounts) ---
+    bind_root: str = ""  # KEELSON_BIND_ROOT: absolute folder on every node; "" refuses them
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -69,6 +74,8 @@ class Settings:
                 raise ConfigError(f"{name} must be > 0 seconds, got {value:g}")
         if self.registry and ("/" in self.registry or "://" in self.registry):
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
+        if self.bind_root and not os.path.isabs(self.bind_root):  # issue 8
+            raise ConfigError(f"KEELSON_BIND_ROOT must be an absolute path, got {self.bind_root!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
         if not self.instance:
@@ -147,6 +154,9 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
         out["webhook_secret"] = e["KEELSON_WEBHOOK_SECRET"]
     if e.get("KEELSON_INSTANCE"):
         out["instance"] = e["KEELSON_INSTANCE"]
+    # --- issue 8 ---
+    if e.get("KEELSON_BIND_ROOT"):
+        out["bind_root"] = e["KEELSON_BIND_ROOT"]
     if "KEELSON_PRUNE" in e:
         out["prune"] = env_bool(e["KEELSON_PRUNE"], True, "KEELSON_PRUNE")
     return out

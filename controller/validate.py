@@ -54,7 +54,8 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
             # built images do not exist offline: a placeholder stands in for each
             placeholders = {svc: ImageRef(f"registry.invalid/{name}_{svc}", "validate")
                             for svc in manifest.builds}
-            desired = to_desired(manifest, placeholders, None, environ=dict(environ))
+            desired = to_desired(manifest, placeholders, None, environ=dict(environ),
+                                 bind_root=environ.get("KEELSON_BIND_ROOT", ""))
             findings = preflight(manifest, desired)
         except KeelsonError as exc:
             bad += 1

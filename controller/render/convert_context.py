@@ -17,10 +17,13 @@ class ConvertContext:
     Attributes:
         manifest: the stack being converted (its name scopes every object name).
         warnings: human-readable warnings collected while converting (end up in DesiredStack).
+        bind_root: ``KEELSON_BIND_ROOT`` (absolute folder on every node) for relative bind
+            sources, or "" to refuse them (see ``convert_mounts``).
     """
 
     manifest: StackManifest
     warnings: List[str] = field(default_factory=list)
+    bind_root: str = ""
 
     @property
     def stack(self) -> str:

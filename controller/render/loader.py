@@ -337,6 +337,7 @@ class _Loading:
                  environ: Optional[Mapping[str, str]], root: Optional[str]):
         self.name, self.directory, self.file = name, directory, fileset.base
         self.fileset = fileset
+        self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
         self.root = os.path.realpath(root) if root else None
         self.environ = os.environ if environ is None else environ
         self.warnings: List[str] = []
@@ -361,6 +362,13 @@ class _Loading:
         dotenv = self._dotenv()
         self.ctx = Context(positions, chain_lookup(self.environ, dotenv), files)
         compose = TOP.check(data, "", self.ctx)
+        for path, written, docker in self.ctx.number_spellings:
+            where = self.ctx.file(path) or self.shown
+            line = self.ctx.line(path)
+            self.warnings.append(
+                f"{where}:{line or '?'}: key {path}: {written} is kept as the string "
+                f"{written!r}; docker stack deploy would send {docker!r} (quote the value to "
+                "make both agree)")
         for var, where in self.ctx.missing.items():
             self.warnings.append(f"variable {var} is not set, using an empty string "
                                  f"(at {where})")

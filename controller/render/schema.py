@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
+from controller.render.docker_numbers import docker_reading
 from controller.render.interpolate import substitute
 from controller.render.yaml_load import YamlFloat, YamlInt
 
@@ -27,6 +28,8 @@ class Context:
             from an override file; errors at or below such a path name that file.
         looked_up: every variable interpolation asked for -> its value (None when unset);
             part of the stack's inputs (``controller.render.inputs``).
+        number_spellings: (path, text kept, text docker would send) for each plain number
+            used as a string where ``docker stack deploy`` would spell it differently.
     """
 
     def __init__(self, positions: Dict[str, int],
@@ -38,6 +41,7 @@ class Context:
         self.missing: Dict[str, str] = {}
         self.missing_at: Dict[str, list] = {}
         self.looked_up: Dict[str, Optional[str]] = {}
+        self.number_spellings: List[Tuple[str, str, str]] = []
         if lookup is not None:
             inner = lookup
 
@@ -49,8 +53,8 @@ class Context:
 
     def interp(self, value: Any, path: str) -> Any:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
-        if self.lookup is None or not isinstance(value, str):
-            return value
+        if self.lookup is None or not isinstance(value, str) or "$" not in value:
+            return value  # a value without ``$`` keeps its type (PlainText)
         out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
         for name in missing:
             self.missing.setdefault(name, path)
@@ -65,6 +69,17 @@ class Context:
         if isinstance(value, list):
             return [self.interp_deep(v, join(path, i)) for i, v in enumerate(value)]
         return self.interp(value, path)
+
+    def note_number(self, value: Any, path: str) -> None:
+        """Remember ``value`` at ``path`` (a string field) when docker would spell it otherwise.
+
+        See ``controller.render.docker_numbers``: ``VERSION: 1.10`` is kept as ``1.10`` here,
+        ``docker stack deploy`` sends ``1.1``. The loader turns these into warnings.
+        """
+        docker = docker_reading(value)
+        if docker is not None and path != "version":
+            written = value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value)
+            self.number_spellings.append((path, written, docker))
 
     def line(self, path: str) -> Optional[int]:
         """Line of ``path``, or of its nearest ancestor that has one."""
@@ -320,6 +335,7 @@ class ListOrDict(Type):
         elif isinstance(value, dict):
             for k, v in value.items():
                 v = ctx.interp(v, join(path, k))
+                ctx.note_number(v, join(path, k))
                 if v is not None and scalar_text(v) is None:
                     raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
                 out[k] = scalar_text(v)
@@ -344,6 +360,7 @@ class MapOfStr(Type):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
+            ctx.note_number(v, join(path, k))
             text = scalar_text(ctx.interp(v, join(path, k)))
             if text is None:
                 raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")

@@ -73,6 +73,11 @@ class YamlFloat(float):
         return obj
 
 
+class PlainText(str):
+    """A plain (unquoted) scalar kept as a string that YAML 1.1 would read as a number
+    (``0755``: octal 493 there); ``docker_numbers`` warns where docker would differ."""
+
+
 class _Reset:
     """The value of a ``!reset`` node: the key (or list item) is removed when files merge."""
 
@@ -125,7 +130,8 @@ def resolve_plain(text: str) -> Any:
     if _FALSE_RE.match(text):
         return False
     if _LEADING_ZERO_RE.match(text):
-        return text  # ``0755``: octal in YAML 1.1, decimal in 1.2; the field decides (mode)
+        # ``0755``: octal in YAML 1.1, decimal in 1.2; the field decides (mode)
+        return PlainText(text)
     if _INT_DEC_RE.match(text):
         return YamlInt(int(text, 10), text)
     if _INT_HEX_RE.match(text):

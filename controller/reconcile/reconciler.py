@@ -22,6 +22,7 @@ from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, Live
 from controller.model import status as S
 from controller.health.assess import stack_health
 from controller.reconcile.stack_images import stack_images
+from controller.reconcile.stack_inputs import stack_inputs_key
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.loader import find_stacks, load_stack
@@ -138,6 +139,9 @@ class Reconciler:
         for name, file in selected.items():
             run = StackRun(name, source_hash=checkout.stack_hashes.get(name, ""),
                            live=live_all.get(name))
+            # issue 8: the failed/applied key covers every input the stack reads
+            run.source_hash = stack_inputs_key(name, file, checkout, run.live, engine=self.engine,
+                                               environ=self.environ) or run.source_hash
             runs[name] = run
             self._prepare(run, file, checkout, dry_run)
         if not dry_run:

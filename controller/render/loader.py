@@ -16,6 +16,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.dotenv import parse_dotenv
+from controller.render.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
 from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
 from controller.render.merge import MergedDocument, StackDocument, merge_documents, strip_tags
@@ -338,6 +339,7 @@ class _Loading:
         self.name, self.directory, self.file = name, directory, fileset.base
         self.fileset = fileset
         self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
+        self.inputs: Dict[str, str] = {}
         self.root = os.path.realpath(root) if root else None
         self.environ = os.environ if environ is None else environ
         self.warnings: List[str] = []
@@ -383,10 +385,17 @@ class _Loading:
             for key, obj in (compose.get(kind) or {}).items():
                 if obj.get("file") is not None:
                     obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
+                    self._input(obj["file"], "file")
+        if merged is not None or self.root:  # load_text has no files of its own
+            for path in self.fileset.files:
+                self._input(path, "file")
+        for var, value in sorted(self.ctx.looked_up.items()):
+            self.inputs[VARIABLE_PREFIX + var] = variable_digest(value)
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
                              positions=dict(self.ctx.positions),
-                             files=self.fileset.files, position_files=dict(self.ctx.files))
+                             files=self.fileset.files, position_files=dict(self.ctx.files),
+                             inputs=dict(sorted(self.inputs.items())))
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or
@@ -410,6 +419,7 @@ class _Loading:
         path = os.path.join(self.directory, DOTENV_NAME)
         if not os.path.isfile(path):
             return {}
+        self._input(path, "file")
         try:
             with open(path, encoding="utf-8") as fh:
                 return parse_dotenv(fh.read())
@@ -447,6 +457,13 @@ class _Loading:
         spec = {"context": raw} if isinstance(raw, str) else dict(raw)
         context = self._path(spec.get("context") or ".", f"{key}.context", want="folder")
         spec["context"] = context
+        self._input(context, "folder")
+        dockerfile = str(spec.get("dockerfile") or "Dockerfile")
+        # the Dockerfile may lie outside its context, but never outside the repository
+        dockerfile_path = self._path(os.path.join(context, dockerfile), f"{key}.dockerfile",
+                                     want=None)
+        if os.path.isfile(dockerfile_path):  # a missing one fails the build, with its message
+            self._input(dockerfile_path, "file")
         svc["build"] = context if isinstance(raw, str) else spec
         args: Dict[str, str] = {}
         lookup = self.ctx.lookup
@@ -476,6 +493,7 @@ class _Loading:
             path = self._path(item["path"], ekey, want="file" if required else None)
             if not os.path.isfile(path):
                 continue  # ``required: false`` and absent
+            self._input(path, "file")
             try:
                 with open(path, encoding="utf-8") as fh:
                     merged.update(parse_dotenv(fh.read()))
@@ -489,6 +507,18 @@ class _Loading:
             if v is not None or k not in merged:
                 merged[k] = v
         return merged
+
+    def _input(self, path: str, kind: str) -> None:
+        """Record ``path`` (a file, or a folder's tree) and its hash in ``inputs``.
+
+        Raises:
+            ManifestError: it cannot be read.
+        """
+        key = os.path.relpath(path, self.root) if self.root else path
+        try:
+            self.inputs[key] = hash_tree(path) if kind == "folder" else hash_file(path)
+        except OSError as exc:
+            raise ManifestError(f"cannot read {key}: {exc.strerror or exc}") from exc
 
     def _path(self, value: str, key: str, want: Optional[str]) -> str:
         """Resolve ``value`` against the stack folder; check it exists and stays in root."""

@@ -1,0 +1,45 @@
+"""The key a stack's outcome is remembered under: a hash of every input it reads (issue 8).
+
+A failed stack is Stalled "until an input changes". The key is
+``controller.render.inputs.inputs_hash`` over the loaded stack (stack files and overrides,
+``.env``, env_files, config/secret files, build contexts and Dockerfiles, even outside the stack
+folder, and the interpolation variables) plus the digests its image tags resolve to now, so a
+fix anywhere it reads, or a tag re-pushed to the registry, retries the stack.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Optional
+
+from controller.errors import KeelsonError
+from controller.model import Checkout, LiveStack
+from controller.reconcile.stack_images import resolve_pulled_images
+from controller.render.inputs import inputs_hash
+from controller.render.loader import load_stack
+
+log = logging.getLogger("keelson.reconcile")
+
+
+def stack_inputs_key(name: str, stack_file: str, checkout: Checkout, live: Optional[LiveStack],
+                     *, environ: Mapping[str, str], engine) -> str:
+    """Load the stack, resolve its image tags (no build, no push) and hash its inputs.
+
+    Args:
+        name: stack name. stack_file: the path ``find_stacks`` gave for it.
+        checkout: the fetched revision (its ``root`` bounds every path the stack reads).
+        live: the stack's live objects (a tag the registry cannot resolve keeps its live digest).
+        environ: interpolation variables, as the pass loads the stack with.
+        engine: swarm.engine_images.ImageEngine (asks the registry for digests).
+    Returns:
+        str: ``inputs-<40 hex>``; "" when the stack does not load (the pass then reports the
+        load error as usual, and nothing is remembered for it).
+    Raises:
+        nothing: any Keelson error gives "".
+    """
+    try:
+        manifest = load_stack(name, stack_file, environ, root=checkout.root)
+        pulled = resolve_pulled_images(manifest, live, engine=engine)
+    except KeelsonError as exc:
+        log.debug("stack %s: no inputs key (%s)", name, exc)
+        return ""
+    return inputs_hash(manifest, pulled.refs)

@@ -58,6 +58,7 @@ class StackManifest:
             first, then its override files in merge order.
         position_files: dotted key path -> the override file (as errors show it) whose line
             ``positions`` holds for that path; paths not listed are in ``file``.
+        shown_file: ``file`` as errors show it (relative to the manifests root where known).
         inputs: everything the stack read -> sha256 hex of it: file paths (relative to the
             manifests root when known) of stack files, ``.env``, env_files, config/secret
             files, build contexts (tree hash) and Dockerfiles, and ``variable NAME`` for each
@@ -76,6 +77,7 @@ class StackManifest:
     files: Tuple[str, ...] = ()
     position_files: Dict[str, str] = field(default_factory=dict)
     inputs: Dict[str, str] = field(default_factory=dict)
+    shown_file: str = ""
 
     @property
     def services(self) -> dict:

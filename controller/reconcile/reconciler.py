@@ -140,8 +140,10 @@ class Reconciler:
             run = StackRun(name, source_hash=checkout.stack_hashes.get(name, ""),
                            live=live_all.get(name))
             # issue 8: the failed/applied key covers every input the stack reads
-            run.source_hash = stack_inputs_key(name, file, checkout, run.live, engine=self.engine,
-                                               environ=self.environ) or run.source_hash
+            run.source_hash = stack_inputs_key(
+                name, file, checkout, run.live, engine=self.engine, environ=self.environ,
+                options={"KEELSON_BIND_ROOT": self.settings.bind_root,
+                         "KEELSON_REGISTRY": self.settings.registry}) or run.source_hash
             runs[name] = run
             self._prepare(run, file, checkout, dry_run)
         if not dry_run:

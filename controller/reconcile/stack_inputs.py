@@ -21,7 +21,8 @@ log = logging.getLogger("keelson.reconcile")
 
 
 def stack_inputs_key(name: str, stack_file: str, checkout: Checkout, live: Optional[LiveStack],
-                     *, environ: Mapping[str, str], engine) -> str:
+                     *, environ: Mapping[str, str], engine,
+                     options: Optional[Mapping[str, str]] = None) -> str:
     """Load the stack, resolve its image tags (no build, no push) and hash its inputs.
 
     Args:
@@ -30,6 +31,8 @@ def stack_inputs_key(name: str, stack_file: str, checkout: Checkout, live: Optio
         live: the stack's live objects (a tag the registry cannot resolve keeps its live digest).
         environ: interpolation variables, as the pass loads the stack with.
         engine: swarm.engine_images.ImageEngine (asks the registry for digests).
+        options: operator settings the render depends on (``KEELSON_BIND_ROOT``,
+            ``KEELSON_REGISTRY`` -> value); changing one retries a stalled stack.
     Returns:
         str: ``inputs-<40 hex>``; "" when the stack does not load (the pass then reports the
         load error as usual, and nothing is remembered for it).
@@ -42,4 +45,4 @@ def stack_inputs_key(name: str, stack_file: str, checkout: Checkout, live: Optio
     except KeelsonError as exc:
         log.debug("stack %s: no inputs key (%s)", name, exc)
         return ""
-    return inputs_hash(manifest, pulled.refs)
+    return inputs_hash(manifest, pulled.refs, options)

@@ -65,9 +65,13 @@ class ConvertContext:
         while parts:
             path = ".".join(parts)
             if positions.get(path):
-                return self.manifest.position_files.get(path) or self.manifest.file or None
+                return self.manifest.position_files.get(path) or self._base_file()
             parts.pop()
-        return self.manifest.file or None
+        return self._base_file()
+
+    def _base_file(self) -> "str | None":
+        """The stack file as errors show it (relative to the manifests root when known)."""
+        return self.manifest.shown_file or self.manifest.file or None
 
     def fail(self, key: str, message: str) -> NoReturn:
         """Raise :meth:`error` (``raise ctx.error(...)`` for call sites that read better so)."""

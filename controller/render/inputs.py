@@ -74,7 +74,8 @@ def variable_digest(value: Optional[str]) -> str:
     return "unset" if value is None else hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def inputs_hash(manifest: StackManifest, images: Optional[Mapping[str, ImageRef]] = None) -> str:
+def inputs_hash(manifest: StackManifest, images: Optional[Mapping[str, ImageRef]] = None,
+                options: Optional[Mapping[str, str]] = None) -> str:
     """One hash over everything a loaded stack reads: equal hashes mean the same inputs.
 
     Args:
@@ -85,6 +86,8 @@ def inputs_hash(manifest: StackManifest, images: Optional[Mapping[str, ImageRef]
             (repository, tag, digest): a tag re-pushed to the registry changes the hash. Built
             services need no entry (their context and Dockerfile are in ``manifest.inputs``);
             an entry for them is ignored, so the hash can be taken before any build.
+        options: operator settings that change what the stack renders to (setting name ->
+            value, e.g. ``KEELSON_BIND_ROOT``, ``KEELSON_REGISTRY``): a new value is a new input.
     Returns:
         str: ``inputs-`` + 40 hex of sha256 over the sorted inputs and image references (the
         prefix tells it apart from the git tree ids an older Keelson recorded).
@@ -92,5 +95,7 @@ def inputs_hash(manifest: StackManifest, images: Optional[Mapping[str, ImageRef]
     refs = {svc: ref.reference for svc, ref in sorted((images or {}).items())
             if svc not in manifest.builds}
     doc = {"inputs": dict(sorted(manifest.inputs.items())), "images": refs}
+    if options:
+        doc["options"] = dict(sorted(options.items()))
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return "inputs-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]

@@ -395,7 +395,8 @@ class _Loading:
                              compose=compose, builds=builds, warnings=self.warnings,
                              positions=dict(self.ctx.positions),
                              files=self.fileset.files, position_files=dict(self.ctx.files),
-                             inputs=dict(sorted(self.inputs.items())))
+                             inputs=dict(sorted(self.inputs.items())),
+                             shown_file=self.shown)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or

@@ -16,7 +16,9 @@ and the Compose manual "Merge Compose files":
   sharing the key with an earlier one is merged into it, others are appended;
 - ``environment``, ``labels`` (service, ``deploy``, ``build``, networks, volumes, configs,
   secrets), ``build.args``, ``sysctls`` and a service's ``networks`` merge by name whether
-  written as a list or a mapping (the result is a mapping);
+  written as a list or a mapping (the result is a mapping; two mappings for one name, such as
+  a network's ``aliases``, merge as mappings do);
+- ``build: ./app`` merges as ``build: {context: ./app}``;
 - ``!reset`` removes the value; ``!override`` replaces it without merging.
 
 Values that still hold ``${VAR}`` are keyed as written (Compose interpolates each file first); a
@@ -134,6 +136,9 @@ class _Merger:
         attr = parts[2:] if len(parts) >= 3 and parts[0] == "services" else None
         if attr in _REPLACED:
             return self.replace(over, path, doc)
+        if attr == ("build",):  # ``build: ./app`` is ``build: {context: ./app}``
+            base = {"context": base} if isinstance(base, str) else base
+            over = {"context": over} if isinstance(over, str) else over
         if attr in _BY_NAME_SERVICE or _top_labels(parts):
             return self._by_name(base, over, path, doc)
         if attr is not None and len(attr) == 1 and attr[0] in _UNIQUE \
@@ -203,6 +208,9 @@ class _Merger:
             self.drop(p)
             if p in lines:
                 self.lines[p], self.files[p] = lines[p], doc.file
+            if isinstance(out.get(key), dict) and isinstance(value, dict):
+                out[key] = self.merge(out[key], value, p, doc)  # a network's aliases, ...
+                continue
             for q, line in lines.items():  # nested values (a service network's aliases)
                 if q.startswith(p + "."):
                     self.lines[q], self.files[q] = line, doc.file

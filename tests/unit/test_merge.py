@@ -155,3 +155,13 @@ def test_explicit_order_from_x_keelson_and_keelson_file(tmp_path):
                            "prod.yml": "services:\n  a: {deploy: {replicas: 2}}\n"})
     m = load_stack("t", str(tmp_path / "t" / ".keelson.yml"), {}, root=str(tmp_path))
     assert m.services["a"] == {"image": "busybox", "deploy": {"replicas": 2}}
+
+
+def test_build_string_and_service_networks_merge():
+    base = "services:\n  a:\n    build: ./app\n    networks: [front]\n"
+    over = ("services:\n  a:\n    build: {target: prod}\n    networks:\n"
+            "      front: {aliases: [web]}\n      back:\n")
+    m = merge_documents([doc(base, "a.yml"), doc(over, "b.yml")])
+    svc = m.data["services"]["a"]
+    assert svc["build"] == {"context": "./app", "target": "prod"}
+    assert svc["networks"] == {"front": {"aliases": ["web"]}, "back": None}

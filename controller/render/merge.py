@@ -27,7 +27,7 @@ port written ``${PORT}:80`` in two files merges only when both spell it the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
 from controller.render.yaml_load import RESET, Override, YamlFloat, YamlInt
@@ -329,7 +329,3 @@ def strip_tags(data: Any) -> Any:
     """
     return _strip(data)
 
-
-def describe_files(files: List[str]) -> str:
-    """``stack.yml + stack.override.yml``: the files of a stack in merge order, for output."""
-    return " + ".join(files)

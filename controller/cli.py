@@ -1,7 +1,9 @@
 """Command line: ``keelson run | sync | plan | validate`` (argument parsing only; calls app).
 
 Exit codes: 0 success (``sync``: every stack converged), 1 a stack failed or was rolled back (or
-``validate`` found errors), 2 bad usage or configuration.
+``validate`` found errors, or ``plan`` could not plan a stack), 2 bad usage or configuration
+(one line on stderr, never a traceback). ``plan --detailed-exitcode`` exits as ``terraform plan
+-detailed-exitcode``: 0 no changes, 1 error, 2 changes.
 """
 from __future__ import annotations
 
@@ -46,12 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.add_argument("--allow-mass-prune", action="store_true",
                    help="remove stacks even past KEELSON_PRUNE_MAX_STACKS/_RATIO, this pass only")
-    _common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
+    pl = sub.add_parser("plan", help="print what a pass would create/update/remove")
+    _common(pl)
+    pl.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 0 when nothing would change, 2 when something would, 1 on error")
+    pl.add_argument("--show-merged", action="store_true",
+                    help="print each stack's document after merging its files")
     v = sub.add_parser("validate", help="check manifests offline")
     v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
     v.add_argument("--log-level", default="WARNING")
     v.add_argument("--policy", help="admission level to check against (KEELSON_POLICY, "
                                     "default baseline); stricter levels are shown as notes")
+    v.add_argument("--show-merged", action="store_true",
+                   help="print each stack's document after merging its files")
     return p
 
 
@@ -89,12 +98,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``keelson`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     from controller.telemetry.logs import setup_logging
-    setup_logging(args.log_level)
     try:
+        setup_logging(args.log_level)
         if args.command == "validate":
             from controller.validate import validate_dir
             return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout),
-                                level=args.policy)
+                                level=args.policy, show_merged=args.show_merged)
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)
@@ -111,9 +120,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_FAILED
     if args.command == "plan":
         outcome = app.sync(dry_run=True)
-        from controller.report import print_plan
-        print_plan(outcome, sys.stdout)
-        return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
+        from controller.report import plan_exit_code, print_plan
+        print_plan(outcome, sys.stdout, show_merged=args.show_merged)
+        return plan_exit_code(outcome, args.detailed_exitcode)
     outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
     if args.json:
         print(json.dumps(app.store.snapshot(), indent=2, default=str))  # scrubbed by the store

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -166,6 +167,9 @@ class Settings:
             list).
         allowed_bind_paths: absolute host paths under which bind mounts are allowed at baseline
             and restricted (KEELSON_ALLOWED_BIND_PATHS, comma list, default empty: none).
+        bind_root: absolute folder, present on every node, that relative bind mount sources
+            resolve against as ``<bind_root>/<stack>/<source>`` (KEELSON_BIND_ROOT); empty
+            (the default) refuses relative bind sources with a hint.
     """
 
     repo: str = ""
@@ -201,6 +205,8 @@ class Settings:
     policy: PolicyLevel = PolicyLevel.BASELINE
     protected_names: Tuple[str, ...] = ()
     allowed_bind_paths: Tuple[str, ...] = ()
+    # --- issue 8 (relative bind mounts) ---
+    bind_root: str = ""  # KEELSON_BIND_ROOT: absolute folder on every node; "" refuses them
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -208,6 +214,11 @@ class Settings:
             raise ConfigError("--repo (KEELSON_REPO) is required: a git URL, a local repo or a folder")
         if self.interval_s <= 0:
             raise ConfigError(f"--interval must be > 0 seconds, got {self.interval_s}")
+        # issue 8: every duration must be positive (a bad env value exits 2 with one line)
+        for value, name in ((self.rollout_timeout_s, "--rollout-timeout (KEELSON_ROLLOUT_TIMEOUT)"),
+                            (self.pending_timeout_s, "KEELSON_PENDING_TIMEOUT")):
+            if value <= 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {value:g}")
         if self.registry and ("/" in self.registry or "://" in self.registry):
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
         if self.workers < 1:
@@ -218,6 +229,8 @@ class Settings:
         if self.prune_max_stacks < 0 or not 0 <= self.prune_max_ratio <= 1:
             raise ConfigError("KEELSON_PRUNE_MAX_STACKS must be >= 0 and KEELSON_PRUNE_MAX_RATIO "
                               f"between 0 and 1, got {self.prune_max_stacks}, {self.prune_max_ratio}")
+        if self.bind_root and not os.path.isabs(self.bind_root):  # issue 8
+            raise ConfigError(f"KEELSON_BIND_ROOT must be an absolute path, got {self.bind_root!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
         # issue 7: trigger gap and HTTP bounds
@@ -259,18 +272,33 @@ def parse_duration_s(text: str, setting: str) -> float:
     t = str(text).strip()
     units = {"s": 1, "m": 60, "h": 3600}
     try:
-        if t and t[-1] in units:
-            return float(t[:-1]) * units[t[-1]]
-        return float(t)
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
     except ValueError:
         raise ConfigError(f"{setting}: not a duration: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{setting}: must be a finite number of seconds >= 0, got {text!r}")
+    return value
 
 
-def env_bool(value: Optional[str], default: bool) -> bool:
-    """Read a boolean environment value (1/0, true/false, yes/no); None gives ``default``."""
-    if value is None or value == "":
+def env_bool(value: Optional[str], default: bool, setting: str = "") -> bool:
+    """Read a boolean environment value (1/0, true/false, yes/no, on/off); None gives ``default``.
+
+    Args:
+        value: the variable's text, or None. default: used when ``value`` is None or empty.
+        setting: the variable's name, for the error.
+    Returns:
+        bool.
+    Raises:
+        ConfigError: any other word (``KEELSON_PRUNE=maybe`` must not silently mean false).
+    """
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{setting or 'value'}: not a boolean: {value!r} (use true or false)")
 
 
 def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
@@ -307,8 +335,11 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
         out["webhook_secret"] = e["KEELSON_WEBHOOK_SECRET"]
     if e.get("KEELSON_INSTANCE"):
         out["instance"] = e["KEELSON_INSTANCE"]
+    # --- issue 8 ---
+    if e.get("KEELSON_BIND_ROOT"):
+        out["bind_root"] = e["KEELSON_BIND_ROOT"]
     if "KEELSON_PRUNE" in e:
-        out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
+        out["prune"] = env_bool(e["KEELSON_PRUNE"], True, "KEELSON_PRUNE")
     # issue 12 / 8 (core at scale, prune guard)
     if e.get("KEELSON_WORKERS"):
         out["workers"] = env_int(e["KEELSON_WORKERS"], "KEELSON_WORKERS")

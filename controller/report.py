@@ -1,13 +1,21 @@
 """Human-readable output of ``keelson plan`` and ``keelson sync``."""
 from __future__ import annotations
 
+import os
 from typing import TextIO
+
+import yaml
 
 from controller.telemetry.scrub import ScrubbingWriter
 
 
-def print_plan(outcome, out: TextIO) -> None:
-    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove)."""
+def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
+    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove).
+
+    Args:
+        outcome: the PassResult of a dry-run pass. out: where to print.
+        show_merged: also print each stack's merged document (see :func:`print_merged`).
+    """
     out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     marks = {"create": "+", "update": "~", "remove": "-"}
     rev = outcome.revision.short if outcome.revision else "?"
@@ -28,6 +36,31 @@ def print_plan(outcome, out: TextIO) -> None:
             print(f"  {marks.get(ch.action, '?')} {ch.kind} {ch.name}{why}", file=out)
         for w in run.warnings:
             print(f"  warning: {w}", file=out)
+        if run.manifest is not None:
+            print_merged(run.manifest, out, os.path.dirname(run.manifest.directory), show_merged,
+                         indent="  ")
+
+
+def plan_exit_code(outcome, detailed: bool) -> int:
+    """The exit status of ``keelson plan``.
+
+    Args:
+        outcome: the PassResult of a dry-run pass.
+        detailed: ``--detailed-exitcode`` (as ``terraform plan``): 2 when there are changes.
+    Returns:
+        1 when the pass failed (fetch, listing) or any stack cannot be planned (it failed to
+        load, convert or pass preflight, or it is stalled at a failed input), whatever
+        ``detailed`` says; else 2 when ``detailed`` and some stack would change (a write or a
+        build), else 0.
+    """
+    if outcome.result == "failed":
+        return 1
+    changes = False
+    for run in outcome.runs.values():
+        if run.error is not None or (run.status and run.status.sync_status in ("Failed", "Stalled")):
+            return 1
+        changes = changes or bool(run.plan and run.plan.writes) or bool(run.to_build)
+    return 2 if detailed and changes else 0
 
 
 def print_summary(outcome, out: TextIO) -> None:
@@ -50,3 +83,21 @@ def print_summary(outcome, out: TextIO) -> None:
     for name in outcome.removed:
         if name not in outcome.runs or outcome.runs[name].status is None:
             continue
+
+
+def print_merged(manifest, out: TextIO, root: str, show_merged: bool, indent: str = "     ") -> None:
+    """Print the files a stack was merged from (when more than one) and, with ``show_merged``,
+    the merged document as YAML (after interpolation and casting: what Keelson converts).
+
+    Args:
+        manifest: a loaded StackManifest. out: where to print. root: files are shown relative
+            to it. show_merged: print the document too.
+    """
+    if len(manifest.files) > 1 or show_merged:
+        shown = [os.path.relpath(f, root) for f in manifest.files] or [manifest.file]
+        print(f"{indent}files: {' + '.join(shown)}", file=out)
+    if show_merged:
+        text = yaml.safe_dump(manifest.compose, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True)
+        for line in text.rstrip().splitlines():
+            print(f"{indent}  {line}", file=out)

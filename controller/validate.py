@@ -13,7 +13,7 @@ from controller.policy.protected import ProtectedNames
 
 
 def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
-                 level: Optional[str] = None) -> int:
+                 level: Optional[str] = None, show_merged: bool = False) -> int:
     """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
     stack folder (holding a stack file; the stack is named after the folder).
 
@@ -23,6 +23,8 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
         out: where the report goes.
         level: admission level to check against (``--policy``); None reads KEELSON_POLICY
             (default baseline). What stricter levels would refuse is printed as notes.
+        show_merged: also print each stack's document after merging its files, interpolation
+            and casting (what Keelson converts), as YAML.
     Returns:
         0 when every stack is valid (warnings allowed), 1 when any has an error (a policy
         refusal included).
@@ -30,8 +32,10 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
         ConfigError: a bad level or policy setting.
     """
     from controller.render.convert import to_desired
-    from controller.render.loader import STACK_FILE_NAMES, find_stacks, load_stack
+    from controller.render.loader import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
+    from controller.render.loader import find_stacks, load_stack
     from controller.render.preflight import preflight
+    from controller.report import print_merged
 
     policy = _admission(environ, level)  # issue 7
     if not os.path.isdir(directory):
@@ -59,7 +63,8 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
         try:
             manifest = load_stack(name, file, environ, root=directory)
             # built images do not exist offline: a placeholder stands in for each
-            desired = to_desired(manifest, placeholder_refs(manifest), None, environ=dict(environ))
+            desired = to_desired(manifest, placeholder_refs(manifest), None, environ=dict(environ),
+                                 bind_root=environ.get("KEELSON_BIND_ROOT", ""))
             findings = preflight(manifest, desired)
             refused = check(desired, policy, manifest)  # issue 7: admission policy
         except KeelsonError as exc:
@@ -69,6 +74,7 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
         errors = [f for f in findings if f.severity == "error"] + refused
         bad += bool(errors)
         print(f"{'FAIL' if errors else 'ok  '} {name}: {len(desired.services)} service(s)", file=out)
+        print_merged(manifest, out, directory, show_merged)
         for w in manifest.warnings + desired.warnings:
             print(f"     warning: {w}", file=out)
         for f in findings:

@@ -38,7 +38,7 @@ class ImageBuilder:
         self.observer = observer
 
     def ensure(self, stack: str, service: str, build: BuildSpec, context_revision: str,
-               revision: str) -> ImageRef:
+               revision: str, dockerfile_revision: str = "") -> ImageRef:
         """Return the pinned image for a service's build, building and pushing it if missing.
 
         The tag comes from the revision that last changed the build context (naming.build_tag),
@@ -52,6 +52,8 @@ class ImageBuilder:
             context_revision: full git revision that last changed the build context.
             revision: the git revision being applied; passed as build arg KEELSON_REVISION and
                 image label ``io.keelson.revision`` (added to ``build.labels``).
+            dockerfile_revision: revision that last changed a Dockerfile outside the context
+                ("" when it is inside); part of the tag (naming.build_tag).
         Returns:
             ImageRef: repository, tag and the registry's manifest digest.
         Raises:
@@ -62,7 +64,7 @@ class ImageBuilder:
         if not self.registry:
             raise ImageBuildError(f"{stack}/{service}: has build: but no --registry is set")
         try:
-            tag = build_tag(context_revision, build)
+            tag = build_tag(context_revision, build, dockerfile_revision)
         except ValueError as exc:
             raise ImageBuildError(f"{stack}/{service}: {exc}") from exc
         repo = build_repository(self.registry, stack, service, build.image)

@@ -50,12 +50,14 @@ def build_repository(registry: str, stack: str, service: str, image: Optional[st
     return f"{registry}/{name}" if registry else name
 
 
-def build_options_hash(build: BuildSpec) -> str:
+def build_options_hash(build: BuildSpec, dockerfile_revision: str = "") -> str:
     """Hex sha256 of the build options that change the image besides the context.
 
     Args:
         build: the service's build section (args, target, dockerfile and, when given, labels
             are hashed as sorted JSON).
+        dockerfile_revision: the revision that last changed a Dockerfile lying outside the
+            context ("" when it is inside: the context revision covers it); hashed when given.
     Returns:
         str: 64 hex digits.
     """
@@ -63,19 +65,24 @@ def build_options_hash(build: BuildSpec) -> str:
            "dockerfile": build.dockerfile or DEFAULT_DOCKERFILE}
     if build.labels:
         doc["labels"] = dict(sorted(build.labels.items()))
+    if dockerfile_revision:
+        doc["dockerfile_revision"] = dockerfile_revision
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def build_tag(context_revision: str, build: BuildSpec) -> str:
-    """Tag of a built image: the same context and options always give the same tag.
+def build_tag(context_revision: str, build: BuildSpec, dockerfile_revision: str = "") -> str:
+    """Tag of a built image: the same context, Dockerfile and options always give the same tag.
 
     Args:
         context_revision: full git revision (hex) that last changed the build context.
         build: the service's build section.
+        dockerfile_revision: when the Dockerfile lies outside the context
+            (``build.dockerfile_outside``), the revision (or content hash) that last changed
+            it; a change to it then changes the tag, so the image is rebuilt.
     Returns:
         str: first 12 hex of ``context_revision``, plus ``-<8 hex>`` of build_options_hash
         when args, target, dockerfile or labels differ from the defaults (none, none,
-        ``Dockerfile``, none).
+        ``Dockerfile``, none) or ``dockerfile_revision`` is given.
     Raises:
         ValueError: ``context_revision`` is empty or not hexadecimal.
     """
@@ -83,8 +90,8 @@ def build_tag(context_revision: str, build: BuildSpec) -> str:
     if not rev or any(c not in "0123456789abcdef" for c in rev):
         raise ValueError(f"context revision must be a hex git revision, got {context_revision!r}")
     tag = rev[:REVISION_CHARS]
-    default = (not build.args and not build.target and not build.labels
+    default = (not build.args and not build.target and not build.labels and not dockerfile_revision
                and (build.dockerfile or DEFAULT_DOCKERFILE) == DEFAULT_DOCKERFILE)
     if not default:
-        tag += "-" + build_options_hash(build)[:OPTIONS_CHARS]
+        tag += "-" + build_options_hash(build, dockerfile_revision)[:OPTIONS_CHARS]
     return tag

@@ -1,6 +1,7 @@
 """A stack as loaded from its folder, and the images it runs."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -25,6 +26,18 @@ class BuildSpec:
     image: Optional[str] = None
     labels: Dict[str, str] = field(default_factory=dict)
 
+    @property
+    def dockerfile_path(self) -> str:
+        """Absolute path of the Dockerfile (``dockerfile`` resolved against ``context``)."""
+        return os.path.normpath(os.path.join(self.context, self.dockerfile or "Dockerfile"))
+
+    @property
+    def dockerfile_outside(self) -> bool:
+        """True when the Dockerfile lies outside the build context (then its own changes must
+        change the image tag, as the context's revision does not cover it)."""
+        ctx = os.path.normpath(self.context)
+        return not self.dockerfile_path.startswith(ctx + os.sep)
+
 
 @dataclass
 class StackManifest:
@@ -43,6 +56,16 @@ class StackManifest:
             ``file``, so later stages can point at the line of a bad value.
         x_keelson: the top-level ``x-keelson`` mapping as written (not interpolated; {} when
             absent): per-stack Keelson options such as ``adopt``.
+        files: absolute paths of the stack files merged into ``compose``, base (``file``)
+            first, then its override files in merge order.
+        position_files: dotted key path -> the override file (as errors show it) whose line
+            ``positions`` holds for that path; paths not listed are in ``file``.
+        shown_file: ``file`` as errors show it (relative to the manifests root where known).
+        inputs: everything the stack read -> sha256 hex of it: file paths (relative to the
+            manifests root when known) of stack files, ``.env``, env_files, config/secret
+            files, build contexts (tree hash) and Dockerfiles, and ``variable NAME`` for each
+            interpolation variable (hash of its value, or ``unset``). See
+            ``controller.render.inputs.inputs_hash``.
     """
 
     name: str
@@ -54,6 +77,10 @@ class StackManifest:
     source_hash: str = ""
     positions: Dict[str, int] = field(default_factory=dict)
     x_keelson: Dict[str, Any] = field(default_factory=dict)
+    files: Tuple[str, ...] = ()
+    position_files: Dict[str, str] = field(default_factory=dict)
+    inputs: Dict[str, str] = field(default_factory=dict)
+    shown_file: str = ""
 
     @property
     def services(self) -> dict:

@@ -28,9 +28,10 @@ from controller.model.status import HealthStatus, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
-from controller.reconcile.stack_images import StackImages, stack_images
+from controller.reconcile.stack_images import StackImages, resolve_pulled_images, stack_images
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
+from controller.render.inputs import inputs_hash
 from controller.render.loader import load_stack
 from controller.render.preflight import preflight
 from controller.telemetry.scrub import scrub
@@ -45,11 +46,14 @@ class Rendered:
     Attributes:
         key: what the rendering depends on: the stack folder's content hash when the stack
             reads nothing outside its folder, else ``rev:<revision>`` (any commit re-renders it).
+        inputs: the inputs key (``render.inputs.inputs_hash``: every file and variable the
+            stack reads, and the digests its tags resolve to); failures are remembered by it.
         manifest: the loaded stack. images: its pinned images. desired: its Swarm objects.
         warnings: from loading, images and conversion.
     """
 
     key: str
+    inputs: str
     manifest: StackManifest
     images: StackImages
     desired: DesiredStack
@@ -156,30 +160,40 @@ class StackLine:
     def _run(self, name: str, stack_file: str, live: Optional[LiveStack],
              ctx: PassContext) -> StackResult:
         rev = ctx.checkout.revision
-        inputs = ctx.checkout.stack_hashes.get(name, "")
         record = (live.record if live else None) or StackRecord()
         if record.instance not in self.guard.ownership.record_owners:
             record = StackRecord()  # another instance's memory is not ours to act on
-        if decide.is_stalled(record, inputs):
-            # this content already failed: wait for a commit that changes the stack
-            return self.settle(name, live, ctx, decide.stalled(record))
-        rendered, loaded = self._cached(name, inputs, rev.sha, ctx.dry_run), None
+        rendered = self._cached(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
+                                ctx.dry_run)
+        loaded, inputs = None, ""
         try:
             if rendered is None:
                 loaded = self._load(name, stack_file, ctx.checkout)
                 # ownership and admission, before any build, registry call or write
                 self.guard.check_owner(loaded, live)
                 self.guard.check_admission(loaded, to_desired(
-                    loaded, placeholder_refs(loaded), None, environ=self.environ))
+                    loaded, placeholder_refs(loaded), None, environ=self.environ,
+                    bind_root=self.settings.bind_root))
+                pulled = resolve_pulled_images(loaded, live, digests=self.digests)
+                inputs = inputs_hash(loaded, pulled.refs, self._options())
+                if decide.is_stalled(record, inputs):
+                    # these inputs already failed: wait until one of them changes
+                    return self.settle(name, live, ctx, decide.stalled(record))
                 images = stack_images(loaded, ctx.checkout, live, source=self.source,
                                       builder=self.builder, digests=self.digests,
-                                      registry=self.settings.registry, dry_run=ctx.dry_run)
-                desired = to_desired(loaded, images.refs, None, environ=self.environ)
-                key = inputs if inputs and reads_only_its_folder(loaded) else f"rev:{rev.sha}"
-                rendered = Rendered(key, loaded, images, desired,
+                                      registry=self.settings.registry, dry_run=ctx.dry_run,
+                                      pulled=pulled)
+                desired = to_desired(loaded, images.refs, None, environ=self.environ,
+                                     bind_root=self.settings.bind_root)
+                key = (ctx.checkout.stack_hashes.get(name, "")
+                       if reads_only_its_folder(loaded) else "") or f"rev:{rev.sha}"
+                rendered = Rendered(key, inputs, loaded, images, desired,
                                     (*loaded.warnings, *images.warnings, *desired.warnings))
                 if not ctx.dry_run:
                     self._remember(name, rendered)
+            elif decide.is_stalled(record, rendered.inputs):
+                return self.settle(name, live, ctx, decide.stalled(record))
+            inputs = rendered.inputs
             fast = loaded is None
             if fast:  # the swarm may have changed since the stack was rendered
                 self.guard.check_owner(rendered.manifest, live)
@@ -210,7 +224,7 @@ class StackLine:
                                desired=rendered.desired, fast=fast)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
-                                     loaded=rendered is not None or loaded is not None)
+                                     loaded=bool(inputs))
             if verdict.remember_failure and not ctx.dry_run:
                 self._record(name, live, rev.sha, inputs, verdict, wrote=False)
             log.error("stack %s: %s: nothing else changed", name, exc)
@@ -222,6 +236,11 @@ class StackLine:
         manifest = load_stack(name, stack_file, self.environ, root=checkout.root)
         manifest.source_hash = checkout.stack_hashes.get(name, "")
         return manifest
+
+    def _options(self) -> Dict[str, str]:
+        """Operator settings a stack's rendering depends on (part of its inputs key)."""
+        return {"KEELSON_BIND_ROOT": self.settings.bind_root,
+                "KEELSON_REGISTRY": self.settings.registry}
 
     def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
         """The stack as last rendered, when its inputs are the same (its folder's content for a

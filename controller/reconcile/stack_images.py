@@ -47,7 +47,8 @@ def live_image_for(live: Optional[LiveStack], stack: str, service: str) -> str:
 
 
 def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[LiveStack], *,
-                 source, builder, digests, registry: str, dry_run: bool = False) -> StackImages:
+                 source, builder, digests, registry: str, dry_run: bool = False,
+                 pulled: Optional[StackImages] = None) -> StackImages:
     """Build, push and resolve every image ``manifest`` needs.
 
     Args:
@@ -57,6 +58,8 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
         digests: images.digests.DigestCache (tag -> digest, asked at most once per image poll
             interval). registry: ``host:port`` for built images.
         dry_run: build nothing; report which services would be built.
+        pulled: the image-only services as ``resolve_pulled_images`` already resolved them this
+            pass (None resolves them here).
     Returns:
         StackImages.
     Raises:
@@ -69,9 +72,12 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
             raise ImageError(f"stack {manifest.name}: service {svc} has build: but no registry "
                              "is configured (--registry / KEELSON_REGISTRY)")
         context_rev = source.last_change(checkout, build.context)
+        # a Dockerfile outside its context is not covered by the context's revision
+        dockerfile_rev = (source.last_change(checkout, build.dockerfile_path)
+                          if build.dockerfile_outside else "")
         if dry_run:
             repo = build_repository(registry, manifest.name, svc, build.image)
-            tag = build_tag(context_rev, build)
+            tag = build_tag(context_rev, build, dockerfile_rev)
             info = _info_or_none(digests, f"{repo}:{tag}")
             if info is None:
                 out.to_build.append(svc)
@@ -79,11 +85,11 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
             continue
         try:
             out.refs[svc] = builder.ensure(manifest.name, svc, build, context_rev,
-                                           checkout.revision.sha)
+                                           checkout.revision.sha, dockerfile_rev)
         except ImageResolveError as exc:
             # Registry down: an unchanged build that already runs pinned keeps running pinned.
             want = ImageRef(build_repository(registry, manifest.name, svc, build.image),
-                            build_tag(context_rev, build))
+                            build_tag(context_rev, build, dockerfile_rev))
             kept = _keep_live(live, manifest.name, svc, want)
             if kept is None:
                 raise
@@ -91,8 +97,35 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
             out.warnings.append(f"service {svc}: cannot check {want.reference} ({exc}); keeping "
                                 f"the pinned {kept.reference}")
             out.degraded = True
+    if pulled is None:
+        pulled = resolve_pulled_images(manifest, live, digests=digests)
+    out.refs.update(pulled.refs)
+    out.warnings.extend(pulled.warnings)
+    out.degraded = out.degraded or pulled.degraded
+    return out
+
+
+def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
+                          digests) -> StackImages:
+    """Resolve the tag of every service without ``build:`` to the digest the registry holds.
+
+    Nothing is built or pushed, so the pass can call it before deciding whether the stack's
+    inputs (``controller.render.inputs.inputs_hash``, which includes these digests) already
+    failed.
+
+    Args:
+        manifest: the loaded stack. live: its live objects (a pinned digest is kept when the
+            registry cannot be reached). digests: images.digests.DigestCache (or anything with
+            ``registry_info(repo:tag)``).
+    Returns:
+        StackImages: ``refs`` for the image-only services; warnings and ``degraded`` when a tag
+        could not be resolved (kept at its live digest, or deployed unpinned as docker does).
+    Raises:
+        nothing for registry failures (they become warnings).
+    """
+    out = StackImages()
     for svc, body in sorted(manifest.services.items()):
-        if svc in out.refs:
+        if svc in manifest.builds:
             continue
         image = str(body.get("image") or "")
         try:

@@ -34,6 +34,7 @@ class Str(Type):
         """The value as a str (numbers as written); ``ctx.fail`` if not a scalar or not allowed."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ctx.fail(path, f"must be a string, got {_kind(value)}")
+        ctx.note_number(value, path)
         text = scalar_text(value)
         if self.choices and text not in self.choices:
             raise ctx.fail(path, f"must be one of {', '.join(self.choices)}, got {text!r}")

@@ -25,7 +25,8 @@ from controller.render.units import parse_duration_ns
 
 def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
                revision: Optional[Revision] = None, *,
-               environ: Optional[Mapping[str, str]] = None) -> DesiredStack:
+               environ: Optional[Mapping[str, str]] = None,
+               bind_root: str = "") -> DesiredStack:
     """Convert one loaded stack into the Swarm objects it asks for.
 
     Args:
@@ -35,6 +36,8 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
         revision: the git commit the manifest came from; written to service labels only
             (``io.keelson.revision``), never to container labels (that would replace tasks).
         environ: variables for config/secret ``environment:`` sources (default: none set).
+        bind_root: ``KEELSON_BIND_ROOT``: an absolute folder that relative bind mount sources
+            resolve against (``<bind_root>/<stack>/<source>``); "" refuses relative sources.
     Returns:
         DesiredStack: services keyed ``<stack>_<svc>``, networks (the used ones, external
         flagged), configs/secrets keyed by content-versioned name, volumes. Specs are in the
@@ -49,7 +52,7 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
         UpdateConfig (Swarm refuses one); the service label
         ``io.keelson.managed-by``.
     """
-    ctx = ConvertContext(manifest)
+    ctx = ConvertContext(manifest, bind_root=bind_root)
     compose = manifest.compose or {}
     networks = compose.get("networks") or {}
     volumes = compose.get("volumes") or {}

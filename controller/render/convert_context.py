@@ -17,10 +17,13 @@ class ConvertContext:
     Attributes:
         manifest: the stack being converted (its name scopes every object name).
         warnings: human-readable warnings collected while converting (end up in DesiredStack).
+        bind_root: ``KEELSON_BIND_ROOT`` (absolute folder on every node) for relative bind
+            sources, or "" to refuse them (see ``convert_mounts``).
     """
 
     manifest: StackManifest
     warnings: List[str] = field(default_factory=list)
+    bind_root: str = ""
 
     @property
     def stack(self) -> str:
@@ -51,8 +54,24 @@ class ConvertContext:
         Returns:
             ManifestError: with stack, file, line (when known) and key filled in.
         """
-        return ManifestError(message, stack=self.stack, file=self.manifest.file or None,
+        return ManifestError(message, stack=self.stack, file=self.file_of(key),
                              line=self.line_of(key), key=key)
+
+    def file_of(self, key: str) -> "str | None":
+        """The file holding ``key``'s line: an override file when it came from one, else the
+        stack file (None when unknown)."""
+        positions: Dict[str, int] = self.manifest.positions or {}
+        parts = key.split(".")
+        while parts:
+            path = ".".join(parts)
+            if positions.get(path):
+                return self.manifest.position_files.get(path) or self._base_file()
+            parts.pop()
+        return self._base_file()
+
+    def _base_file(self) -> "str | None":
+        """The stack file as errors show it (relative to the manifests root when known)."""
+        return self.manifest.shown_file or self.manifest.file or None
 
     def fail(self, key: str, message: str) -> NoReturn:
         """Raise :meth:`error` (``raise ctx.error(...)`` for call sites that read better so)."""

@@ -41,13 +41,36 @@ def parse_short_volume(ctx: ConvertContext, key: str, spec: str) -> dict:
     return vol
 
 
-def _bind_source(ctx: ConvertContext, source: str) -> str:
-    """Relative bind sources resolve against the stack folder (the compose loader does so)."""
+def _bind_source(ctx: ConvertContext, key: str, source: str) -> str:
+    """The absolute host path of a bind mount's source.
+
+    docker's compose loader resolves a relative source against the stack file's folder on the
+    machine running ``docker stack deploy``. For Keelson that folder is an exported tree inside
+    its own container, which no node has and which changes with every commit, so a relative
+    source (``./data``, ``data``, ``~/data``) is refused, unless the operator sets
+    ``KEELSON_BIND_ROOT``: then it resolves to ``<bind_root>/<stack>/<source>``, a folder the
+    operator provides on every node. It must stay inside ``bind_root``.
+
+    Raises:
+        ManifestError: a relative or ``~`` source without ``KEELSON_BIND_ROOT``, or one that
+            leaves ``bind_root``; the message names the fixes.
+    """
+    if os.path.isabs(source):
+        return source
+    hint = ("a bind mount source must be an absolute path on the node; use a config (configs:) "
+            "for files from the repo, a named volume for data, an absolute path, or set "
+            "KEELSON_BIND_ROOT so relative sources resolve to KEELSON_BIND_ROOT/<stack>/<source>")
     if source.startswith("~"):
-        return source  # the node's home, which a controller cannot know; kept as written
-    if not os.path.isabs(source):
-        return os.path.normpath(os.path.join(ctx.manifest.directory, source))
-    return source
+        ctx.fail(key, f"bind source {source!r} refers to a home folder, which differs per node: "
+                      + hint.split("; ", 1)[1])
+    if not ctx.bind_root:
+        ctx.fail(key, f"relative bind source {source!r} would point into Keelson's checkout, "
+                      f"which no node has: {hint}")
+    base = os.path.normpath(ctx.bind_root)
+    path = os.path.normpath(os.path.join(base, ctx.stack, source))
+    if path != base and not path.startswith(base + os.sep):
+        ctx.fail(key, f"bind source {source!r} leaves KEELSON_BIND_ROOT ({base})")
+    return path
 
 
 def service_mounts(ctx: ConvertContext, svc_name: str, raw, volumes: Mapping[str, dict]) -> Optional[List[dict]]:
@@ -98,7 +121,7 @@ def service_mounts(ctx: ConvertContext, svc_name: str, raw, volumes: Mapping[str
         elif vtype in ("bind", "npipe"):
             if not source:
                 ctx.fail(key, f"invalid {vtype} source, source cannot be empty")
-            m["Source"] = _bind_source(ctx, source) if vtype == "bind" else source
+            m["Source"] = _bind_source(ctx, key, source) if vtype == "bind" else source
             if (vol.get("bind") or {}).get("propagation"):
                 m["BindOptions"] = {"Propagation": str(vol["bind"]["propagation"])}
         elif vtype == "tmpfs":

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Mapping, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.dotenv import parse_dotenv
+from controller.render.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
 from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
+from controller.render.merge import MergedDocument, StackDocument, merge_documents, strip_tags
 from controller.render.schema import Context, join
 from controller.render.reference import is_valid_reference
 from controller.render.yaml_load import load_yaml
 
 STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
                     "compose.yml", "compose.yaml", "docker-compose.yml", "docker-compose.yaml")
+# Compose's override convention: ``<base stem>.override.<yml|yaml>`` beside the base file.
+OVERRIDE_FILE_NAMES = tuple(f"{stem}.override.{ext}" for stem in (
+    "stack", "docker-stack", "compose", "docker-compose") for ext in ("yml", "yaml"))
+KEELSON_FILE = ".keelson.yml"  # a stack folder's explicit file order: ``files: [...]``
+# Any of these makes a folder a stack folder (base files first: find_stacks returns the first).
+STACK_FOLDER_MARKERS = STACK_FILE_NAMES + (KEELSON_FILE,) + OVERRIDE_FILE_NAMES
+_KNOWN_NAMES = STACK_FOLDER_MARKERS
 STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DOTENV_NAME = ".env"
 
@@ -37,8 +47,9 @@ def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -
             bad folder fails only itself.
     Returns:
         dict stack name (the folder's name) -> absolute path of its stack file (the first of
-        ``STACK_FILE_NAMES`` present), sorted by name. Hidden folders (``.git``) are skipped, and
-        so are folders without a stack file.
+        ``STACK_FILE_NAMES`` present; else its ``.keelson.yml`` or an override file, so that
+        :func:`load_stack` reports what is wrong with that stack alone), sorted by name.
+        Hidden folders (``.git``) are skipped, and so are folders without any stack file.
     Raises:
         ManifestError: ``manifests_dir`` is not a folder, or a folder with a stack file has a
             name that is not a stack name (lowercase letters, digits, ``-``, ``_``; starting with
@@ -51,7 +62,7 @@ def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -
         folder = os.path.join(manifests_dir, entry)
         if entry.startswith(".") or not os.path.isdir(folder):
             continue
-        stack_file = next((os.path.join(folder, n) for n in STACK_FILE_NAMES
+        stack_file = next((os.path.join(folder, n) for n in STACK_FOLDER_MARKERS
                            if os.path.isfile(os.path.join(folder, n))), None)
         if stack_file is None:
             continue
@@ -67,9 +78,158 @@ def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -
     return found
 
 
+@dataclass(frozen=True)
+class StackFileSet:
+    """Which files make up one stack, in merge order.
+
+    Attributes:
+        base: absolute path of the base stack file.
+        overrides: absolute paths of the files merged onto it, in order.
+        origin: how the list was chosen: ``single`` (one file), ``convention`` (the base plus
+            its Compose override file), ``.keelson.yml`` or ``x-keelson.files``.
+        warnings: e.g. an override file present but left out of an explicit list.
+    """
+
+    base: str
+    overrides: Tuple[str, ...] = ()
+    origin: str = "single"
+    warnings: Tuple[str, ...] = ()
+
+    @property
+    def files(self) -> Tuple[str, ...]:
+        """Every file, base first."""
+        return (self.base,) + self.overrides
+
+
+def _override_names(base_name: str) -> Tuple[str, ...]:
+    """``compose.yml`` -> (``compose.override.yml``, ``compose.override.yaml``)."""
+    stem = base_name.rsplit(".", 1)[0]
+    return (f"{stem}.override.yml", f"{stem}.override.yaml")
+
+
+def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p)) -> StackFileSet:
+    """Choose the files of the stack in ``folder`` (before reading the base's ``x-keelson``).
+
+    Rules: a ``.keelson.yml`` with ``files: [...]`` gives the order (first is the base).
+    Otherwise exactly one base file (``STACK_FILE_NAMES``) must exist, and the override file
+    named after it (``compose.override.yml`` for ``compose.yml``, as Compose's default
+    ``compose.yaml`` + ``compose.override.yaml``; ``stack.override.yml`` for ``stack.yml``) is
+    merged onto it when present.
+
+    Args:
+        folder: the stack folder. shown: path -> how errors name it.
+    Returns:
+        StackFileSet.
+    Raises:
+        ManifestError: two base files, two override files of one base, an override file with
+            no base or that does not match the base, a bad ``.keelson.yml``, or a listed file
+            that is missing; each names the files.
+    """
+    present = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n)))
+    overrides_present = [n for n in OVERRIDE_FILE_NAMES if n in present]
+    keelson = os.path.join(folder, KEELSON_FILE)
+    if os.path.isfile(keelson):
+        files = read_keelson_file(keelson, shown(keelson))
+        return _explicit(folder, files, KEELSON_FILE, overrides_present, shown)
+    bases = [n for n in STACK_FILE_NAMES if n in present]
+    if len(bases) > 1:
+        raise ManifestError(
+            f"more than one base stack file: {', '.join(bases)}; keep one, or list the files "
+            f"to merge in order in {KEELSON_FILE} (files: [...])", file=shown(folder))
+    if not bases:
+        if overrides_present:
+            raise ManifestError(
+                f"override file {overrides_present[0]} has no base file (one of "
+                f"{', '.join(STACK_FILE_NAMES[:4])}, ...)", file=shown(folder))
+        raise ManifestError("no stack file", file=shown(folder))
+    base = bases[0]
+    mine = [n for n in _override_names(base) if n in present]
+    other = [n for n in overrides_present if n not in mine]
+    if len(mine) > 1:
+        raise ManifestError(f"two override files for {base}: {', '.join(mine)}; keep one",
+                            file=shown(folder))
+    if other:
+        raise ManifestError(
+            f"override file {other[0]} does not belong to the base file {base} (its override "
+            f"is {_override_names(base)[0]}); rename it, or list the files in order under "
+            "x-keelson.files", file=shown(folder))
+    full = os.path.join(folder, base)
+    if mine:
+        return StackFileSet(full, (os.path.join(folder, mine[0]),), "convention")
+    return StackFileSet(full)
+
+
+def _explicit(folder: str, files: List[str], origin: str, overrides_present: List[str],
+              shown) -> StackFileSet:
+    """A StackFileSet from an explicit ordered list of file names (relative to ``folder``)."""
+    paths = []
+    for name in files:
+        path = os.path.normpath(os.path.join(folder, name))
+        if not os.path.isfile(path):
+            raise ManifestError(f"{origin} lists {name}, which does not exist", file=shown(folder))
+        paths.append(path)
+    listed = {os.path.basename(p) for p in paths if os.path.dirname(p) == os.path.normpath(folder)}
+    warnings = tuple(f"{n} is not listed in {origin} and is not used" for n in overrides_present
+                     if n not in listed)
+    return StackFileSet(paths[0], tuple(paths[1:]), origin, warnings)
+
+
+def read_keelson_file(path: str, shown: str) -> List[str]:
+    """Read a stack folder's ``.keelson.yml``: ``files: [base, override, ...]``.
+
+    Args:
+        path: the file. shown: its name for errors.
+    Returns:
+        list of file names relative to the stack folder, base first.
+    Raises:
+        ManifestError: unreadable, not a mapping, an unknown key, or ``files`` not a non-empty
+            list of distinct names.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data, positions = load_yaml(fh.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read: {exc}", file=shown) from exc
+    except ManifestError as exc:
+        raise exc.located(file=shown)
+    if not isinstance(data, dict):
+        raise ManifestError("must be a mapping with a files key", file=shown, line=1)
+    for key in data:
+        if key != "files":
+            raise ManifestError(f"unknown key {key!r} (allowed here: files)", file=shown,
+                                line=positions.get(key), key=key)
+    return check_files_list(data.get("files"), "files", positions, shown)
+
+
+def check_files_list(value, key: str, positions: Mapping[str, int], shown: str) -> List[str]:
+    """Check a ``files`` list (``.keelson.yml`` or ``x-keelson.files``).
+
+    Returns:
+        the names as strings. Raises ManifestError: not a non-empty list of distinct strings.
+    """
+    if not isinstance(value, list) or not value:
+        raise ManifestError("files must be a non-empty list of stack file names, base first",
+                            file=shown, line=positions.get(key), key=key)
+    out: List[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise ManifestError(f"must be a file name, got {item!r}", file=shown,
+                                line=positions.get(f"{key}.{i}"), key=f"{key}.{i}")
+        if item in out:
+            raise ManifestError(f"{item} is listed twice", file=shown,
+                                line=positions.get(f"{key}.{i}"), key=f"{key}.{i}")
+        out.append(item)
+    return out
+
+
 def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] = None, *,
                root: Optional[str] = None) -> StackManifest:
-    """Load one stack file into a validated StackManifest.
+    """Load one stack (its base file merged with its override files) into a StackManifest.
+
+    The files are chosen by :func:`stack_file_set` from the stack file's folder, then by the
+    base file's ``x-keelson.files`` when it has one; they merge by Compose's rules
+    (``controller.render.merge``). Relative paths in every file resolve against the stack
+    folder, as Compose resolves them against the base file's folder.
 
     Variables for interpolation, highest precedence first: ``environ`` (the controller's
     environment), then the ``.env`` file beside the stack file (as docker compose: the shell
@@ -77,32 +237,77 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
 
     Args:
         name: the stack name (its folder's name).
-        stack_file: path of the stack file.
+        stack_file: path of the stack file (or of any file in the stack folder that
+            :func:`find_stacks` returned); a file with another name is loaded alone.
         environ: the controller's environment (default ``os.environ``).
         root: the manifests root; errors name files relative to it, and every file the stack
             refers to (build contexts, config/secret files, env_files) must lie inside it.
     Returns:
-        StackManifest with ``compose`` interpolated, cast and validated, ``builds``, warnings
-        (ignored keys, unset variables) and ``positions``.
+        StackManifest with ``compose`` interpolated, cast and validated, ``files`` (merge
+        order), ``builds``, warnings (ignored keys, unset variables), ``positions`` and
+        ``inputs``.
     Raises:
-        ManifestError: unreadable file, bad YAML, bad interpolation, unknown key, bad value,
-            missing file or build context; with stack, file, line and key as far as known.
+        ManifestError: ambiguous or missing stack files, unreadable file, bad YAML, bad
+            interpolation, unknown key, bad value, missing file or build context; with stack,
+            file, line and key as far as known.
     """
-    shown = os.path.relpath(stack_file, root) if root else stack_file
+    def shown(path: str) -> str:
+        return os.path.relpath(path, root) if root else path
+
+    stack_file = os.path.abspath(stack_file)
+    directory = os.path.dirname(stack_file)
     try:
-        with open(stack_file, encoding="utf-8") as fh:
+        if os.path.basename(stack_file) in _KNOWN_NAMES:
+            fileset = stack_file_set(directory, shown=shown)
+        else:
+            fileset = StackFileSet(stack_file)
+        docs = [_read_document(fileset.base, shown)]
+        if fileset.origin in ("single", "convention"):
+            listed = _x_keelson_files(docs[0])
+            if listed is not None:
+                if os.path.normpath(os.path.join(directory, listed[0])) != fileset.base:
+                    raise ManifestError(
+                        f"x-keelson.files must start with this file "
+                        f"({os.path.basename(fileset.base)}), got {listed[0]}",
+                        file=docs[0].file, line=docs[0].positions.get("x-keelson.files"),
+                        key="x-keelson.files")
+                present = [n for n in OVERRIDE_FILE_NAMES
+                           if os.path.isfile(os.path.join(directory, n))]
+                fileset = _explicit(directory, listed, "x-keelson.files", present, shown)
+        docs += [_read_document(p, shown) for p in fileset.overrides]
+    except ManifestError as exc:
+        raise exc.located(stack=name, file=shown(stack_file))
+    merged = merge_documents(docs) if len(docs) > 1 else None
+    return _load(docs[0], merged, name=name, directory=directory, fileset=fileset,
+                 environ=environ, root=root)
+
+
+def _read_document(path: str, shown) -> StackDocument:
+    """Read and parse one stack file (errors located in it)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read stack file: {exc}", stack=name, file=shown) from exc
-    directory = os.path.dirname(os.path.abspath(stack_file))
-    return _load(text, name=name, directory=directory, file=os.path.abspath(stack_file),
-                 shown=shown, environ=environ, root=root)
+        raise ManifestError(f"cannot read stack file: {exc}", file=shown(path)) from exc
+    try:
+        data, positions = load_yaml(text)
+    except ManifestError as exc:
+        raise exc.located(file=shown(path))
+    return StackDocument(data, positions, shown(path))
+
+
+def _x_keelson_files(doc: StackDocument) -> Optional[List[str]]:
+    """The base file's ``x-keelson.files`` list, or None when it has none."""
+    opts = doc.data.get("x-keelson") if isinstance(doc.data, dict) else None
+    if not isinstance(opts, dict) or opts.get("files") is None:
+        return None
+    return check_files_list(opts["files"], "x-keelson.files", doc.positions, doc.file)
 
 
 def load_text(text: str, *, name: str = "test", directory: str = ".",
               environ: Optional[Mapping[str, str]] = None,
               filename: str = "stack.yml") -> StackManifest:
-    """Load a stack from a string, as :func:`load_stack` does from a file.
+    """Load a stack from a string, as :func:`load_stack` does from a single file.
 
     Args:
         text: the stack file's content.
@@ -114,43 +319,65 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
         ManifestError: as :func:`load_stack`.
     """
     directory = os.path.abspath(directory)
-    return _load(text, name=name, directory=directory, file=os.path.join(directory, filename),
-                 shown=filename, environ=environ, root=None)
-
-
-def _load(text: str, *, name: str, directory: str, file: str, shown: str,
-          environ: Optional[Mapping[str, str]], root: Optional[str]) -> StackManifest:
     try:
-        return _Loading(name, directory, file, environ, root).run(text)
+        data, positions = load_yaml(text)
     except ManifestError as exc:
-        raise exc.located(stack=name, file=shown)
+        raise exc.located(stack=name, file=filename)
+    doc = StackDocument(data, positions, filename)
+    return _load(doc, None, name=name, directory=directory,
+                 fileset=StackFileSet(os.path.join(directory, filename)), environ=environ,
+                 root=None)
+
+
+def _load(base: StackDocument, merged: Optional[MergedDocument], *, name: str, directory: str,
+          fileset: StackFileSet, environ: Optional[Mapping[str, str]],
+          root: Optional[str]) -> StackManifest:
+    try:
+        return _Loading(name, directory, fileset, environ, root).run(base, merged)
+    except ManifestError as exc:
+        raise exc.located(stack=name, file=base.file)
 
 
 class _Loading:
     """One stack being loaded (keeps the folder, variables and positions together)."""
 
-    def __init__(self, name: str, directory: str, file: str,
+    def __init__(self, name: str, directory: str, fileset: StackFileSet,
                  environ: Optional[Mapping[str, str]], root: Optional[str]):
-        self.name, self.directory, self.file = name, directory, file
+        self.name, self.directory, self.file = name, directory, fileset.base
+        self.fileset = fileset
+        self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
+        self.inputs: Dict[str, str] = {}
         self.root = os.path.realpath(root) if root else None
         self.environ = os.environ if environ is None else environ
         self.warnings: List[str] = []
         self.ctx = Context({})
 
-    def run(self, text: str) -> StackManifest:
-        """Load ``text`` (the stack file) into a StackManifest.
+    def run(self, base: StackDocument, merged: Optional[MergedDocument]) -> StackManifest:
+        """Load the base document (merged with its overrides when ``merged``) into a manifest.
 
         Raises:
             ManifestError: empty or non-mapping file, or any schema/interpolation error.
         """
-        data, positions = load_yaml(text)
-        if data is None:
+        if base.data is None:
             raise ManifestError("the stack file is empty")
-        if not isinstance(data, dict):
+        if not isinstance(base.data, dict):
             raise ManifestError("the stack file must be a mapping with a services key", line=1)
+        if merged is not None:
+            data, positions = merged.data, dict(merged.positions)
+            files = {p: f for p, f in merged.files.items() if f != base.file}
+        else:
+            data, positions, files = strip_tags(base.data), dict(base.positions), {}
+        self.warnings.extend(self.fileset.warnings)
         dotenv = self._dotenv()
-        self.ctx = Context(positions, chain_lookup(self.environ, dotenv))
+        self.ctx = Context(positions, chain_lookup(self.environ, dotenv), files)
         compose = TOP.check(data, "", self.ctx)
+        for path, written, docker in self.ctx.number_spellings:
+            where = self.ctx.file(path) or self.shown
+            line = self.ctx.line(path)
+            self.warnings.append(
+                f"{where}:{line or '?'}: key {path}: {written} is kept as the string "
+                f"{written!r}; docker stack deploy would send {docker!r} (quote the value to "
+                "make both agree)")
         for var, where in self.ctx.missing.items():
             self.warnings.append(f"variable {var} is not set, using an empty string "
                                  f"(at {where})")
@@ -165,12 +392,21 @@ class _Loading:
             for key, obj in (compose.get(kind) or {}).items():
                 if obj.get("file") is not None:
                     obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
+                    self._input(obj["file"], "file")
+        if merged is not None or self.root:  # load_text has no files of its own
+            for path in self.fileset.files:
+                self._input(path, "file")
+        for var, value in sorted(self.ctx.looked_up.items()):
+            self.inputs[VARIABLE_PREFIX + var] = variable_digest(value)
         options = data.get("x-keelson")
         if options is not None and not isinstance(options, dict):
             raise self.ctx.fail("x-keelson", "x-keelson must be a mapping of Keelson options")
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
-                             positions=dict(self.ctx.positions), x_keelson=dict(options or {}))
+                             positions=dict(self.ctx.positions), x_keelson=dict(options or {}),
+                             files=self.fileset.files, position_files=dict(self.ctx.files),
+                             inputs=dict(sorted(self.inputs.items())),
+                             shown_file=self.shown)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or
@@ -194,6 +430,7 @@ class _Loading:
         path = os.path.join(self.directory, DOTENV_NAME)
         if not os.path.isfile(path):
             return {}
+        self._input(path, "file")
         try:
             with open(path, encoding="utf-8") as fh:
                 return parse_dotenv(fh.read())
@@ -231,6 +468,13 @@ class _Loading:
         spec = {"context": raw} if isinstance(raw, str) else dict(raw)
         context = self._path(spec.get("context") or ".", f"{key}.context", want="folder")
         spec["context"] = context
+        self._input(context, "folder")
+        dockerfile = str(spec.get("dockerfile") or "Dockerfile")
+        # the Dockerfile may lie outside its context, but never outside the repository
+        dockerfile_path = self._path(os.path.join(context, dockerfile), f"{key}.dockerfile",
+                                     want=None)
+        if os.path.isfile(dockerfile_path):  # a missing one fails the build, with its message
+            self._input(dockerfile_path, "file")
         svc["build"] = context if isinstance(raw, str) else spec
         args: Dict[str, str] = {}
         lookup = self.ctx.lookup
@@ -260,6 +504,7 @@ class _Loading:
             path = self._path(item["path"], ekey, want="file" if required else None)
             if not os.path.isfile(path):
                 continue  # ``required: false`` and absent
+            self._input(path, "file")
             try:
                 with open(path, encoding="utf-8") as fh:
                     merged.update(parse_dotenv(fh.read()))
@@ -273,6 +518,18 @@ class _Loading:
             if v is not None or k not in merged:
                 merged[k] = v
         return merged
+
+    def _input(self, path: str, kind: str) -> None:
+        """Record ``path`` (a file, or a folder's tree) and its hash in ``inputs``.
+
+        Raises:
+            ManifestError: it cannot be read.
+        """
+        key = os.path.relpath(path, self.root) if self.root else path
+        try:
+            self.inputs[key] = hash_tree(path) if kind == "folder" else hash_file(path)
+        except OSError as exc:
+            raise ManifestError(f"cannot read {key}: {exc.strerror or exc}") from exc
 
     def _path(self, value: str, key: str, want: Optional[str]) -> str:
         """Resolve ``value`` against the stack folder; check it exists and stays in root."""

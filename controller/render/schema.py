@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
+from controller.render.docker_numbers import docker_reading
 from controller.render.interpolate import substitute
 from controller.render.yaml_load import YamlFloat, YamlInt
 
@@ -23,19 +24,37 @@ class Context:
         lookup: variable name -> value or None; None disables interpolation.
         missing: unset variables that became "" -> dotted path of their first use.
         missing_at: dotted path -> the unset variables used in that value (every use).
+        files: dotted path -> the file (as shown) its value came from, for paths that came
+            from an override file; errors at or below such a path name that file.
+        looked_up: every variable interpolation asked for -> its value (None when unset);
+            part of the stack's inputs (``controller.render.inputs``).
+        number_spellings: (path, text kept, text docker would send) for each plain number
+            used as a string where ``docker stack deploy`` would spell it differently.
     """
 
     def __init__(self, positions: Dict[str, int],
-                 lookup: Optional[Callable[[str], Optional[str]]] = None):
+                 lookup: Optional[Callable[[str], Optional[str]]] = None,
+                 files: Optional[Dict[str, str]] = None):
         self.positions = positions
         self.lookup = lookup
+        self.files = files if files is not None else {}
         self.missing: Dict[str, str] = {}
         self.missing_at: Dict[str, list] = {}
+        self.looked_up: Dict[str, Optional[str]] = {}
+        self.number_spellings: List[Tuple[str, str, str]] = []
+        if lookup is not None:
+            inner = lookup
+
+            def recording(name: str) -> Optional[str]:
+                value = inner(name)
+                self.looked_up[name] = value
+                return value
+            self.lookup = recording
 
     def interp(self, value: Any, path: str) -> Any:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
-        if self.lookup is None or not isinstance(value, str):
-            return value
+        if self.lookup is None or not isinstance(value, str) or "$" not in value:
+            return value  # a value without ``$`` keeps its type (PlainText)
         out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
         for name in missing:
             self.missing.setdefault(name, path)
@@ -51,6 +70,17 @@ class Context:
             return [self.interp_deep(v, join(path, i)) for i, v in enumerate(value)]
         return self.interp(value, path)
 
+    def note_number(self, value: Any, path: str) -> None:
+        """Remember ``value`` at ``path`` (a string field) when docker would spell it otherwise.
+
+        See ``controller.render.docker_numbers``: ``VERSION: 1.10`` is kept as ``1.10`` here,
+        ``docker stack deploy`` sends ``1.1``. The loader turns these into warnings.
+        """
+        docker = docker_reading(value)
+        if docker is not None and path != "version":
+            written = value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value)
+            self.number_spellings.append((path, written, docker))
+
     def line(self, path: str) -> Optional[int]:
         """Line of ``path``, or of its nearest ancestor that has one."""
         p = path
@@ -60,9 +90,19 @@ class Context:
             p = p.rpartition(".")[0]
         return None
 
+    def file(self, path: str) -> Optional[str]:
+        """The override file ``path`` (or its nearest ancestor with a line) came from, or None
+        for the base file."""
+        p = path
+        while p:
+            if p in self.positions:
+                return self.files.get(p)
+            p = p.rpartition(".")[0]
+        return None
+
     def fail(self, path: str, message: str) -> ManifestError:
-        """A ManifestError for ``path`` with its line."""
-        return ManifestError(message, key=path or None, line=self.line(path))
+        """A ManifestError for ``path`` with its line (and its file when it is an override)."""
+        return ManifestError(message, key=path or None, line=self.line(path), file=self.file(path))
 
 
 def join(path: str, part: Any) -> str:
@@ -295,6 +335,7 @@ class ListOrDict(Type):
         elif isinstance(value, dict):
             for k, v in value.items():
                 v = ctx.interp(v, join(path, k))
+                ctx.note_number(v, join(path, k))
                 if v is not None and scalar_text(v) is None:
                     raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
                 out[k] = scalar_text(v)
@@ -319,6 +360,7 @@ class MapOfStr(Type):
             raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
+            ctx.note_number(v, join(path, k))
             text = scalar_text(ctx.interp(v, join(path, k)))
             if text is None:
                 raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")

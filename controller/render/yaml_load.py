@@ -14,7 +14,10 @@ build the data ourselves:
   string (``VERSION: 1.10``) keeps its spelling; the schema pass turns them into plain numbers;
 - merge keys ``<<`` (one mapping or a list of them; explicit keys win, earlier maps win);
 - a key repeated in one mapping (including two ``<<``) is an error at the line of the repeat;
-- every key and list item gets a dotted path (``services.web.ports.0``) -> 1-based line.
+- every key and list item gets a dotted path (``services.web.ports.0``) -> 1-based line;
+- Compose's override tags (compose-spec ``merge.md``): ``!reset`` gives :data:`RESET` and
+  ``!override`` wraps its value in :class:`Override`; ``controller.render.merge`` applies and
+  removes them.
 """
 from __future__ import annotations
 
@@ -70,6 +73,36 @@ class YamlFloat(float):
         return obj
 
 
+class PlainText(str):
+    """A plain (unquoted) scalar kept as a string that YAML 1.1 would read as a number
+    (``0755``: octal 493 there); ``docker_numbers`` warns where docker would differ."""
+
+
+class _Reset:
+    """The value of a ``!reset`` node: the key (or list item) is removed when files merge."""
+
+    def __repr__(self) -> str:
+        return "RESET"
+
+
+RESET = _Reset()
+_RESET_TAG, _OVERRIDE_TAG = "!reset", "!override"
+
+
+class Override:
+    """The value of an ``!override`` node: it replaces the earlier file's value, unmerged.
+
+    Attributes:
+        value: the node's value, built as if it had no tag.
+    """
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Override({self.value!r})"
+
+
 class StrictLoader(yaml.SafeLoader):
     """SafeLoader that composes nodes but does not resolve plain scalars (we do, as YAML 1.2)."""
 
@@ -97,7 +130,8 @@ def resolve_plain(text: str) -> Any:
     if _FALSE_RE.match(text):
         return False
     if _LEADING_ZERO_RE.match(text):
-        return text  # ``0755``: octal in YAML 1.1, decimal in 1.2; the field decides (mode)
+        # ``0755``: octal in YAML 1.1, decimal in 1.2; the field decides (mode)
+        return PlainText(text)
     if _INT_DEC_RE.match(text):
         return YamlInt(int(text, 10), text)
     if _INT_HEX_RE.match(text):
@@ -144,6 +178,10 @@ class _Builder:
                                 line=_line(node), key=path or None)
         self.active.append(id(node))
         try:
+            if node.tag == _RESET_TAG:
+                return RESET
+            if node.tag == _OVERRIDE_TAG:
+                return Override(self._untagged(node, path))
             if isinstance(node, ScalarNode):
                 return self.scalar(node, path)
             if isinstance(node, SequenceNode):
@@ -151,6 +189,14 @@ class _Builder:
             return self.mapping(node, path)
         finally:
             self.active.pop()
+
+    def _untagged(self, node: Node, path: str) -> Any:
+        """The value of a tagged node as if it had no tag (a quoted scalar stays a string)."""
+        if isinstance(node, ScalarNode):
+            return resolve_plain(node.value) if node.style is None else node.value
+        if isinstance(node, SequenceNode):
+            return self.sequence(node, path, check_tag=False)
+        return self.mapping(node, path, check_tag=False)
 
     def scalar(self, node: ScalarNode, path: str) -> Any:
         """A scalar node's value (str, int, YamlFloat, bool or None); ManifestError on a bad tag."""
@@ -168,9 +214,9 @@ class _Builder:
             return YamlFloat(float(value), text) if tag == _FLOAT else value
         raise ManifestError(f"unsupported YAML tag {tag}", line=_line(node), key=path or None)
 
-    def sequence(self, node: SequenceNode, path: str) -> list:
+    def sequence(self, node: SequenceNode, path: str, check_tag: bool = True) -> list:
         """A sequence node as a list, recording each item's line in ``positions``."""
-        if node.tag not in (_SEQ,):
+        if check_tag and node.tag not in (_SEQ,):
             raise ManifestError(f"unsupported YAML tag {node.tag}", line=_line(node),
                                 key=path or None)
         out = []
@@ -186,9 +232,9 @@ class _Builder:
                                 line=_line(node), key=path or None)
         return node.value
 
-    def mapping(self, node: MappingNode, path: str) -> dict:
+    def mapping(self, node: MappingNode, path: str, check_tag: bool = True) -> dict:
         """A mapping node as a dict (merge keys applied); ManifestError on a repeat or bad tag."""
-        if node.tag != _MAP:
+        if check_tag and node.tag != _MAP:
             raise ManifestError(f"unsupported YAML tag {node.tag}", line=_line(node),
                                 key=path or None)
         pairs: List[Tuple[str, Node, Node]] = []

@@ -6,47 +6,21 @@ and an untouched folder is the same revision however often it is read.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Dict
 
 from controller.errors import SourceError
 from controller.model.source import Checkout, Revision
-
-CHUNK = 1 << 20  # bytes read at a time while hashing
+from controller.render.inputs import hash_file, hash_tree
 
 
 def hash_folder(folder: str) -> str:
-    """Hash a folder's content.
+    """Hash a folder's content (``controller.render.inputs.hash_tree``: paths, contents, links).
 
-    Args:
-        folder: absolute path of a folder.
-    Returns:
-        str: sha256 hex (64 characters) over every file's path relative to ``folder`` (``/``
-        separators, sorted) and its content; a symlink counts as its target text, not followed.
-        Empty folders do not count.
     Raises:
-        OSError: a file could not be read (e.g. removed while hashing).
+        OSError: a file could not be read.
     """
-    digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        # symlinked folders are listed in dirnames but not walked: hash them as links
-        entries = sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))])
-        for name in entries:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
-            # length prefixes keep "a"+"bc" and "ab"+"c" apart
-            digest.update(b"P%d:%s" % (len(rel.encode()), rel.encode()))
-            if os.path.islink(full):
-                target = os.readlink(full).encode()
-                digest.update(b"L%d:%s" % (len(target), target))
-                continue
-            digest.update(b"F%d:" % os.path.getsize(full))
-            with open(full, "rb") as fh:
-                for chunk in iter(lambda: fh.read(CHUNK), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()
+    return hash_tree(folder)
 
 
 class FolderSource:
@@ -102,13 +76,20 @@ class FolderSource:
 
         Args:
             checkout: the Checkout from ``fetch()``.
-            folder: absolute path, or a path relative to ``checkout.root``.
+            folder: absolute path, or a path relative to ``checkout.root``; a file (a
+                Dockerfile outside its build context) is accepted too.
         Returns:
-            str: sha256 hex (64 characters) of the folder's content, as ``hash_folder``.
+            str: sha256 hex (64 characters) of the folder's content, as ``hash_folder`` (of the
+            file's bytes for a file).
         Raises:
-            SourceError: the folder cannot be read.
+            SourceError: the folder or file cannot be read.
         """
         full = folder if os.path.isabs(folder) else os.path.join(checkout.root, folder)
+        if os.path.isfile(full):
+            try:
+                return hash_file(full)
+            except OSError as exc:
+                raise SourceError(f"cannot read {full}: {exc.strerror}") from exc
         if not os.path.isdir(full):
             raise SourceError(f"folder {folder!r} not found in {checkout.root}")
         try:

@@ -86,7 +86,8 @@ def setup_logging(level: str = "INFO") -> None:
     """
     numeric = logging.getLevelName(str(level).upper())
     if not isinstance(numeric, int):
-        raise ConfigError(f"--log-level: unknown level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+        raise ConfigError(f"--log-level (KEELSON_LOG_LEVEL): unknown level {level!r}; use DEBUG, "
+                          "INFO, WARNING or ERROR")
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:

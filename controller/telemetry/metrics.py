@@ -73,8 +73,13 @@ class MetricsRecorder:
             buckets=RECONCILE_BUCKETS_S, registry=r)
         self._last_success = Gauge(
             "keelson_last_successful_reconcile_timestamp_seconds",
-            "Unix time the last pass ended with result success or noop (0 before the first).",
-            registry=r)
+            "Unix time the last pass completed (result success, noop or partial; 0 before the "
+            "first).", registry=r)
+        # issue 8: per-stack freshness, so one Stalled stack does not hide the others
+        self._stack_synced = Gauge(
+            "keelson_stack_last_synced_timestamp_seconds",
+            "Unix time a pass last found the stack Synced (its live state matches git).",
+            ["stack"], registry=r)
         self._revision_info = Gauge(
             "keelson_source_revision_info", "The source revision last fetched; always 1.",
             ["revision", "ref"], registry=r)
@@ -141,15 +146,17 @@ class MetricsRecorder:
             duration_s: wall time of the pass, seconds.
         Returns:
             None. Increments ``keelson_reconcile_total{result}``, observes
-            ``keelson_reconcile_duration_seconds``; for success and noop also sets
-            ``keelson_last_successful_reconcile_timestamp_seconds`` to now (unix seconds).
+            ``keelson_reconcile_duration_seconds``; for a pass that completed (success, noop,
+            and partial: the pass ran to its end although some stack failed or is stalled)
+            also sets ``keelson_last_successful_reconcile_timestamp_seconds`` to now (unix
+            seconds). A failed pass (fetch or listing failed) leaves it as it was.
         Raises:
             ValueError: ``result`` is not one of the four above.
         """
         _check(result, RECONCILE_RESULTS, "reconcile result")
         self._reconciles.labels(result=result).inc()
         self._reconcile_duration.observe(_seconds(duration_s))
-        if result in ("success", "noop"):
+        if result in ("success", "noop", "partial"):
             self._last_success.set(time.time())
 
     def source_revision(self, sha: str, ref: str, committed_at: Optional[float]) -> None:
@@ -187,7 +194,8 @@ class MetricsRecorder:
         Returns:
             None. The stack's previous series (other label values) is removed, so each stack has
             exactly one series (Argo CD's ``app_info`` pattern). The first time a stack is seen
-            its rollout and rollback counters are created at 0.
+            its rollout and rollback counters are created at 0. When ``sync_status`` is Synced,
+            ``keelson_stack_last_synced_timestamp_seconds{stack}`` is set to now (unix seconds).
         Raises:
             Nothing.
         """
@@ -200,6 +208,8 @@ class MetricsRecorder:
                 self._stack_info.remove(*old)
             self._stack_labels[stack] = labels
             self._ensure_stack_counters(stack)
+            if sync_status == "Synced":
+                self._stack_synced.labels(stack=stack).set(time.time())
 
     def forget_stack(self, stack: str) -> None:
         """Remove every series that carries ``stack`` (the stack left the repo or was pruned).
@@ -207,7 +217,8 @@ class MetricsRecorder:
         Args:
             stack: stack name.
         Returns:
-            None. Removes its ``keelson_stack_info``, ``keelson_rollouts_total``,
+            None. Removes its ``keelson_stack_info``,
+            ``keelson_stack_last_synced_timestamp_seconds``, ``keelson_rollouts_total``,
             ``keelson_rollout_duration_seconds`` and ``keelson_rollbacks_total`` series.
             Unknown stacks are ignored.
         Raises:
@@ -217,6 +228,10 @@ class MetricsRecorder:
             old = self._stack_labels.pop(stack, None)
             if old is not None:
                 self._stack_info.remove(*old)
+            try:
+                self._stack_synced.remove(stack)
+            except KeyError:
+                pass  # never Synced
             if stack in self._stacks_seen:
                 self._stacks_seen.discard(stack)
                 for result in ROLLOUT_RESULTS:

@@ -22,6 +22,7 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "stack.yml").exists())
 # what the image stage would hand over for the build-only service in "objects"
 IMAGES = {"api": ImageRef("127.0.0.1:5000/objects_api", "0123456789ab", "sha256:" + "a" * 64)}
 ENVIRON = {"API_TOKEN": "from-the-environment"}
+BIND_ROOT = "/srv/binds"  # KEELSON_BIND_ROOT: ./rel becomes /srv/binds/<stack>/rel
 
 
 def load_fixture(case: str, stack: str = "s") -> StackManifest:
@@ -38,7 +39,7 @@ def load_fixture(case: str, stack: str = "s") -> StackManifest:
 
 def snapshot(case: str) -> dict:
     """to_desired() output as plain JSON (spec-hash labels dropped: tested on their own)."""
-    d = to_desired(load_fixture(case), IMAGES, environ=ENVIRON)
+    d = to_desired(load_fixture(case), IMAGES, environ=ENVIRON, bind_root=BIND_ROOT)
     services = {}
     for name, svc in d.services.items():
         spec = json.loads(json.dumps(svc.spec))

@@ -199,3 +199,17 @@ def test_setup_logging_is_idempotent():
             if h not in before:
                 root.removeHandler(h)
         root.setLevel(level)
+
+
+def test_stack_last_synced_and_completed_passes(rec):
+    """issue 8: per-stack last-synced time; a partial pass still counts as completed."""
+    rec.stack_status("web", "r1", "Progressing", "Unknown")
+    assert value(rec, "keelson_stack_last_synced_timestamp_seconds", stack="web") is None
+    rec.stack_status("web", "r1", "Synced", "Healthy")
+    assert value(rec, "keelson_stack_last_synced_timestamp_seconds", stack="web") > 1.6e9
+    rec.stack_status("tools", "r1", "Stalled", "RolledBack")
+    assert value(rec, "keelson_stack_last_synced_timestamp_seconds", stack="tools") is None
+    rec.reconcile_finished("partial", 1.0)
+    assert value(rec, "keelson_last_successful_reconcile_timestamp_seconds") > 1.6e9
+    rec.forget_stack("web")
+    assert value(rec, "keelson_stack_last_synced_timestamp_seconds", stack="web") is None

@@ -2,7 +2,7 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.yaml_load import YamlFloat, YamlInt, load_yaml, resolve_plain
+from controller.render.yaml_load import PlainText, YamlFloat, YamlInt, load_yaml, resolve_plain
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -14,7 +14,7 @@ from controller.render.yaml_load import YamlFloat, YamlInt, load_yaml, resolve_p
 ])
 def test_plain_scalars_follow_yaml_1_2(text, expected):
     value = resolve_plain(text)
-    assert value == expected and type(value) in (type(expected), YamlInt, YamlFloat)
+    assert value == expected and type(value) in (type(expected), YamlInt, YamlFloat, PlainText)
 
 
 def test_numbers_remember_their_text():

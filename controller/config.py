@@ -38,6 +38,26 @@ class Settings:
         instance: name of this Keelson in the ``io.keelson.instance`` label (KEELSON_INSTANCE);
             it prunes only objects carrying its own name. Default: ``keelson-`` + 10 hex of
             sha256(repo + path), so two controllers of different repos never prune each other.
+
+        Trust boundary (issue 7): what a merge to the repo may make Keelson read or wait for.
+        max_stack_file_bytes: largest stack file read, bytes (KEELSON_MAX_STACK_FILE_BYTES,
+            default 1 MiB).
+        max_env_file_bytes: largest ``.env`` or ``env_file`` read, bytes
+            (KEELSON_MAX_ENV_FILE_BYTES, default 256 KiB).
+        max_object_file_bytes: largest config/secret ``file:`` read, bytes
+            (KEELSON_MAX_OBJECT_FILE_BYTES, default 500 KiB: Swarm's own limit for a config or
+            secret, swarmkit ``MaxConfigSize``/``MaxSecretSize``).
+        max_tree_bytes: largest exported revision, bytes, counting 512 per entry plus file sizes
+            (KEELSON_MAX_TREE_BYTES, default 256 MiB); a bigger revision fails the fetch.
+        env_allow: controller variables stack files may interpolate, as fnmatch patterns
+            (KEELSON_ENV_ALLOW comma list, default none); ``KEELSON_*`` never, whatever the
+            pattern.
+        build_timeout_s: seconds one image build may take before it is cancelled
+            (KEELSON_BUILD_TIMEOUT, default 1200).
+        git_timeout_s: seconds one git command (fetch) may take before it is killed
+            (KEELSON_GIT_TIMEOUT, default 300).
+        pass_deadline_s: seconds a pass may run before ``/readyz`` answers 503
+            (KEELSON_PASS_DEADLINE, default 3600).
     """
 
     repo: str = ""
@@ -54,6 +74,15 @@ class Settings:
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # -- issue 7: trust boundary (sandbox limits, allowed variables, bounded work) --
+    max_stack_file_bytes: int = 1 << 20
+    max_env_file_bytes: int = 256 << 10
+    max_object_file_bytes: int = 500 << 10
+    max_tree_bytes: int = 256 << 20
+    env_allow: Tuple[str, ...] = ()
+    build_timeout_s: float = 1200.0
+    git_timeout_s: float = 300.0
+    pass_deadline_s: float = 3600.0
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -65,6 +94,10 @@ class Settings:
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        for name in ("max_stack_file_bytes", "max_env_file_bytes", "max_object_file_bytes",
+                     "max_tree_bytes", "build_timeout_s", "git_timeout_s", "pass_deadline_s"):
+            if getattr(self, name) <= 0:  # issue 7: every bound must bound something
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.instance:
             digest = hashlib.sha256(f"{self.repo}#{self.path}".encode()).hexdigest()[:10]
             return dataclasses.replace(self, instance=f"keelson-{digest}")
@@ -128,4 +161,39 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
         out["instance"] = e["KEELSON_INSTANCE"]
     if "KEELSON_PRUNE" in e:
         out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
+    # -- issue 7: trust boundary --
+    for var, key in (("KEELSON_MAX_STACK_FILE_BYTES", "max_stack_file_bytes"),
+                     ("KEELSON_MAX_ENV_FILE_BYTES", "max_env_file_bytes"),
+                     ("KEELSON_MAX_OBJECT_FILE_BYTES", "max_object_file_bytes"),
+                     ("KEELSON_MAX_TREE_BYTES", "max_tree_bytes")):
+        if e.get(var):
+            out[key] = parse_bytes(e[var], var)
+    if e.get("KEELSON_ENV_ALLOW"):
+        out["env_allow"] = parse_env_allow(e["KEELSON_ENV_ALLOW"])
+    for var, key in (("KEELSON_BUILD_TIMEOUT", "build_timeout_s"),
+                     ("KEELSON_GIT_TIMEOUT", "git_timeout_s"),
+                     ("KEELSON_PASS_DEADLINE", "pass_deadline_s")):
+        if e.get(var):
+            out[key] = parse_duration_s(e[var], var)
     return out
+
+
+def parse_bytes(text: str, setting: str) -> int:
+    """Parse ``1048576``, ``512k``, ``1m``, ``1g`` (powers of 1024) into bytes.
+
+    Raises:
+        ConfigError: not a number of bytes, naming ``setting``.
+    """
+    t = str(text).strip().lower().rstrip("b").rstrip("i")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise ConfigError(f"{setting}: not a size in bytes: {text!r}") from None
+
+
+def parse_env_allow(text: str) -> Tuple[str, ...]:
+    """``KEELSON_ENV_ALLOW``: a comma list of fnmatch patterns (``APP_*,DOMAIN``), blanks dropped."""
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())

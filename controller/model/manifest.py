@@ -16,6 +16,8 @@ class BuildSpec:
         target: multi-stage target, or None.
         image: the service's ``image:`` name when both are given (its repository is used).
         labels: image labels from ``build.labels`` (name -> value).
+        root: the tree the build must stay in (the exported revision); the image step reads the
+            Dockerfile and ``.dockerignore`` through a sandbox rooted here ("" = ``context``).
     """
 
     context: str
@@ -24,6 +26,7 @@ class BuildSpec:
     target: Optional[str] = None
     image: Optional[str] = None
     labels: Dict[str, str] = field(default_factory=dict)
+    root: str = ""
 
 
 @dataclass
@@ -41,6 +44,10 @@ class StackManifest:
         source_hash: hash of the stack folder's content (set by the source), "" if unknown.
         positions: dotted key path (``services.web.deploy.replicas``) -> 1-based line in
             ``file``, so later stages can point at the line of a bad value.
+        variables: the variables interpolation used (the stack's ``.env`` overlaid with the
+            allowed controller variables); config/secret ``environment:`` reads these too.
+        file_data: absolute path -> content of each config/secret ``file:``, read by the loader
+            through the sandbox (size-capped, confined to the tree).
     """
 
     name: str
@@ -51,6 +58,8 @@ class StackManifest:
     warnings: List[str] = field(default_factory=list)
     source_hash: str = ""
     positions: Dict[str, int] = field(default_factory=dict)
+    variables: Dict[str, str] = field(default_factory=dict)
+    file_data: Dict[str, bytes] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -188,7 +188,8 @@ class Reconciler:
                                 registry=self.settings.registry, dry_run=dry_run)
             run.warnings.extend(imgs.warnings)
             run.degraded, run.to_build = imgs.degraded, imgs.to_build
-            run.desired = to_desired(run.manifest, imgs.refs, rev, environ=self.environ)
+            # issue 7: secrets `environment:` reads the manifest's allowed variables
+            run.desired = to_desired(run.manifest, imgs.refs, rev)
             run.warnings.extend(run.desired.warnings)
             self._preflight(run)
             hashes = {n: spec_hash(s.spec) for n, s in run.desired.services.items()}

@@ -1,7 +1,8 @@
 """Load a stack folder: find stack files, read, interpolate, cast, validate, resolve paths.
 
 Pure apart from reading the stack's own files (stack file, ``.env``, ``env_file``s, and checking
-that ``configs``/``secrets`` files and build contexts exist). The pipeline:
+that ``configs``/``secrets`` files and build contexts exist). Every one of those reads goes
+through ``sandbox.RepoSandbox`` (confined to the tree, size-capped; issue 7). The pipeline:
 ``yaml_load.load_yaml`` (strict YAML, positions) -> ``keys.TOP`` (interpolation, casting and
 validation in one walk of the schema, ``x-`` keys dropped) -> service checks (ignored keys,
 image/build) -> paths (build contexts, config/secret files, env_file merged into environment).
@@ -19,6 +20,7 @@ from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
 from controller.render.schema import Context, join
 from controller.render.reference import is_valid_reference
+from controller.render.sandbox import RepoLimits, RepoSandbox
 from controller.render.yaml_load import load_yaml
 
 STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
@@ -61,35 +63,40 @@ def find_stacks(manifests_dir: str) -> Dict[str, str]:
 
 
 def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] = None, *,
-               root: Optional[str] = None) -> StackManifest:
+               root: Optional[str] = None, limits: Optional[RepoLimits] = None) -> StackManifest:
     """Load one stack file into a validated StackManifest.
 
-    Variables for interpolation, highest precedence first: ``environ`` (the controller's
-    environment), then the ``.env`` file beside the stack file (as docker compose: the shell
-    wins over ``.env``).
+    Variables for interpolation, highest precedence first: ``environ`` (the controller
+    variables the operator allows, ``variables.allowed_variables``), then the ``.env`` file
+    beside the stack file (as docker compose: the shell wins over ``.env``).
 
     Args:
         name: the stack name (its folder's name).
         stack_file: path of the stack file.
-        environ: the controller's environment (default ``os.environ``).
-        root: the manifests root; errors name files relative to it, and every file the stack
-            refers to (build contexts, config/secret files, env_files) must lie inside it.
+        environ: the allowed controller variables (default: none).
+        root: the tree every read must stay in (the exported revision); errors name files
+            relative to it. Default: the stack's own folder.
+        limits: size caps (default ``sandbox.DEFAULT_LIMITS``).
     Returns:
         StackManifest with ``compose`` interpolated, cast and validated, ``builds``, warnings
-        (ignored keys, unset variables) and ``positions``.
+        (ignored keys, unset variables), ``positions`` and ``variables``.
     Raises:
-        ManifestError: unreadable file, bad YAML, bad interpolation, unknown key, bad value,
-            missing file or build context; with stack, file, line and key as far as known.
+        RepoAccessError: a file the stack reads (itself included) leaves the tree, is a symlink
+            out of it, is not a regular file or is over its size cap (reason PolicyDenied).
+        ManifestError: unreadable file, bad YAML, nesting or alias expansion over the limits,
+            bad interpolation, unknown key, bad value, missing file or build context; with
+            stack, file, line and key as far as known.
     """
-    shown = os.path.relpath(stack_file, root) if root else stack_file
-    try:
-        with open(stack_file, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read stack file: {exc}", stack=name, file=shown) from exc
     directory = os.path.dirname(os.path.abspath(stack_file))
+    sandbox = RepoSandbox(root or directory, limits)
+    shown = sandbox.shown(stack_file)
+    try:
+        text = sandbox.read_text(os.path.abspath(stack_file), what="stack file",
+                                 max_bytes=sandbox.limits.stack_file_bytes)
+    except ManifestError as exc:
+        raise exc.located(stack=name, file=shown)
     return _load(text, name=name, directory=directory, file=os.path.abspath(stack_file),
-                 shown=shown, environ=environ, root=root)
+                 shown=shown, environ=environ, sandbox=sandbox)
 
 
 def load_text(text: str, *, name: str = "test", directory: str = ".",
@@ -99,8 +106,10 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
 
     Args:
         text: the stack file's content.
-        name: the stack name. directory: the stack folder (``.env`` and relative paths).
-        environ: variables (default ``os.environ``). filename: the file name errors show.
+        name: the stack name. directory: the stack folder (``.env`` and relative paths; also
+            the tree every read must stay in).
+        environ: allowed controller variables (default: none). filename: the file name
+            errors show.
     Returns:
         StackManifest (``file`` is ``directory/filename``).
     Raises:
@@ -108,25 +117,28 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
     """
     directory = os.path.abspath(directory)
     return _load(text, name=name, directory=directory, file=os.path.join(directory, filename),
-                 shown=filename, environ=environ, root=None)
+                 shown=filename, environ=environ, sandbox=RepoSandbox(directory))
 
 
 def _load(text: str, *, name: str, directory: str, file: str, shown: str,
-          environ: Optional[Mapping[str, str]], root: Optional[str]) -> StackManifest:
+          environ: Optional[Mapping[str, str]], sandbox: RepoSandbox) -> StackManifest:
     try:
-        return _Loading(name, directory, file, environ, root).run(text)
+        return _Loading(name, directory, file, environ, sandbox).run(text)
     except ManifestError as exc:
         raise exc.located(stack=name, file=shown)
+    except RecursionError as exc:  # a guard missed a deep structure: still this stack's fault
+        raise ManifestError("the stack file is nested too deeply", stack=name,
+                            file=shown) from exc
 
 
 class _Loading:
     """One stack being loaded (keeps the folder, variables and positions together)."""
 
     def __init__(self, name: str, directory: str, file: str,
-                 environ: Optional[Mapping[str, str]], root: Optional[str]):
+                 environ: Optional[Mapping[str, str]], sandbox: RepoSandbox):
         self.name, self.directory, self.file = name, directory, file
-        self.root = os.path.realpath(root) if root else None
-        self.environ = os.environ if environ is None else environ
+        self.sandbox = sandbox
+        self.environ = {} if environ is None else environ
         self.warnings: List[str] = []
         self.ctx = Context({})
 
@@ -142,7 +154,8 @@ class _Loading:
         if not isinstance(data, dict):
             raise ManifestError("the stack file must be a mapping with a services key", line=1)
         dotenv = self._dotenv()
-        self.ctx = Context(positions, chain_lookup(self.environ, dotenv))
+        variables = {**dotenv, **self.environ}  # the allowed controller variables win
+        self.ctx = Context(positions, chain_lookup(variables))
         compose = TOP.check(data, "", self.ctx)
         for var, where in self.ctx.missing.items():
             self.warnings.append(f"variable {var} is not set, using an empty string "
@@ -154,13 +167,22 @@ class _Loading:
         builds: Dict[str, BuildSpec] = {}
         for svc_name, svc in compose["services"].items():
             self._service(svc_name, svc, builds)
+        file_data: Dict[str, bytes] = {}
         for kind in ("configs", "secrets"):
             for key, obj in (compose.get(kind) or {}).items():
                 if obj.get("file") is not None:
-                    obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
+                    fkey = f"{kind}.{key}.file"
+                    obj["file"] = self._path(obj["file"], fkey, want="file")
+                    try:
+                        file_data[obj["file"]] = self.sandbox.read(
+                            obj["file"], what=f"{kind[:-1]} file",
+                            max_bytes=self.sandbox.limits.object_file_bytes)
+                    except ManifestError as exc:
+                        raise exc.at(key=fkey, line=self.ctx.line(fkey))
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
-                             positions=dict(self.ctx.positions))
+                             positions=dict(self.ctx.positions), variables=variables,
+                             file_data=file_data)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or
@@ -181,14 +203,14 @@ class _Loading:
                                           f"an invalid value {value!r}")
 
     def _dotenv(self) -> Dict[str, str]:
+        """The ``.env`` beside the stack file (read through the sandbox), or {} when absent."""
         path = os.path.join(self.directory, DOTENV_NAME)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             return {}
+        text = self.sandbox.read_text(path, what=DOTENV_NAME,
+                                      max_bytes=self.sandbox.limits.env_file_bytes)
         try:
-            with open(path, encoding="utf-8") as fh:
-                return parse_dotenv(fh.read())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"cannot read {DOTENV_NAME}: {exc}") from exc
+            return parse_dotenv(text)
         except ManifestError as exc:
             raise ManifestError(f"{DOTENV_NAME} line {exc.line}: {exc.message}") from exc
 
@@ -220,6 +242,15 @@ class _Loading:
         raw = svc["build"]
         spec = {"context": raw} if isinstance(raw, str) else dict(raw)
         context = self._path(spec.get("context") or ".", f"{key}.context", want="folder")
+        try:
+            self.sandbox.check_folder(context, what=f"build context {spec.get('context') or '.'!r}")
+        except ManifestError as exc:
+            raise exc.at(key=f"{key}.context", line=self.ctx.line(f"{key}.context"))
+        try:  # Compose: a relative dockerfile is resolved from the build context
+            self.sandbox.resolve(context, spec.get("dockerfile") or "Dockerfile",
+                                 what="build.dockerfile")  # a missing one: the build says so
+        except ManifestError as exc:
+            raise exc.at(key=f"{key}.dockerfile", line=self.ctx.line(f"{key}.dockerfile"))
         spec["context"] = context
         svc["build"] = context if isinstance(raw, str) else spec
         args: Dict[str, str] = {}
@@ -235,6 +266,7 @@ class _Loading:
             self.warnings.append(f"service {svc_name}: build options not used by Keelson: "
                                  f"{', '.join(extra)}")
         return BuildSpec(context=context, dockerfile=spec.get("dockerfile") or "Dockerfile",
+                         root=self.sandbox.root,
                          args=args, target=spec.get("target") or None,
                          image=svc.get("image") or None,
                          labels={k: v for k, v in (spec.get("labels") or {}).items()
@@ -248,15 +280,17 @@ class _Loading:
             ekey = f"{key}.env_file" if isinstance(env_file, str) else f"{key}.env_file.{i}"
             required = item.get("required", True)
             path = self._path(item["path"], ekey, want="file" if required else None)
-            if not os.path.isfile(path):
+            if not os.path.lexists(path):
                 continue  # ``required: false`` and absent
             try:
-                with open(path, encoding="utf-8") as fh:
-                    merged.update(parse_dotenv(fh.read()))
-            except (OSError, UnicodeDecodeError) as exc:
-                raise self.ctx.fail(ekey, f"cannot read env_file {path}: {exc}") from exc
+                text = self.sandbox.read_text(path, what="env_file",
+                                              max_bytes=self.sandbox.limits.env_file_bytes)
             except ManifestError as exc:
-                raise self.ctx.fail(ekey, f"env_file {path} line {exc.line}: "
+                raise exc.at(key=ekey, line=self.ctx.line(ekey))
+            try:
+                merged.update(parse_dotenv(text))
+            except ManifestError as exc:
+                raise self.ctx.fail(ekey, f"env_file {item['path']} line {exc.line}: "
                                           f"{exc.message}") from exc
         # ``environment`` wins; a bare ``KEY`` there does not erase the env_file's value.
         for k, v in environment.items():
@@ -265,17 +299,13 @@ class _Loading:
         return merged
 
     def _path(self, value: str, key: str, want: Optional[str]) -> str:
-        """Resolve ``value`` against the stack folder; check it exists and stays in root."""
-        path = os.path.normpath(os.path.join(self.directory, os.path.expanduser(value)))
-        if self.root:
-            real = os.path.realpath(path)
-            if real != self.root and not real.startswith(self.root + os.sep):
-                raise self.ctx.fail(key, f"{value} points outside the manifests repository")
-        if want == "file" and not os.path.isfile(path):
-            raise self.ctx.fail(key, f"file {path} does not exist")
-        if want == "folder" and not os.path.isdir(path):
-            raise self.ctx.fail(key, f"build context {path} does not exist or is not a folder")
-        return path
+        """Resolve ``value`` against the stack folder through the sandbox (stays in the tree;
+        exists as a ``want`` when given); errors carry ``key`` and its line."""
+        what = {"file": "file", "folder": "build context"}.get(want or "", "file")
+        try:
+            return self.sandbox.resolve(self.directory, value, what=what, want=want)
+        except ManifestError as exc:
+            raise exc.at(key=key, line=self.ctx.line(key))
 
 
 def _at(doc, parts):

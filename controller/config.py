@@ -41,7 +41,7 @@ class Settings:
 
         Trust boundary (issue 7): what a merge to the repo may make Keelson read or wait for.
         max_stack_file_bytes: largest stack file read, bytes (KEELSON_MAX_STACK_FILE_BYTES,
-            default 1 MiB).
+            default 256 KiB; PyYAML composes about 250 KiB a second here).
         max_env_file_bytes: largest ``.env`` or ``env_file`` read, bytes
             (KEELSON_MAX_ENV_FILE_BYTES, default 256 KiB).
         max_object_file_bytes: largest config/secret ``file:`` read, bytes
@@ -75,7 +75,7 @@ class Settings:
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
     # -- issue 7: trust boundary (sandbox limits, allowed variables, bounded work) --
-    max_stack_file_bytes: int = 1 << 20
+    max_stack_file_bytes: int = 256 << 10
     max_env_file_bytes: int = 256 << 10
     max_object_file_bytes: int = 500 << 10
     max_tree_bytes: int = 256 << 20

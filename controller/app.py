@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Dict, Mapping, Optional
+from typing import Mapping, Optional
 
 from controller.config import Settings
 from controller.errors import SwarmError
@@ -17,21 +17,14 @@ from controller.images.build import ImageBuilder
 from controller.reconcile.loop import ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
+from controller.render.sandbox import RepoLimits
+from controller.render.variables import allowed_variables
 from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger("keelson.app")
-
-# Variables never offered to stack interpolation: credentials of Keelson itself.
-PRIVATE_ENV_PREFIXES = ("KEELSON_GIT_", "KEELSON_WEBHOOK_SECRET")
-
-
-def interpolation_environ(environ: Mapping[str, str]) -> Dict[str, str]:
-    """The controller environment stack files may use (Keelson's own secrets removed)."""
-    return {k: v for k, v in environ.items() if not k.startswith(PRIVATE_ENV_PREFIXES)}
-
 
 def connect_swarm(environ: Mapping[str, str]) -> SwarmClient:
     """A SwarmClient for DOCKER_HOST (or the default socket).
@@ -51,7 +44,8 @@ class App:
     """Keelson, wired.
 
     Args:
-        settings: validated Settings. environ: the process environment (interpolation input).
+        settings: validated Settings. environ: the process environment; stack files see only
+            the variables ``settings.env_allow`` allows (``render.variables``).
         client: an existing SwarmClient (tests); None builds one from DOCKER_HOST.
         metrics: an existing MetricsRecorder (tests); None builds one with a fresh registry.
     """
@@ -65,14 +59,18 @@ class App:
         self.store = StatusStore()
         self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client)
-        self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics)
-        self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)
+        self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,
+                                    build_timeout_s=settings.build_timeout_s,
+                                    limits=RepoLimits.from_settings(settings))
+        self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir,
+                                  git_timeout_s=settings.git_timeout_s,
+                                  max_tree_bytes=settings.max_tree_bytes)
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
                                       pending_timeout_s=settings.pending_timeout_s)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,
                                      builder=self.builder, engine=self.engine,
                                      watcher=self.watcher, metrics=self.metrics, store=self.store,
-                                     environ=interpolation_environ(environ))
+                                     environ=allowed_variables(environ, settings.env_allow))
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None

@@ -82,7 +82,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "validate":
             from controller.validate import validate_dir
-            return validate_dir(args.dir, dict(os.environ), sys.stdout)
+            # issue 7: the same allowed variables and size caps as run, sync and plan
+            from controller.render.sandbox import RepoLimits
+            from controller.render.variables import allowed_variables
+            local = Settings(**settings_from_env(os.environ))
+            return validate_dir(args.dir, allowed_variables(os.environ, local.env_allow),
+                                sys.stdout, limits=RepoLimits.from_settings(local))
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, TextIO
+from typing import TYPE_CHECKING, Mapping, Optional, TextIO
 
 from controller.errors import KeelsonError
 from controller.model import ImageRef
 
+if TYPE_CHECKING:
+    from controller.render.sandbox import RepoLimits
 
-def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int:
+
+def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
+                 limits: Optional["RepoLimits"] = None) -> int:
     """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
     stack folder (holding a stack file; the stack is named after the folder).
 
     Args:
-        directory: folder holding one sub-folder per stack. environ: interpolation variables.
-        out: where the report goes.
+        directory: folder holding one sub-folder per stack. environ: interpolation variables,
+            already filtered by the allow-list (``render.variables.allowed_variables``).
+        out: where the report goes. limits: size caps (default: the Settings defaults).
     Returns:
         0 when every stack is valid (warnings allowed), 1 when any has an error.
     """
@@ -45,11 +50,11 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO) -> int
     bad = 0
     for name, file in stacks.items():
         try:
-            manifest = load_stack(name, file, environ, root=directory)
+            manifest = load_stack(name, file, environ, root=directory, limits=limits)
             # built images do not exist offline: a placeholder stands in for each
             placeholders = {svc: ImageRef(f"registry.invalid/{name}_{svc}", "validate")
                             for svc in manifest.builds}
-            desired = to_desired(manifest, placeholders, None, environ=dict(environ))
+            desired = to_desired(manifest, placeholders, None)  # secrets read manifest.variables
             findings = preflight(manifest, desired)
         except KeelsonError as exc:
             bad += 1

@@ -27,6 +27,7 @@ from controller.render.convert import to_desired
 from controller.render.loader import find_stacks, load_stack
 from controller.render.normalize import spec_hash
 from controller.render.preflight import preflight
+from controller.render.sandbox import RepoLimits
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -180,7 +181,9 @@ class Reconciler:
                          health=S.ROLLED_BACK if record.failed_reason == "RolledBack" else S.DEGRADED)
             return
         try:
-            run.manifest = load_stack(run.name, file, self.environ, root=checkout.root)
+            # issue 7: every read is confined to the tree and capped by the operator's limits
+            run.manifest = load_stack(run.name, file, self.environ, root=checkout.root,
+                                      limits=RepoLimits.from_settings(self.settings))
             run.manifest.source_hash = run.source_hash
             run.warnings.extend(run.manifest.warnings)
             imgs = stack_images(run.manifest, checkout, run.live, source=self.source,

@@ -14,7 +14,7 @@ from controller.config import Settings
 from controller.errors import SwarmError
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
-from controller.reconcile.loop import ReconcileLoop
+from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
 from controller.render.sandbox import RepoLimits
@@ -75,20 +75,25 @@ class App:
         self.server = None
         self.file_watcher = None
         self._first_pass = threading.Event()
+        self.pass_clock = PassClock(settings.pass_deadline_s)  # issue 7: /readyz on a stuck pass
 
     def sync(self, dry_run: bool = False) -> PassResult:
         """Run one pass now (``dry_run``: plan only)."""
         return self.reconciler.reconcile(dry_run=dry_run)
 
     def _pass(self) -> PassResult:
+        self.pass_clock.started()
         try:
             return self.sync()
         finally:
+            self.pass_clock.finished()
             self._first_pass.set()
 
     def ready(self) -> bool:
-        """Ready once a first pass has finished and the Docker engine answers."""
-        return self._first_pass.is_set() and self.client.ping()
+        """Ready once a first pass has finished, no pass has run past KEELSON_PASS_DEADLINE,
+        and the Docker engine answers."""
+        return (self._first_pass.is_set() and not self.pass_clock.overdue()
+                and self.client.ping())
 
     def start(self) -> None:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""

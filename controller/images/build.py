@@ -50,12 +50,14 @@ def build_inputs(build: BuildSpec, limits: Optional[RepoLimits] = None) -> Build
     Raises:
         RepoAccessError: the Dockerfile or ``.dockerignore`` leaves the tree (absolute, ``..``,
             a symlink out of it) or is over its cap; the context holds a link out of the tree.
-        ManifestError: the Dockerfile does not exist.
+        ImageBuildError: the Dockerfile does not exist.
     """
     box = RepoSandbox(build.root or build.context, limits)
     box.check_folder(build.context, what="build context")
-    path = box.resolve(build.context, build.dockerfile or "Dockerfile", what="build.dockerfile",
-                       want="file")
+    path = box.resolve(build.context, build.dockerfile or "Dockerfile", what="build.dockerfile")
+    if not os.path.isfile(path):
+        raise ImageBuildError(f"Dockerfile {build.dockerfile or 'Dockerfile'!r} not found in the "
+                              "build context")
     cap = box.limits.object_file_bytes
     rel = os.path.relpath(path, build.context)  # both in the tree's spelling
     text = None

@@ -61,14 +61,12 @@ class _Deadline:
         self._fired.set()
         sock = _socket_of(response)
         log.warning("build still running after %s s: closing its connection", self.timeout_s)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread; dockerd sees EOF
-            except OSError:
-                pass
         try:
-            response.close()
-        except Exception:  # noqa: BLE001 - closing from another thread is best effort
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread; dockerd sees EOF
+            else:  # no socket found: closing is the next best thing
+                response.close()
+        except Exception:  # noqa: BLE001 - the reading thread may have closed it already
             pass
 
 
@@ -158,11 +156,13 @@ class ImageEngine:
             finally:
                 deadline.stop()
                 response.close()
-        except _ENGINE_ERRORS + _STREAM_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - a cut connection fails in many ways
             if deadline.expired():
                 raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                       "(KEELSON_BUILD_TIMEOUT)") from exc
-            raise ImageBuildError(f"build {tag}: {_explain(exc)}") from exc
+            if isinstance(exc, _ENGINE_ERRORS + _STREAM_ERRORS):
+                raise ImageBuildError(f"build {tag}: {_explain(exc)}") from exc
+            raise
         if deadline.expired():
             raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                   "(KEELSON_BUILD_TIMEOUT)", log_tail="\n".join(lines[-LOG_TAIL_LINES:]))

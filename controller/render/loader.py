@@ -303,7 +303,8 @@ class _Loading:
     def _path(self, value: str, key: str, want: Optional[str]) -> str:
         """Resolve ``value`` against the stack folder through the sandbox (stays in the tree;
         exists as a ``want`` when given); errors carry ``key`` and its line."""
-        what = {"file": "file", "folder": "build context"}.get(want or "", "file")
+        parts = [p for p in key.split(".") if not p.isdigit()]
+        what = parts[-1] if parts else "file"  # env_file, file, context
         try:
             return self.sandbox.resolve(self.directory, value, what=what, want=want)
         except ManifestError as exc:

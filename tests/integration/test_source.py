@@ -332,3 +332,38 @@ def test_half_written_tree_and_broken_clone_are_redone(manifest_repo, tmp_path):
     assert co.root == str(wd / "trees" / sha)
     assert not os.path.exists(os.path.join(co.root, "junk"))
     assert os.path.isfile(os.path.join(co.manifests, "web", "stack.yml"))
+
+
+def test_git_fetch_timeout_kills_a_stalled_fetch(tmp_path):
+    """KEELSON_GIT_TIMEOUT: a remote that accepts the connection and never answers costs the
+    timeout, not the loop (a GitFetchError; the pass fails its fetch and nothing changes)."""
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        src = make_source(f"http://127.0.0.1:{port}/stalled.git", "main", "manifests",
+                          str(tmp_path / "wd"), git_timeout_s=3)
+        start = time.monotonic()
+        with pytest.raises(GitFetchError):
+            src.fetch()
+        assert 2.5 <= time.monotonic() - start < 30  # it waited for the timeout, then stopped
+    finally:
+        stop.set()
+        t.join(5)
+        for conn in held:
+            conn.close()
+        server.close()

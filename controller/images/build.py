@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Tuple
 
+from controller.config import Settings
 from controller.errors import ImageBuildError
 from controller.images.naming import build_repository, build_tag
 from controller.model import labels as L
@@ -90,7 +91,7 @@ class ImageBuilder:
     """
 
     def __init__(self, engine: ImageEngine, registry: str, observer=None, *,
-                 build_timeout_s: Optional[float] = 1200.0,
+                 build_timeout_s: Optional[float] = Settings.build_timeout_s,
                  limits: Optional[RepoLimits] = None):
         self.engine = engine
         self.registry = registry

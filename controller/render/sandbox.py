@@ -177,9 +177,12 @@ class RepoSandbox:
         Args:
             folder: absolute folder inside the tree. what: what it is, for messages.
         Raises:
-            RepoAccessError: the first such link, named relative to the tree (rule
-                ``symlink-outside``).
+            RepoAccessError: the folder itself leads outside the tree, or the first link under
+                it that does, named relative to the tree (rule ``symlink-outside``).
         """
+        if not is_inside(os.path.realpath(folder), self.real_root):  # never walk the outside
+            raise RepoAccessError(f"{what} {self.shown(folder)} is a symlink that points outside "
+                                  "the repository", rule="symlink-outside")
         bad = escaping_links(folder, self.real_root)
         if bad:
             link, _ = bad[0]

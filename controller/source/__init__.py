@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from controller.config import Settings
 from controller.errors import ConfigError
 from controller.source.folder import FolderSource, hash_folder
 from controller.source.git import GitSource, git_dir_of, is_remote_url
@@ -18,7 +19,7 @@ __all__ = ["ChangeWatcher", "FolderSource", "GitSource", "hash_folder", "local_w
 
 
 def make_source(repo: str, branch: str, path: str, workdir: str, *,
-                git_timeout_s: float = 300.0,
+                git_timeout_s: float = Settings.git_timeout_s,
                 max_tree_bytes: Optional[int] = None) -> Union[GitSource, FolderSource]:
     """Build the source the ``--repo`` setting names.
 

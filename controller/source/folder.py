@@ -44,6 +44,10 @@ def hash_folder(folder: str) -> str:
                 target = os.readlink(full).encode()
                 digest.update(b"L%d:%s" % (len(target), target))
                 continue
+            mode = os.lstat(full).st_mode
+            if not stat.S_ISREG(mode):  # a FIFO or a device: never opened (it could block)
+                digest.update(b"X%d:" % stat.S_IFMT(mode))
+                continue
             digest.update(b"F%d:" % os.path.getsize(full))
             with open(full, "rb") as fh:
                 for chunk in iter(lambda: fh.read(CHUNK), b""):

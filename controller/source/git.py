@@ -19,6 +19,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import git
 
+from controller.config import Settings
 from controller.errors import GitFetchError
 from controller.render.sandbox import DEFAULT_LIMITS
 from controller.model.source import Checkout, Revision
@@ -98,7 +99,8 @@ class GitSource:
     """
 
     def __init__(self, url: str, branch: str, path: str, workdir: str, *,
-                 environ: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0,
+                 environ: Optional[Mapping[str, str]] = None,
+                 timeout_s: float = Settings.git_timeout_s,
                  max_tree_bytes: Optional[int] = None):
         self.url, url_credentials = split_credentials(url)
         self.branch = branch

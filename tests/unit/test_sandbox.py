@@ -149,3 +149,32 @@ def test_deep_nesting_is_a_clear_error(text, tmp_path):
     with pytest.raises(ManifestError, match="nests more than") as e:
         load_text(text, directory=str(tmp_path))
     assert e.value.stack == "test"
+
+
+def test_stack_folder_linked_out_of_the_tree_is_never_walked(tmp_path):
+    outside = tmp_path / "host" / "app"
+    outside.mkdir(parents=True)
+    (outside / "compose.yml").write_text("services:\n  a: {image: x}\n")
+    manifests = tmp_path / "repo" / "manifests"
+    manifests.mkdir(parents=True)
+    os.symlink(str(outside), manifests / "evil")
+    with pytest.raises(RepoAccessError) as e:
+        load_stack("evil", str(manifests / "evil" / "compose.yml"), {}, root=str(tmp_path / "repo"))
+    assert e.value.rule == "symlink-outside"
+
+
+def test_folder_source_does_not_open_a_fifo(tmp_path):
+    from controller.source.folder import FolderSource
+    (tmp_path / "manifests" / "s").mkdir(parents=True)
+    (tmp_path / "manifests" / "s" / "stack.yml").write_text("services:\n  a: {image: x}\n")
+    os.mkfifo(tmp_path / "manifests" / "s" / "pipe")
+    assert FolderSource(str(tmp_path), "manifests").fetch().stack_hashes["s"]
+
+
+def test_folder_source_tree_cap(tmp_path):
+    from controller.errors import SourceError
+    from controller.source.folder import FolderSource
+    (tmp_path / "manifests" / "s").mkdir(parents=True)
+    (tmp_path / "manifests" / "s" / "big").write_bytes(b"x" * 10_000)
+    with pytest.raises(SourceError, match="KEELSON_MAX_TREE_BYTES"):
+        FolderSource(str(tmp_path), "manifests", max_tree_bytes=5_000).fetch()

@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
-from controller.render.interpolate import substitute
+from controller.render.interpolate import MAX_EXPANSION_CHARS, substitute
 from controller.render.yaml_load import YamlFloat, YamlInt
 
 class Context:
@@ -31,12 +31,16 @@ class Context:
         self.lookup = lookup
         self.missing: Dict[str, str] = {}
         self.missing_at: Dict[str, list] = {}
+        self.expanded = 0  # characters interpolation produced so far (issue 7 budget)
 
     def interp(self, value: Any, path: str) -> Any:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
         if self.lookup is None or not isinstance(value, str):
             return value
-        out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
+        out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path),
+                                  budget=MAX_EXPANSION_CHARS - self.expanded)
+        if out is not value:
+            self.expanded += len(out)
         for name in missing:
             self.missing.setdefault(name, path)
         if missing:

@@ -79,8 +79,8 @@ SITE_DOCKERFILE = "FROM busybox:latest\nCMD [\"sleep\", \"3600\"]\n"
 def test_repo_escapes_fail_only_their_stack(engine, registry, manifest_repo, stack_names,
                                             tmp_path, monkeypatch, caplog):
     """Symlinked .env / stack file / Dockerfile / config, absolute and ``..`` paths for
-    dockerfile, env_file and file:, files over their caps, an alias bomb, deep nesting and an
-    unterminated quote: each fails its own stack with a clear error, under a Python whose
+    dockerfile, env_file and file:, files over their caps, an alias bomb, deep nesting, an
+    unterminated quote and an interpolation bomb: each fails its own stack with a clear error, under a Python whose
     ``tarfile`` has no ``data_filter`` (forced), and the good stack of the same repo syncs."""
     monkeypatch.delattr(tarfile, "data_filter", raising=False)
     monkeypatch.delattr(tarfile, "FilterError", raising=False)
@@ -128,6 +128,9 @@ def test_repo_escapes_fail_only_their_stack(engine, registry, manifest_repo, sta
                  ["nests more than"]),
         "quote": ({".env": 'A="' + "x\n" * 100_000, "stack.yml": stack_body()},
                   ["unterminated", ".env"]),
+        "interp": ({".env": "A=" + "x" * (200 << 10) + "\n",
+                    "stack.yml": stack_body("    environment:\n      B: '" + "${A}" * 30 + "'\n")},
+                   ["interpolation produces more than", "services.app.environment.B"]),
     }
     good = stack_names("good")
     manifest_repo.write(f"manifests/{good}/stack.yml", tools_stack(registry))

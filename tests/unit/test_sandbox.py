@@ -178,3 +178,24 @@ def test_folder_source_tree_cap(tmp_path):
     (tmp_path / "manifests" / "s" / "big").write_bytes(b"x" * 10_000)
     with pytest.raises(SourceError, match="KEELSON_MAX_TREE_BYTES"):
         FolderSource(str(tmp_path), "manifests", max_tree_bytes=5_000).fetch()
+
+
+def test_interpolation_output_is_bounded(tmp_path):
+    (tmp_path / ".env").write_text("A=" + "x" * (200 << 10) + "\n")
+    start = time.monotonic()
+    with pytest.raises(ManifestError, match="interpolation produces more than"):
+        load_text("services:\n  a:\n    image: x\n    environment:\n      B: '"
+                  + "${A}" * 30 + "'\n", directory=str(tmp_path))
+    with pytest.raises(ManifestError, match="interpolation produces more than"):
+        load_text("services:\n  a:\n    image: x\n    environment:\n"
+                  + "".join(f"      B{i}: '${{A}}'\n" for i in range(30)), directory=str(tmp_path))
+    assert time.monotonic() - start < 2.0
+
+
+def test_nested_defaults_are_bounded(tmp_path):
+    nested = "${A:-" * 2000 + "x" + "}" * 2000
+    start = time.monotonic()
+    with pytest.raises(ManifestError, match="nests more than"):
+        load_text(f"services:\n  a:\n    image: x\n    environment:\n      B: '{nested}'\n",
+                  directory=str(tmp_path))
+    assert time.monotonic() - start < 2.0

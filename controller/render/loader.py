@@ -91,7 +91,7 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
     sandbox = RepoSandbox(root or directory, limits)
     shown = sandbox.shown(stack_file)
     try:
-        # the exported tree was checked as a whole; a stack holding a link out of it fails alone
+        # links out of the tree are only logged at export: the stack holding one fails here, alone
         sandbox.check_folder(directory, what="the stack folder")
         text = sandbox.read_text(os.path.abspath(stack_file), what="stack file",
                                  max_bytes=sandbox.limits.stack_file_bytes)

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Dict, Mapping, Optional
+from typing import Mapping, Optional
 
 from controller.config import Settings
 from controller.errors import SwarmError
@@ -16,9 +16,11 @@ from controller.deploy.apply import Applier
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
 from controller.images.digests import DigestCache
-from controller.reconcile.loop import ReconcileLoop
+from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
+from controller.render.sandbox import RepoLimits
+from controller.render.variables import allowed_variables
 from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
@@ -28,15 +30,6 @@ from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger("keelson.app")
-
-# Variables never offered to stack interpolation: credentials of Keelson itself.
-PRIVATE_ENV_PREFIXES = ("KEELSON_GIT_", "KEELSON_WEBHOOK_SECRET")
-
-
-def interpolation_environ(environ: Mapping[str, str]) -> Dict[str, str]:
-    """The controller environment stack files may use (Keelson's own secrets removed)."""
-    return {k: v for k, v in environ.items() if not k.startswith(PRIVATE_ENV_PREFIXES)}
-
 
 def connect_swarm(environ: Mapping[str, str]) -> SwarmClient:
     """A SwarmClient for DOCKER_HOST (or the default socket).
@@ -56,7 +49,8 @@ class App:
     """Keelson, wired.
 
     Args:
-        settings: validated Settings. environ: the process environment (interpolation input).
+        settings: validated Settings. environ: the process environment; stack files see only
+            the variables ``settings.env_allow`` allows (``render.variables``).
         client: an existing SwarmClient (tests); None builds one from DOCKER_HOST.
         metrics: an existing MetricsRecorder (tests); None builds one with a fresh registry.
         identity: Keelson's own service (tests); None detects it from the Engine (issue 7).
@@ -74,8 +68,11 @@ class App:
         self.engine = ImageEngine(self.client)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,
-                                    digests=self.digests)
-        self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)
+                                    digests=self.digests, build_timeout_s=settings.build_timeout_s,
+                                    limits=RepoLimits.from_settings(settings))
+        self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir,
+                                  git_timeout_s=settings.git_timeout_s,
+                                  max_tree_bytes=settings.max_tree_bytes)
         # issue 7: who Keelson is on the swarm (its own stack and secrets are off limits)
         self.identity = identity or detect_identity(self.client.api)
         self.guard = Guard.from_settings(settings, self.identity)
@@ -87,11 +84,13 @@ class App:
                                      builder=self.builder, digests=self.digests,
                                      applier=self.applier, watcher=self.watcher,
                                      metrics=self.metrics, store=self.store,
-                                     environ=interpolation_environ(environ), guard=self.guard)
+                                     environ=allowed_variables(environ, settings.env_allow),
+                                     guard=self.guard)
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None
         self._first_pass = threading.Event()
+        self.pass_clock = PassClock(settings.pass_deadline_s)  # issue 7: /readyz on a stuck pass
 
     def sync(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
         """Run one pass now (``dry_run``: plan only; ``allow_mass_prune``: lift the prune
@@ -99,14 +98,18 @@ class App:
         return self.reconciler.reconcile(dry_run=dry_run, allow_mass_prune=allow_mass_prune)
 
     def _pass(self) -> PassResult:
+        self.pass_clock.started()
         try:
             return self.sync()
         finally:
+            self.pass_clock.finished()
             self._first_pass.set()
 
     def ready(self) -> bool:
-        """Ready once a first pass has finished and the Docker engine answers."""
-        return self._first_pass.is_set() and self.client.ping()
+        """Ready once a first pass has finished, no pass has run past KEELSON_PASS_DEADLINE,
+        and the Docker engine answers."""
+        return (self._first_pass.is_set() and not self.pass_clock.overdue()
+                and self.client.ping())
 
     def start(self) -> None:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""

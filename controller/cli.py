@@ -102,8 +102,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         setup_logging(args.log_level)
         if args.command == "validate":
             from controller.validate import validate_dir
-            return validate_dir(args.dir, dict(os.environ), ScrubbingWriter(sys.stdout),
-                                level=args.policy, show_merged=args.show_merged)
+            # issue 7: the same allowed variables and size caps as run, sync and plan
+            from controller.render.sandbox import RepoLimits
+            from controller.render.variables import allowed_variables
+            local = Settings(**settings_from_env(os.environ))
+            return validate_dir(args.dir, allowed_variables(os.environ, local.env_allow),
+                                ScrubbingWriter(sys.stdout), limits=RepoLimits.from_settings(local),
+                                level=args.policy, show_merged=args.show_merged,
+                                settings_env=os.environ)
         settings = settings_from(args, os.environ)
         from controller.app import App
         app = App(settings)

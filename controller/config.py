@@ -170,6 +170,26 @@ class Settings:
         bind_root: absolute folder, present on every node, that relative bind mount sources
             resolve against as ``<bind_root>/<stack>/<source>`` (KEELSON_BIND_ROOT); empty
             (the default) refuses relative bind sources with a hint.
+
+        Trust boundary (issue 7): what a merge to the repo may make Keelson read or wait for.
+        max_stack_file_bytes: largest stack file read, bytes (KEELSON_MAX_STACK_FILE_BYTES,
+            default 256 KiB; PyYAML composes about 250 KiB a second here).
+        max_env_file_bytes: largest ``.env`` or ``env_file`` read, bytes
+            (KEELSON_MAX_ENV_FILE_BYTES, default 256 KiB).
+        max_object_file_bytes: largest config/secret ``file:`` read, bytes
+            (KEELSON_MAX_OBJECT_FILE_BYTES, default 500 KiB: Swarm's own limit for a config or
+            secret, swarmkit ``MaxConfigSize``/``MaxSecretSize``).
+        max_tree_bytes: largest exported revision, bytes, counting 512 per entry plus file sizes
+            (KEELSON_MAX_TREE_BYTES, default 256 MiB); a bigger revision fails the fetch.
+        env_allow: controller variables stack files may interpolate, as fnmatch patterns
+            (KEELSON_ENV_ALLOW comma list, default none); ``KEELSON_*`` never, whatever the
+            pattern.
+        build_timeout_s: seconds one image build may take before it is cancelled
+            (KEELSON_BUILD_TIMEOUT, default 1200).
+        git_timeout_s: seconds one git command (fetch) may take before it is killed
+            (KEELSON_GIT_TIMEOUT, default 300).
+        pass_deadline_s: seconds a pass may run before ``/readyz`` answers 503
+            (KEELSON_PASS_DEADLINE, default 3600).
     """
 
     repo: str = ""
@@ -207,6 +227,15 @@ class Settings:
     allowed_bind_paths: Tuple[str, ...] = ()
     # --- issue 8 (relative bind mounts) ---
     bind_root: str = ""  # KEELSON_BIND_ROOT: absolute folder on every node; "" refuses them
+    # -- issue 7: trust boundary (sandbox limits, allowed variables, bounded work) --
+    max_stack_file_bytes: int = 256 << 10
+    max_env_file_bytes: int = 256 << 10
+    max_object_file_bytes: int = 500 << 10
+    max_tree_bytes: int = 256 << 20
+    env_allow: Tuple[str, ...] = ()
+    build_timeout_s: float = 1200.0
+    git_timeout_s: float = 300.0
+    pass_deadline_s: float = 3600.0
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -239,6 +268,10 @@ class Settings:
         if self.http_max_connections < 1:
             raise ConfigError("KEELSON_HTTP_MAX_CONNECTIONS must be >= 1, "
                               f"got {self.http_max_connections}")
+        for name in ("max_stack_file_bytes", "max_env_file_bytes", "max_object_file_bytes",
+                     "max_tree_bytes", "build_timeout_s", "git_timeout_s", "pass_deadline_s"):
+            if getattr(self, name) <= 0:  # issue 7: every bound must bound something
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         checked = self._trust_checked()  # issue 7
         if not checked.instance:
             legacy = default_instance(checked.repo, checked.path, legacy=True)
@@ -264,7 +297,6 @@ class Settings:
         if self.self_stack and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", self.self_stack):
             raise ConfigError(f"KEELSON_SELF_STACK: {self.self_stack!r} is not a stack name")
         return dataclasses.replace(self, policy=level)
-
 
 
 def parse_duration_s(text: str, setting: str) -> float:
@@ -357,6 +389,20 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
                               f"{e['KEELSON_PRUNE_MAX_RATIO']!r}") from None
     if "KEELSON_ALLOW_MASS_PRUNE" in e:
         out["allow_mass_prune"] = env_bool(e["KEELSON_ALLOW_MASS_PRUNE"], False)
+    # -- issue 7: trust boundary --
+    for var, key in (("KEELSON_MAX_STACK_FILE_BYTES", "max_stack_file_bytes"),
+                     ("KEELSON_MAX_ENV_FILE_BYTES", "max_env_file_bytes"),
+                     ("KEELSON_MAX_OBJECT_FILE_BYTES", "max_object_file_bytes"),
+                     ("KEELSON_MAX_TREE_BYTES", "max_tree_bytes")):
+        if e.get(var):
+            out[key] = parse_bytes(e[var], var)
+    if e.get("KEELSON_ENV_ALLOW"):
+        out["env_allow"] = parse_env_allow(e["KEELSON_ENV_ALLOW"])
+    for var, key in (("KEELSON_BUILD_TIMEOUT", "build_timeout_s"),
+                     ("KEELSON_GIT_TIMEOUT", "git_timeout_s"),
+                     ("KEELSON_PASS_DEADLINE", "pass_deadline_s")):
+        if e.get(var):
+            out[key] = parse_duration_s(e[var], var)
     out.update(_http_settings_from_env(e))
     out.update(trust_settings_from_env(e))  # issue 7
     return out
@@ -397,3 +443,24 @@ def env_int(text: str, setting: str) -> int:
         return int(str(text).strip())
     except ValueError:
         raise ConfigError(f"{setting}: not a whole number: {text!r}") from None
+
+
+def parse_bytes(text: str, setting: str) -> int:
+    """Parse ``1048576``, ``512k``, ``1m``, ``1g`` (powers of 1024) into bytes.
+
+    Raises:
+        ConfigError: not a number of bytes, naming ``setting``.
+    """
+    t = str(text).strip().lower().rstrip("b").rstrip("i")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise ConfigError(f"{setting}: not a size in bytes: {text!r}") from None
+
+
+def parse_env_allow(text: str) -> Tuple[str, ...]:
+    """``KEELSON_ENV_ALLOW``: a comma list of fnmatch patterns (``APP_*,DOMAIN``), blanks dropped."""
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())

@@ -82,6 +82,35 @@ class ManifestError(RenderError):
         self.args = (self.describe(),)
         return self
 
+    def at(self, *, key: Optional[str] = None, line: Optional[int] = None) -> "ManifestError":
+        """Fill in the key path and line where the raiser did not know them; returns self."""
+        self.key = self.key or key
+        self.line = self.line or line
+        self.args = (self.describe(),)
+        return self
+
+
+class RepoAccessError(ManifestError):
+    """A read the repo asked for was refused by the sandbox (issue 7): a path that leaves the
+    exported tree (absolute, ``~``, ``..``, or a symlink pointing out), a file that is not a
+    regular file, or a file over its size cap.
+
+    Args:
+        message: what was refused, naming the path as written in the repo (never its content).
+        rule: the rule that refused it: ``absolute-path``, ``home-path``, ``outside-repo``,
+            ``symlink-outside``, ``not-a-regular-file``, ``size-cap``.
+        stack, file, line, key: as :class:`ManifestError`.
+    """
+
+    reason = "PolicyDenied"
+
+    def __init__(self, message: str, *, rule: str, stack: Optional[str] = None,
+                 file: Optional[str] = None, line: Optional[int] = None,
+                 key: Optional[str] = None):
+        self.rule = rule
+        super().__init__(f"{message} (refused: rule {rule})", stack=stack, file=file, line=line,
+                         key=key)
+
 
 class ImageError(KeelsonError):
     """An image could not be built, pushed or resolved."""

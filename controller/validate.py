@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Mapping, Optional, TextIO
+from typing import TYPE_CHECKING, Mapping, Optional, TextIO
 
 from controller.config import PolicyLevel, trust_settings_from_env
 from controller.errors import KeelsonError
@@ -11,20 +11,27 @@ from controller.policy.admission import AdmissionPolicy, check
 from controller.policy.guard import placeholder_refs
 from controller.policy.protected import ProtectedNames
 
+if TYPE_CHECKING:
+    from controller.render.sandbox import RepoLimits
 
-def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
-                 level: Optional[str] = None, show_merged: bool = False) -> int:
+def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
+                 limits: Optional["RepoLimits"] = None, level: Optional[str] = None,
+                 show_merged: bool = False,
+                 settings_env: Optional[Mapping[str, str]] = None) -> int:
     """Check every stack under ``directory``: a manifests folder, a repo with manifests/, or one
     stack folder (holding a stack file; the stack is named after the folder).
 
     Args:
-        directory: folder holding one sub-folder per stack. environ: interpolation variables
-            (also read for KEELSON_POLICY, KEELSON_PROTECTED_NAMES, KEELSON_ALLOWED_BIND_PATHS).
-        out: where the report goes.
+        directory: folder holding one sub-folder per stack. environ: interpolation variables,
+            already filtered by the allow-list (``render.variables.allowed_variables``).
+        out: where the report goes. limits: size caps (default: the Settings defaults).
         level: admission level to check against (``--policy``); None reads KEELSON_POLICY
             (default baseline). What stricter levels would refuse is printed as notes.
         show_merged: also print each stack's document after merging its files, interpolation
             and casting (what Keelson converts), as YAML.
+        settings_env: the process environment the ``KEELSON_*`` settings are read from
+            (KEELSON_POLICY, KEELSON_PROTECTED_NAMES, KEELSON_ALLOWED_BIND_PATHS,
+            KEELSON_BIND_ROOT); default ``environ``.
     Returns:
         0 when every stack is valid (warnings allowed), 1 when any has an error (a policy
         refusal included).
@@ -37,7 +44,8 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
     from controller.render.preflight import preflight
     from controller.report import print_merged
 
-    policy = _admission(environ, level)  # issue 7
+    settings_env = environ if settings_env is None else settings_env
+    policy = _admission(settings_env, level)  # issue 7
     if not os.path.isdir(directory):
         print(f"{directory}: not a folder", file=out)
         return 1
@@ -61,10 +69,10 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO,
     bad = 0
     for name, file in stacks.items():
         try:
-            manifest = load_stack(name, file, environ, root=directory)
+            manifest = load_stack(name, file, environ, root=directory, limits=limits)
             # built images do not exist offline: a placeholder stands in for each
-            desired = to_desired(manifest, placeholder_refs(manifest), None, environ=dict(environ),
-                                 bind_root=environ.get("KEELSON_BIND_ROOT", ""))
+            desired = to_desired(manifest, placeholder_refs(manifest), None,  # secrets read
+                                 bind_root=settings_env.get("KEELSON_BIND_ROOT", ""))  # .variables
             findings = preflight(manifest, desired)
             refused = check(desired, policy, manifest)  # issue 7: admission policy
         except KeelsonError as exc:

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Tuple
 
+from controller.config import Settings
 from controller.errors import ImageBuildError
 from controller.images.naming import build_repository, build_tag
 from controller.model import labels as L
 from controller.model.manifest import BuildSpec, ImageRef
+from controller.render.sandbox import RepoLimits, RepoSandbox
 
 if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
     from controller.swarm.engine_images import ImageEngine
@@ -16,6 +20,60 @@ if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
 log = logging.getLogger(__name__)
 
 REVISION_BUILD_ARG = "KEELSON_REVISION"  # always passed; Dockerfiles may declare ARG for it
+DOCKERIGNORE = ".dockerignore"
+OUTSIDE_DOCKERFILE = ".keelson.Dockerfile"  # name a Dockerfile from outside the context is sent as
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What the engine is given for one build, every repo file already read through the sandbox.
+
+    Attributes:
+        dockerfile: path relative to the context, or OUTSIDE_DOCKERFILE when ``dockerfile_text``
+            carries a Dockerfile that lies in the tree but outside the context.
+        dockerfile_text: that Dockerfile's content, or None.
+        exclude: ``.dockerignore`` patterns (blank and ``#`` lines dropped, as the SDK does).
+    """
+
+    dockerfile: str
+    dockerfile_text: Optional[str]
+    exclude: Tuple[str, ...]
+
+
+def build_inputs(build: BuildSpec, limits: Optional[RepoLimits] = None) -> BuildInputs:
+    """Resolve a build's Dockerfile and ``.dockerignore`` inside the tree (issue 7).
+
+    Args:
+        build: the service's build section (``root`` = the tree, ``context`` inside it).
+        limits: size caps; the Dockerfile and ``.dockerignore`` take ``object_file_bytes``.
+    Returns:
+        BuildInputs.
+    Raises:
+        RepoAccessError: the Dockerfile or ``.dockerignore`` leaves the tree (absolute, ``..``,
+            a symlink out of it) or is over its cap; the context holds a link out of the tree.
+        ImageBuildError: the Dockerfile does not exist.
+    """
+    box = RepoSandbox(build.root or build.context, limits)
+    box.check_folder(build.context, what="build context")
+    path = box.resolve(build.context, build.dockerfile or "Dockerfile", what="build.dockerfile")
+    if not os.path.isfile(path):
+        raise ImageBuildError(f"Dockerfile {build.dockerfile or 'Dockerfile'!r} not found in the "
+                              "build context")
+    cap = box.limits.object_file_bytes
+    rel = os.path.relpath(path, build.context)  # both in the tree's spelling
+    text = None
+    if rel == ".." or rel.startswith(".." + os.sep):
+        text = box.read_text(path, what="build.dockerfile", max_bytes=cap)
+        rel = OUTSIDE_DOCKERFILE
+    else:  # read it once through the sandbox anyway: refuses a FIFO or an oversized file
+        box.read(path, what="build.dockerfile", max_bytes=cap)
+    exclude: Tuple[str, ...] = ()
+    ignore = os.path.join(build.context, DOCKERIGNORE)
+    if os.path.lexists(ignore):
+        lines = box.read_text(ignore, what=DOCKERIGNORE, max_bytes=cap).splitlines()
+        exclude = tuple(ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#"))
+    return BuildInputs(dockerfile=rel.replace(os.sep, "/"), dockerfile_text=text,
+                       exclude=exclude)
 
 
 class ImageBuilder:
@@ -29,13 +87,20 @@ class ImageBuilder:
         observer: optional metrics sink with ``image_build(stack, service, result,
             duration_s)`` and ``image_push(stack, service, result, duration_s)``; result is
             ``"success"`` or ``"error"``, durations in seconds.
+        build_timeout_s: seconds one build may take before it is cancelled
+            (KEELSON_BUILD_TIMEOUT; None: no limit).
+        limits: size caps for the Dockerfile and ``.dockerignore`` (default: Settings').
     """
 
-    def __init__(self, engine: ImageEngine, registry: str, observer=None, digests=None):
+    def __init__(self, engine: ImageEngine, registry: str, observer=None, digests=None, *,
+                 build_timeout_s: Optional[float] = Settings.build_timeout_s,
+                 limits: Optional[RepoLimits] = None):
         self.engine = engine
         self.digests = digests
         self.registry = registry
         self.observer = observer
+        self.build_timeout_s = build_timeout_s
+        self.limits = limits
 
     def ensure(self, stack: str, service: str, build: BuildSpec, context_revision: str,
                revision: str, dockerfile_revision: str = "") -> ImageRef:
@@ -57,7 +122,9 @@ class ImageBuilder:
         Returns:
             ImageRef: repository, tag and the registry's manifest digest.
         Raises:
-            ImageBuildError: no registry configured, a bad revision, or the build failed.
+            ImageBuildError: no registry configured, a bad revision, the build failed or ran
+                past ``build_timeout_s`` (it is cancelled).
+            RepoAccessError: the Dockerfile or ``.dockerignore`` leaves the tree.
             ImagePushError: the push failed.
             ImageResolveError: the registry could not be asked whether it holds the tag.
         """
@@ -74,10 +141,13 @@ class ImageBuilder:
             log.debug("image %s already in the registry (%s); not building", ref, info[0])
             return ImageRef(repo, tag, *info)
         if self.engine.local_image(ref) is None:
+            inputs = build_inputs(build, self.limits)
             self._timed("image_build", stack, service, lambda: self.engine.build(
-                build.context, build.dockerfile, ref,
+                build.context, inputs.dockerfile, ref,
                 dict(build.args or {}, **{REVISION_BUILD_ARG: revision}),
-                build.target, dict(build.labels or {}, **{L.REVISION: revision})))
+                build.target, dict(build.labels or {}, **{L.REVISION: revision}),
+                timeout_s=self.build_timeout_s, exclude=inputs.exclude,
+                dockerfile_text=inputs.dockerfile_text))
         digest = self._timed("image_push", stack, service, lambda: self.engine.push(repo, tag))
         log.info("image %s pushed (%s)", ref, digest)
         # ask again for the platforms, so a fresh push pins exactly what a later pass will

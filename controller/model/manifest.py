@@ -17,6 +17,8 @@ class BuildSpec:
         target: multi-stage target, or None.
         image: the service's ``image:`` name when both are given (its repository is used).
         labels: image labels from ``build.labels`` (name -> value).
+        root: the tree the build must stay in (the exported revision); the image step reads the
+            Dockerfile and ``.dockerignore`` through a sandbox rooted here ("" = ``context``).
     """
 
     context: str
@@ -25,6 +27,7 @@ class BuildSpec:
     target: Optional[str] = None
     image: Optional[str] = None
     labels: Dict[str, str] = field(default_factory=dict)
+    root: str = ""
 
     @property
     def dockerfile_path(self) -> str:
@@ -66,6 +69,10 @@ class StackManifest:
             files, build contexts (tree hash) and Dockerfiles, and ``variable NAME`` for each
             interpolation variable (hash of its value, or ``unset``). See
             ``controller.render.inputs.inputs_hash``.
+        variables: the variables interpolation used (the stack's ``.env`` overlaid with the
+            allowed controller variables); config/secret ``environment:`` reads these too.
+        file_data: absolute path -> content of each config/secret ``file:``, read by the loader
+            through the sandbox (size-capped, confined to the tree).
     """
 
     name: str
@@ -81,6 +88,8 @@ class StackManifest:
     position_files: Dict[str, str] = field(default_factory=dict)
     inputs: Dict[str, str] = field(default_factory=dict)
     shown_file: str = ""
+    variables: Dict[str, str] = field(default_factory=dict)
+    file_data: Dict[str, bytes] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -122,3 +122,42 @@ class ReconcileLoop:
                 if reason not in woke:
                     woke.append(reason)
         return woke
+
+
+class PassClock:
+    """When the running pass started, to tell a stuck loop from a busy one (issue 7).
+
+    ``/readyz`` turns 503 while a pass has run longer than ``deadline_s``: every step of a pass
+    is bounded (git, builds, rollouts), so a pass that long means something blocks the loop.
+
+    Args:
+        deadline_s: seconds a pass may run before it counts as overdue (KEELSON_PASS_DEADLINE).
+        clock: monotonic time in seconds (tests pass their own).
+    """
+
+    def __init__(self, deadline_s: float, clock: Callable[[], float] = time.monotonic):
+        self.deadline_s = deadline_s
+        self._clock = clock
+        self._started: Optional[float] = None
+        self._warned = False
+
+    def started(self) -> None:
+        """A pass begins now."""
+        self._started, self._warned = self._clock(), False
+
+    def finished(self) -> None:
+        """The pass ended (success or not)."""
+        if self._warned:
+            log.warning("the overdue pass ended after %.0f s", self._clock() - (self._started or 0))
+        self._started = None
+
+    def overdue(self) -> bool:
+        """True while the running pass has run longer than ``deadline_s`` (logged once)."""
+        started = self._started
+        if started is None or self._clock() - started <= self.deadline_s:
+            return False
+        if not self._warned:
+            self._warned = True
+            log.warning("a pass has run for more than %.0f s (KEELSON_PASS_DEADLINE): "
+                        "reporting not ready until it ends", self.deadline_s)
+        return True

@@ -34,6 +34,7 @@ from controller.render.convert import to_desired
 from controller.render.inputs import inputs_hash
 from controller.render.loader import load_stack
 from controller.render.preflight import preflight
+from controller.render.sandbox import RepoLimits
 from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
@@ -135,6 +136,7 @@ class StackLine:
                  guard: Guard):
         self.settings = settings
         self.guard = guard
+        self.limits = RepoLimits.from_settings(settings)
         self.source = source
         self.client = client
         self.builder = builder
@@ -172,8 +174,7 @@ class StackLine:
                 # ownership and admission, before any build, registry call or write
                 self.guard.check_owner(loaded, live)
                 self.guard.check_admission(loaded, to_desired(
-                    loaded, placeholder_refs(loaded), None, environ=self.environ,
-                    bind_root=self.settings.bind_root))
+                    loaded, placeholder_refs(loaded), None, bind_root=self.settings.bind_root))
                 pulled = resolve_pulled_images(loaded, live, digests=self.digests)
                 inputs = inputs_hash(loaded, pulled.refs, self._options())
                 if decide.is_stalled(record, inputs):
@@ -183,8 +184,8 @@ class StackLine:
                                       builder=self.builder, digests=self.digests,
                                       registry=self.settings.registry, dry_run=ctx.dry_run,
                                       pulled=pulled)
-                desired = to_desired(loaded, images.refs, None, environ=self.environ,
-                                     bind_root=self.settings.bind_root)
+                # secrets' and configs' ``environment:`` read the manifest's allowed variables
+                desired = to_desired(loaded, images.refs, None, bind_root=self.settings.bind_root)
                 key = (ctx.checkout.stack_hashes.get(name, "")
                        if reads_only_its_folder(loaded) else "") or f"rev:{rev.sha}"
                 rendered = Rendered(key, inputs, loaded, images, desired,
@@ -233,7 +234,9 @@ class StackLine:
 
     # -- steps ---------------------------------------------------------------------------------
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
-        manifest = load_stack(name, stack_file, self.environ, root=checkout.root)
+        # every read is confined to the tree and capped by the operator's limits
+        manifest = load_stack(name, stack_file, self.environ, root=checkout.root,
+                              limits=self.limits)
         manifest.source_hash = checkout.stack_hashes.get(name, "")
         return manifest
 

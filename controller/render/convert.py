@@ -35,7 +35,9 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
             when present, else its ``image:`` as written.
         revision: the git commit the manifest came from; written to service labels only
             (``io.keelson.revision``), never to container labels (that would replace tasks).
-        environ: variables for config/secret ``environment:`` sources (default: none set).
+        environ: variables for config/secret ``environment:`` sources; default the
+            manifest's own ``variables`` (its ``.env`` plus the allowed controller variables,
+            the same set interpolation saw).
         bind_root: ``KEELSON_BIND_ROOT``: an absolute folder that relative bind mount sources
             resolve against (``<bind_root>/<stack>/<source>``); "" refuses relative sources.
     Returns:
@@ -56,7 +58,7 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
     compose = manifest.compose or {}
     networks = compose.get("networks") or {}
     volumes = compose.get("volumes") or {}
-    env = environ or {}
+    env = manifest.variables if environ is None else environ
     configs = {k: file_object(ctx, "configs", k, v or {}, env)
                for k, v in (compose.get("configs") or {}).items()}
     secrets = {k: file_object(ctx, "secrets", k, v or {}, env)

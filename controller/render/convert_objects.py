@@ -1,18 +1,21 @@
 """Stack-level objects (networks, configs, secrets, volumes) and the service references to them.
 
-Pure except that a config/secret ``file:`` is read (as ``docker stack deploy`` does). Names
+Pure: a config/secret ``file:`` was read by the loader, through the sandbox (issue 7). Names
 follow docker's ``Namespace.Scope`` (``<stack>_<key>``) unless the object sets ``name:``.
 Source: docker/cli ``cli/compose/convert/compose.go`` and ``service.go``.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from controller.errors import ManifestError
 from controller.model.desired import DesiredConfig, DesiredNetwork
 from controller.model.labels import CONFIG_NAME, NAMESPACE, owner_labels
 from controller.render.convert_context import ConvertContext
 from controller.render.convert_service import as_str, str_dict
+from controller.render.sandbox import DEFAULT_LIMITS, RepoSandbox
 
 DEFAULT_NETWORK = "default"
 DEFAULT_NETWORK_DRIVER = "overlay"  # docker stack deploy's default driver for stack networks
@@ -119,8 +122,9 @@ def file_object(ctx: ConvertContext, kind: str, key: str, obj: dict,
         kind: ``configs`` or ``secrets``.
         key: its key in the stack file.
         obj: ``{file|environment|content|external, name, labels, template_driver}``; ``file`` is
-            an absolute path (the loader resolves it).
-        environ: variables for ``environment:`` sources.
+            an absolute path (the loader resolves it and keeps its content in
+            ``manifest.file_data``).
+        environ: variables for ``environment:`` sources (the stack's allowed variables).
     Returns:
         DesiredConfig (external ones carry only the name).
     Raises:
@@ -135,11 +139,14 @@ def file_object(ctx: ConvertContext, kind: str, key: str, obj: dict,
     if obj.get("driver"):
         ctx.fail(f"{path}.driver", "secret drivers are not supported; use file, environment or content")
     if obj.get("file") is not None:
-        try:
-            with open(str(obj["file"]), "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ctx.error(f"{path}.file", f"cannot read {obj['file']}: {exc.strerror}") from exc
+        data = ctx.manifest.file_data.get(str(obj["file"]))
+        if data is None:  # a manifest not made by the loader: read it confined to its folder
+            try:
+                data = RepoSandbox(os.path.dirname(str(obj["file"]))).read(
+                    str(obj["file"]), what=f"{kind[:-1]} file",
+                    max_bytes=DEFAULT_LIMITS.object_file_bytes)
+            except ManifestError as exc:
+                raise ctx.error(f"{path}.file", exc.message) from exc
     elif obj.get("environment") is not None:
         var = str(obj["environment"])
         if var not in environ:

@@ -14,7 +14,7 @@ Not done: ``${VAR}`` interpolation inside ``.env`` values (compose-go does it).
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from controller.errors import ManifestError
 
@@ -25,6 +25,9 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
 def parse_dotenv(text: str, *, lookup: Optional[Callable[[str], Optional[str]]] = None
                  ) -> Dict[str, str]:
     """Read ``KEY=VALUE`` pairs from the text of a ``.env`` or ``env_file`` file.
+
+    Linear in the size of ``text`` (issue 7: the repo is semi-trusted, so an unterminated quote
+    or a long run of blanks must not cost more than reading the file once).
 
     Args:
         text: the file's content.
@@ -48,7 +51,7 @@ def parse_dotenv(text: str, *, lookup: Optional[Callable[[str], Optional[str]]] 
             line = line[len("export"):].lstrip()
         m = _KEY_RE.match(line)
         if not m:
-            raise ManifestError(f"not a KEY=VALUE line: {raw!r}", line=lineno)
+            raise ManifestError(f"not a KEY=VALUE line: {_shorten(raw)!r}", line=lineno)
         key, rest = m.group(0), line[m.end():].lstrip()
         if not rest:
             value = lookup(key) if lookup else None
@@ -56,35 +59,45 @@ def parse_dotenv(text: str, *, lookup: Optional[Callable[[str], Optional[str]]] 
                 out[key] = value
             continue
         if not rest.startswith("="):
-            raise ManifestError(f"not a KEY=VALUE line: {raw!r}", line=lineno)
+            raise ManifestError(f"not a KEY=VALUE line: {_shorten(raw)!r}", line=lineno)
         rest = rest[1:].lstrip()
         if rest[:1] in ("'", '"'):
             quote = rest[0]
-            body = rest[1:]
-            # A quoted value may run over several lines until its closing quote.
-            while _closing_quote(body, quote) < 0:
+            # A quoted value may run over several lines until its closing quote: each line is
+            # scanned once.
+            parts: List[str] = []
+            segment = rest[1:]
+            while True:
+                end = _closing_quote(segment, quote)
+                if end >= 0:
+                    parts.append(segment[:end])
+                    tail = segment[end + 1:].strip()
+                    break
+                parts.append(segment)
                 if i >= len(lines):
                     raise ManifestError(f"unterminated {quote} quote in value of {key}",
                                         line=lineno)
-                body += "\n" + lines[i]
+                segment = lines[i]
                 i += 1
-            end = _closing_quote(body, quote)
-            tail = body[end + 1:].strip()
             if tail and not tail.startswith("#"):
-                raise ManifestError(f"unexpected text after the quoted value of {key}: {tail!r}",
-                                    line=lineno)
-            value = body[:end]
+                raise ManifestError(f"unexpected text after the quoted value of {key}: "
+                                    f"{_shorten(tail)!r}", line=lineno)
+            value = "\n".join(parts)
             out[key] = _unescape(value) if quote == '"' else value
         else:
-            out[key] = re.split(r"\s+#", rest, maxsplit=1)[0].strip()
+            out[key] = _before_comment(rest).strip()
     return out
 
 
-def _closing_quote(body: str, quote: str) -> int:
-    """Index of the unescaped closing ``quote`` in ``body``, or -1."""
-    j = 0
-    while j < len(body):
-        c = body[j]
+def _closing_quote(segment: str, quote: str) -> int:
+    """Index of the unescaped closing ``quote`` in one line of a quoted value, or -1.
+
+    A backslash (``"`` only) escapes the next character; one at the end of the line escapes
+    the line break, so the next line is scanned from its start either way.
+    """
+    j, n = 0, len(segment)
+    while j < n:
+        c = segment[j]
         if c == "\\" and quote == '"':
             j += 2
             continue
@@ -92,6 +105,21 @@ def _closing_quote(body: str, quote: str) -> int:
             return j
         j += 1
     return -1
+
+
+def _before_comment(value: str) -> str:
+    """``value`` up to a `` #`` (a blank then a hash) that starts a comment, in one scan."""
+    j = value.find("#", 1)
+    while j >= 0:
+        if value[j - 1].isspace():
+            return value[:j]
+        j = value.find("#", j + 1)
+    return value
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _unescape(value: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from typing import Mapping, Optional
 
 from controller.model.manifest import ImageRef, StackManifest
@@ -60,6 +61,10 @@ def hash_tree(folder: str) -> str:
             if os.path.islink(full):
                 target = os.readlink(full).encode()
                 digest.update(b"L%d:%s" % (len(target), target))
+                continue
+            mode = os.lstat(full).st_mode
+            if not stat.S_ISREG(mode):  # a FIFO or a device: never opened (it could block)
+                digest.update(b"X%d:" % stat.S_IFMT(mode))
                 continue
             digest.update(b"F%d:" % os.path.getsize(full))
             with open(full, "rb") as fh:

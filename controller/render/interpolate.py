@@ -28,15 +28,30 @@ _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
 Lookup = Callable[[str], Optional[str]]
 
+# Issue 7: a 256 KiB .env value referenced 60,000 times would build gigabytes; a default nested
+# thousands deep would recurse until Python gives up. Both are bounded, per stack file.
+MAX_EXPANSION_CHARS = 4 << 20  # characters all interpolated values of one stack may produce
+MAX_NESTING = 16  # ``${A:-${B:-...}}`` levels
+
 
 class _Context:
     """What one substitution needs: the variables, where we are, what went missing."""
 
-    def __init__(self, lookup: Lookup, key: Optional[str], line: Optional[int]):
+    def __init__(self, lookup: Lookup, key: Optional[str], line: Optional[int], budget: int):
         self.lookup = lookup
         self.key = key
         self.line = line
         self.missing: List[str] = []
+        self.budget = budget  # characters this value may still produce
+        self.depth = 0
+
+    def grow(self, piece: str) -> str:
+        """Count ``piece`` against the budget; returns it. ManifestError when over."""
+        self.budget -= len(piece)
+        if self.budget < 0:
+            raise self.error(f"interpolation produces more than {MAX_EXPANSION_CHARS} "
+                             "characters (a variable repeated too often?)")
+        return piece
 
     def error(self, message: str) -> ManifestError:
         """A ManifestError with ``message`` at this value's key and line."""
@@ -44,51 +59,65 @@ class _Context:
 
 
 def substitute(text: str, lookup: Lookup, *, key: Optional[str] = None,
-               line: Optional[int] = None) -> Tuple[str, List[str]]:
+               line: Optional[int] = None,
+               budget: int = MAX_EXPANSION_CHARS) -> Tuple[str, List[str]]:
     """Interpolate one string value.
 
     Args:
         text: the value as written.
         lookup: variable name -> value, or None when unset.
         key: dotted key path of the value, for errors; line: its 1-based line.
+        budget: characters the result may have at most (what is left of the stack's
+            ``MAX_EXPANSION_CHARS``).
     Returns:
         (result, missing): the interpolated string and the names of unset variables that were
         replaced by "" (no default given), in order of appearance.
     Raises:
         ManifestError: invalid ``$`` syntax, or a ``:?``/``?`` variable that is unset (or empty),
-            naming the variable and its message, with ``key``/``line`` as given.
+            naming the variable and its message, with ``key``/``line`` as given; a result over
+            ``budget`` characters or defaults nested over ``MAX_NESTING`` levels.
     """
     if "$" not in text:
         return text, []
-    ctx = _Context(lookup, key, line)
+    ctx = _Context(lookup, key, line, budget)
     return _expand(text, ctx), ctx.missing
 
 
 def _expand(text: str, ctx: _Context) -> str:
+    ctx.depth += 1
+    try:
+        if ctx.depth > MAX_NESTING:
+            raise ctx.error(f"interpolation nests more than {MAX_NESTING} levels deep")
+        return _expand_level(text, ctx)
+    finally:
+        ctx.depth -= 1
+
+
+def _expand_level(text: str, ctx: _Context) -> str:
     out: List[str] = []
     i, n = 0, len(text)
     while i < n:
         j = text.find("$", i)
         if j < 0:
-            out.append(text[i:])
+            out.append(ctx.grow(text[i:]))
             break
-        out.append(text[i:j])
+        out.append(ctx.grow(text[i:j]))
         nxt = text[j + 1:j + 2]
         if nxt == "$":
-            out.append("$")
+            out.append(ctx.grow("$"))
             i = j + 2
         elif nxt == "{":
             end = _matching_brace(text, j + 1)
             if end < 0:
                 raise ctx.error(f"invalid interpolation format in {text!r}: unclosed '${{'")
-            out.append(_braced(text[j + 2:end], text, ctx))
+            out.append(ctx.grow(_braced(text[j + 2:end], text, ctx)))
             i = end + 1
         else:
             m = _NAME_RE.match(text, j + 1)
             if not m:
                 raise ctx.error(f"invalid interpolation format in {text!r}: a lone '$' "
                                 "(write '$$' for a literal '$')")
-            out.append(_plain(m.group(0), ctx))
+            out.append(ctx.grow(_plain(m.group(0), ctx)))
             i = m.end()
     return "".join(out)
 

@@ -1,7 +1,8 @@
 """Load a stack folder: find stack files, read, interpolate, cast, validate, resolve paths.
 
 Pure apart from reading the stack's own files (stack file, ``.env``, ``env_file``s, and checking
-that ``configs``/``secrets`` files and build contexts exist). The pipeline:
+that ``configs``/``secrets`` files and build contexts exist). Every one of those reads goes
+through ``sandbox.RepoSandbox`` (confined to the tree, size-capped; issue 7). The pipeline:
 ``yaml_load.load_yaml`` (strict YAML, positions) -> ``keys.TOP`` (interpolation, casting and
 validation in one walk of the schema, ``x-`` keys dropped) -> service checks (ignored keys,
 image/build) -> paths (build contexts, config/secret files, env_file merged into environment).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
@@ -22,6 +23,7 @@ from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS,
 from controller.render.merge import MergedDocument, StackDocument, merge_documents, strip_tags
 from controller.render.schema import Context, join
 from controller.render.reference import is_valid_reference
+from controller.render.sandbox import RepoLimits, RepoSandbox
 from controller.render.yaml_load import load_yaml
 
 STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
@@ -107,7 +109,16 @@ def _override_names(base_name: str) -> Tuple[str, ...]:
     return (f"{stem}.override.yml", f"{stem}.override.yaml")
 
 
-def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p)) -> StackFileSet:
+Reader = Callable[[str], str]  # path -> text, through the sandbox
+
+
+def _plain_read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p),
+                   read: Reader = _plain_read) -> StackFileSet:
     """Choose the files of the stack in ``folder`` (before reading the base's ``x-keelson``).
 
     Rules: a ``.keelson.yml`` with ``files: [...]`` gives the order (first is the base).
@@ -118,6 +129,7 @@ def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p)) -> Stack
 
     Args:
         folder: the stack folder. shown: path -> how errors name it.
+        read: reads ``.keelson.yml`` (the loader passes its sandbox's reader).
     Returns:
         StackFileSet.
     Raises:
@@ -129,7 +141,7 @@ def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p)) -> Stack
     overrides_present = [n for n in OVERRIDE_FILE_NAMES if n in present]
     keelson = os.path.join(folder, KEELSON_FILE)
     if os.path.isfile(keelson):
-        files = read_keelson_file(keelson, shown(keelson))
+        files = read_keelson_file(keelson, shown(keelson), read)
         return _explicit(folder, files, KEELSON_FILE, overrides_present, shown)
     bases = [n for n in STACK_FILE_NAMES if n in present]
     if len(bases) > 1:
@@ -174,11 +186,11 @@ def _explicit(folder: str, files: List[str], origin: str, overrides_present: Lis
     return StackFileSet(paths[0], tuple(paths[1:]), origin, warnings)
 
 
-def read_keelson_file(path: str, shown: str) -> List[str]:
+def read_keelson_file(path: str, shown: str, read: Reader = _plain_read) -> List[str]:
     """Read a stack folder's ``.keelson.yml``: ``files: [base, override, ...]``.
 
     Args:
-        path: the file. shown: its name for errors.
+        path: the file. shown: its name for errors. read: path -> text.
     Returns:
         list of file names relative to the stack folder, base first.
     Raises:
@@ -186,8 +198,7 @@ def read_keelson_file(path: str, shown: str) -> List[str]:
             list of distinct names.
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            data, positions = load_yaml(fh.read())
+        data, positions = load_yaml(read(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read: {exc}", file=shown) from exc
     except ManifestError as exc:
@@ -223,7 +234,7 @@ def check_files_list(value, key: str, positions: Mapping[str, int], shown: str) 
 
 
 def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] = None, *,
-               root: Optional[str] = None) -> StackManifest:
+               root: Optional[str] = None, limits: Optional[RepoLimits] = None) -> StackManifest:
     """Load one stack (its base file merged with its override files) into a StackManifest.
 
     The files are chosen by :func:`stack_file_set` from the stack file's folder, then by the
@@ -231,37 +242,46 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
     (``controller.render.merge``). Relative paths in every file resolve against the stack
     folder, as Compose resolves them against the base file's folder.
 
-    Variables for interpolation, highest precedence first: ``environ`` (the controller's
-    environment), then the ``.env`` file beside the stack file (as docker compose: the shell
-    wins over ``.env``).
+    Variables for interpolation, highest precedence first: ``environ`` (the controller
+    variables the operator allows, ``variables.allowed_variables``), then the ``.env`` file
+    beside the stack file (as docker compose: the shell wins over ``.env``).
 
     Args:
         name: the stack name (its folder's name).
         stack_file: path of the stack file (or of any file in the stack folder that
             :func:`find_stacks` returned); a file with another name is loaded alone.
-        environ: the controller's environment (default ``os.environ``).
-        root: the manifests root; errors name files relative to it, and every file the stack
-            refers to (build contexts, config/secret files, env_files) must lie inside it.
+        environ: the allowed controller variables (default: none).
+        root: the tree every read must stay in (the exported revision); errors name files
+            relative to it. Default: the stack's own folder.
+        limits: size caps (default ``sandbox.DEFAULT_LIMITS``).
     Returns:
         StackManifest with ``compose`` interpolated, cast and validated, ``files`` (merge
         order), ``builds``, warnings (ignored keys, unset variables), ``positions`` and
         ``inputs``.
     Raises:
-        ManifestError: ambiguous or missing stack files, unreadable file, bad YAML, bad
-            interpolation, unknown key, bad value, missing file or build context; with stack,
-            file, line and key as far as known.
+        RepoAccessError: a file the stack reads (itself included) leaves the tree, is a symlink
+            out of it, is not a regular file or is over its size cap (reason PolicyDenied).
+        ManifestError: ambiguous or missing stack files, unreadable file, bad YAML, nesting or
+            alias expansion over the limits, bad interpolation, unknown key, bad value, missing
+            file or build context; with stack, file, line and key as far as known.
     """
-    def shown(path: str) -> str:
-        return os.path.relpath(path, root) if root else path
-
     stack_file = os.path.abspath(stack_file)
     directory = os.path.dirname(stack_file)
+    sandbox = RepoSandbox(root or directory, limits)
+    shown = sandbox.shown
+
+    def read(path: str) -> str:
+        return sandbox.read_text(path, what="stack file",
+                                 max_bytes=sandbox.limits.stack_file_bytes)
+
     try:
+        # links out of the tree are only logged at export: the stack holding one fails here, alone
+        sandbox.check_folder(directory, what="the stack folder")
         if os.path.basename(stack_file) in _KNOWN_NAMES:
-            fileset = stack_file_set(directory, shown=shown)
+            fileset = stack_file_set(directory, shown=shown, read=read)
         else:
             fileset = StackFileSet(stack_file)
-        docs = [_read_document(fileset.base, shown)]
+        docs = [_read_document(fileset.base, shown, read)]
         if fileset.origin in ("single", "convention"):
             listed = _x_keelson_files(docs[0])
             if listed is not None:
@@ -274,21 +294,20 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
                 present = [n for n in OVERRIDE_FILE_NAMES
                            if os.path.isfile(os.path.join(directory, n))]
                 fileset = _explicit(directory, listed, "x-keelson.files", present, shown)
-        docs += [_read_document(p, shown) for p in fileset.overrides]
+        docs += [_read_document(p, shown, read) for p in fileset.overrides]
     except ManifestError as exc:
         raise exc.located(stack=name, file=shown(stack_file))
     merged = merge_documents(docs) if len(docs) > 1 else None
     return _load(docs[0], merged, name=name, directory=directory, fileset=fileset,
-                 environ=environ, root=root)
+                 environ=environ, root=root, sandbox=sandbox)
 
 
-def _read_document(path: str, shown) -> StackDocument:
-    """Read and parse one stack file (errors located in it)."""
+def _read_document(path: str, shown, read: Reader) -> StackDocument:
+    """Read (through the sandbox) and parse one stack file (errors located in it)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read stack file: {exc}", file=shown(path)) from exc
+        text = read(path)
+    except ManifestError as exc:
+        raise exc.located(file=shown(path))
     try:
         data, positions = load_yaml(text)
     except ManifestError as exc:
@@ -311,8 +330,10 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
 
     Args:
         text: the stack file's content.
-        name: the stack name. directory: the stack folder (``.env`` and relative paths).
-        environ: variables (default ``os.environ``). filename: the file name errors show.
+        name: the stack name. directory: the stack folder (``.env`` and relative paths; also
+            the tree every read must stay in).
+        environ: allowed controller variables (default: none). filename: the file name
+            errors show.
     Returns:
         StackManifest (``file`` is ``directory/filename``).
     Raises:
@@ -326,29 +347,34 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
     doc = StackDocument(data, positions, filename)
     return _load(doc, None, name=name, directory=directory,
                  fileset=StackFileSet(os.path.join(directory, filename)), environ=environ,
-                 root=None)
+                 root=None, sandbox=RepoSandbox(directory))
 
 
 def _load(base: StackDocument, merged: Optional[MergedDocument], *, name: str, directory: str,
           fileset: StackFileSet, environ: Optional[Mapping[str, str]],
-          root: Optional[str]) -> StackManifest:
+          root: Optional[str], sandbox: RepoSandbox) -> StackManifest:
     try:
-        return _Loading(name, directory, fileset, environ, root).run(base, merged)
+        return _Loading(name, directory, fileset, environ, root, sandbox).run(base, merged)
     except ManifestError as exc:
         raise exc.located(stack=name, file=base.file)
+    except RecursionError as exc:  # a guard missed a deep structure: still this stack's fault
+        raise ManifestError("the stack file is nested too deeply", stack=name,
+                            file=base.file) from exc
 
 
 class _Loading:
     """One stack being loaded (keeps the folder, variables and positions together)."""
 
     def __init__(self, name: str, directory: str, fileset: StackFileSet,
-                 environ: Optional[Mapping[str, str]], root: Optional[str]):
+                 environ: Optional[Mapping[str, str]], root: Optional[str],
+                 sandbox: RepoSandbox):
         self.name, self.directory, self.file = name, directory, fileset.base
         self.fileset = fileset
         self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
         self.inputs: Dict[str, str] = {}
         self.root = os.path.realpath(root) if root else None
-        self.environ = os.environ if environ is None else environ
+        self.sandbox = sandbox
+        self.environ = {} if environ is None else environ
         self.warnings: List[str] = []
         self.ctx = Context({})
 
@@ -369,7 +395,8 @@ class _Loading:
             data, positions, files = strip_tags(base.data), dict(base.positions), {}
         self.warnings.extend(self.fileset.warnings)
         dotenv = self._dotenv()
-        self.ctx = Context(positions, chain_lookup(self.environ, dotenv), files)
+        variables = {**dotenv, **self.environ}  # the allowed controller variables win
+        self.ctx = Context(positions, chain_lookup(variables), files)
         compose = TOP.check(data, "", self.ctx)
         for path, written, docker in self.ctx.number_spellings:
             where = self.ctx.file(path) or self.shown
@@ -388,10 +415,18 @@ class _Loading:
         builds: Dict[str, BuildSpec] = {}
         for svc_name, svc in compose["services"].items():
             self._service(svc_name, svc, builds)
+        file_data: Dict[str, bytes] = {}
         for kind in ("configs", "secrets"):
             for key, obj in (compose.get(kind) or {}).items():
                 if obj.get("file") is not None:
-                    obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
+                    fkey = f"{kind}.{key}.file"
+                    obj["file"] = self._path(obj["file"], fkey, want="file")
+                    try:
+                        file_data[obj["file"]] = self.sandbox.read(
+                            obj["file"], what=f"{kind[:-1]} file",
+                            max_bytes=self.sandbox.limits.object_file_bytes)
+                    except ManifestError as exc:
+                        raise exc.at(key=fkey, line=self.ctx.line(fkey))
                     self._input(obj["file"], "file")
         if merged is not None or self.root:  # load_text has no files of its own
             for path in self.fileset.files:
@@ -406,7 +441,7 @@ class _Loading:
                              positions=dict(self.ctx.positions), x_keelson=dict(options or {}),
                              files=self.fileset.files, position_files=dict(self.ctx.files),
                              inputs=dict(sorted(self.inputs.items())),
-                             shown_file=self.shown)
+                             shown_file=self.shown, variables=variables, file_data=file_data)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or
@@ -427,15 +462,15 @@ class _Loading:
                                           f"an invalid value {value!r}")
 
     def _dotenv(self) -> Dict[str, str]:
+        """The ``.env`` beside the stack file (read through the sandbox), or {} when absent."""
         path = os.path.join(self.directory, DOTENV_NAME)
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             return {}
+        text = self.sandbox.read_text(path, what=DOTENV_NAME,
+                                      max_bytes=self.sandbox.limits.env_file_bytes)
         self._input(path, "file")
         try:
-            with open(path, encoding="utf-8") as fh:
-                return parse_dotenv(fh.read())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"cannot read {DOTENV_NAME}: {exc}") from exc
+            return parse_dotenv(text)
         except ManifestError as exc:
             raise ManifestError(f"{DOTENV_NAME} line {exc.line}: {exc.message}") from exc
 
@@ -467,12 +502,19 @@ class _Loading:
         raw = svc["build"]
         spec = {"context": raw} if isinstance(raw, str) else dict(raw)
         context = self._path(spec.get("context") or ".", f"{key}.context", want="folder")
+        try:
+            self.sandbox.check_folder(context, what=f"build context {spec.get('context') or '.'!r}")
+        except ManifestError as exc:
+            raise exc.at(key=f"{key}.context", line=self.ctx.line(f"{key}.context"))
         spec["context"] = context
         self._input(context, "folder")
         dockerfile = str(spec.get("dockerfile") or "Dockerfile")
         # the Dockerfile may lie outside its context, but never outside the repository
-        dockerfile_path = self._path(os.path.join(context, dockerfile), f"{key}.dockerfile",
-                                     want=None)
+        # (Compose: a relative dockerfile is resolved from the build context)
+        try:
+            dockerfile_path = self.sandbox.resolve(context, dockerfile, what="build.dockerfile")
+        except ManifestError as exc:
+            raise exc.at(key=f"{key}.dockerfile", line=self.ctx.line(f"{key}.dockerfile"))
         if os.path.isfile(dockerfile_path):  # a missing one fails the build, with its message
             self._input(dockerfile_path, "file")
         svc["build"] = context if isinstance(raw, str) else spec
@@ -489,7 +531,7 @@ class _Loading:
             self.warnings.append(f"service {svc_name}: build options not used by Keelson: "
                                  f"{', '.join(extra)}")
         return BuildSpec(context=context, dockerfile=spec.get("dockerfile") or "Dockerfile",
-                         args=args, target=spec.get("target") or None,
+                         root=self.sandbox.root, args=args, target=spec.get("target") or None,
                          image=svc.get("image") or None,
                          labels={k: v for k, v in (spec.get("labels") or {}).items()
                                  if v is not None})
@@ -502,16 +544,18 @@ class _Loading:
             ekey = f"{key}.env_file" if isinstance(env_file, str) else f"{key}.env_file.{i}"
             required = item.get("required", True)
             path = self._path(item["path"], ekey, want="file" if required else None)
-            if not os.path.isfile(path):
+            if not os.path.lexists(path):
                 continue  # ``required: false`` and absent
+            try:
+                text = self.sandbox.read_text(path, what="env_file",
+                                              max_bytes=self.sandbox.limits.env_file_bytes)
+            except ManifestError as exc:
+                raise exc.at(key=ekey, line=self.ctx.line(ekey))
             self._input(path, "file")
             try:
-                with open(path, encoding="utf-8") as fh:
-                    merged.update(parse_dotenv(fh.read()))
-            except (OSError, UnicodeDecodeError) as exc:
-                raise self.ctx.fail(ekey, f"cannot read env_file {path}: {exc}") from exc
+                merged.update(parse_dotenv(text))
             except ManifestError as exc:
-                raise self.ctx.fail(ekey, f"env_file {path} line {exc.line}: "
+                raise self.ctx.fail(ekey, f"env_file {item['path']} line {exc.line}: "
                                           f"{exc.message}") from exc
         # ``environment`` wins; a bare ``KEY`` there does not erase the env_file's value.
         for k, v in environment.items():
@@ -532,17 +576,14 @@ class _Loading:
             raise ManifestError(f"cannot read {key}: {exc.strerror or exc}") from exc
 
     def _path(self, value: str, key: str, want: Optional[str]) -> str:
-        """Resolve ``value`` against the stack folder; check it exists and stays in root."""
-        path = os.path.normpath(os.path.join(self.directory, os.path.expanduser(value)))
-        if self.root:
-            real = os.path.realpath(path)
-            if real != self.root and not real.startswith(self.root + os.sep):
-                raise self.ctx.fail(key, f"{value} points outside the manifests repository")
-        if want == "file" and not os.path.isfile(path):
-            raise self.ctx.fail(key, f"file {path} does not exist")
-        if want == "folder" and not os.path.isdir(path):
-            raise self.ctx.fail(key, f"build context {path} does not exist or is not a folder")
-        return path
+        """Resolve ``value`` against the stack folder through the sandbox (stays in the tree;
+        exists as a ``want`` when given); errors carry ``key`` and its line."""
+        parts = [p for p in key.split(".") if not p.isdigit()]
+        what = parts[-1] if parts else "file"  # env_file, file, context
+        try:
+            return self.sandbox.resolve(self.directory, value, what=what, want=want)
+        except ManifestError as exc:
+            raise exc.at(key=key, line=self.ctx.line(key))
 
 
 def _at(doc, parts):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
 from controller.render.docker_numbers import docker_reading
-from controller.render.interpolate import substitute
+from controller.render.interpolate import MAX_EXPANSION_CHARS, substitute
 from controller.render.yaml_load import YamlFloat, YamlInt
 
 class Context:
@@ -40,6 +40,7 @@ class Context:
         self.files = files if files is not None else {}
         self.missing: Dict[str, str] = {}
         self.missing_at: Dict[str, list] = {}
+        self.expanded = 0  # characters interpolation produced so far (issue 7 budget)
         self.looked_up: Dict[str, Optional[str]] = {}
         self.number_spellings: List[Tuple[str, str, str]] = []
         if lookup is not None:
@@ -55,7 +56,10 @@ class Context:
         """Interpolate ``value`` when it is a string (exactly once per value); else return it."""
         if self.lookup is None or not isinstance(value, str) or "$" not in value:
             return value  # a value without ``$`` keeps its type (PlainText)
-        out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path))
+        out, missing = substitute(value, self.lookup, key=path or None, line=self.line(path),
+                                  budget=MAX_EXPANSION_CHARS - self.expanded)
+        if out is not value:
+            self.expanded += len(out)
         for name in missing:
             self.missing.setdefault(name, path)
         if missing:

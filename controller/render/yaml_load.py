@@ -30,8 +30,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from controller.errors import ManifestError
 
-# Guards against alias bombs ("billion laughs"): a real stack file builds a few thousand values.
-MAX_VALUES = 1_000_000
+# Guards against alias bombs ("billion laughs") and deep nesting: a real stack file builds a few
+# thousand values, nested less than 10 deep. Both are checked on the composed node graph before
+# anything is built, so a bomb costs a walk of its distinct nodes, not its expansion (issue 7).
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
 
 _PLAIN = "!keelson/plain"  # tag we give plain scalars so we resolve them ourselves
 _STR, _INT, _FLOAT, _BOOL, _NULL, _MERGE = (
@@ -104,7 +107,23 @@ class Override:
 
 
 class StrictLoader(yaml.SafeLoader):
-    """SafeLoader that composes nodes but does not resolve plain scalars (we do, as YAML 1.2)."""
+    """SafeLoader that composes nodes but does not resolve plain scalars (we do, as YAML 1.2),
+    and refuses nesting deeper than ``MAX_DEPTH`` while composing (PyYAML's composer recurses,
+    so a deep document would otherwise end in RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+        """Compose one node, counting how deep the document nests."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ManifestError(f"the document nests more than {MAX_DEPTH} levels deep",
+                                    line=mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def resolve(self, kind, value, implicit):  # noqa: D401 - PyYAML hook
         """Tag plain scalars with a private tag; keep PyYAML's choice for everything else."""
@@ -149,6 +168,56 @@ def resolve_plain(text: str) -> Any:
 
 def _line(node: Node) -> int:
     return node.start_mark.line + 1
+
+
+def _children(node: Node) -> List[Node]:
+    """The nodes directly inside ``node`` (mapping keys and values, sequence items)."""
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def check_expansion(root: Node) -> None:
+    """Refuse a node graph that would build too many values or nest too deeply via aliases.
+
+    Walks each distinct node once (aliases share nodes), iteratively, computing how many
+    values it expands to and how deep it nests once aliases are followed.
+
+    Args:
+        root: the composed document.
+    Raises:
+        ManifestError: more than ``MAX_VALUES`` values (an alias bomb), deeper than
+            ``MAX_DEPTH`` once aliases are followed, or an alias inside the node it names.
+    """
+    cost: Dict[int, int] = {}
+    depth: Dict[int, int] = {}
+    on_path = set()
+    todo: List[Tuple[Node, bool]] = [(root, False)]
+    while todo:
+        node, done = todo.pop()
+        nid = id(node)
+        if done:
+            on_path.discard(nid)
+            kids = _children(node)
+            cost[nid] = 1 + sum(cost[id(k)] for k in kids)
+            depth[nid] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if cost[nid] > MAX_VALUES:
+                raise ManifestError(f"document expands to more than {MAX_VALUES} values "
+                                    "(alias bomb?)", line=_line(node))
+            if depth[nid] > MAX_DEPTH:
+                raise ManifestError(f"the document nests more than {MAX_DEPTH} levels deep "
+                                    "once aliases are followed", line=_line(node))
+            continue
+        if nid in cost:
+            continue
+        if nid in on_path:
+            raise ManifestError("an alias refers to a node that contains it (recursive)",
+                                line=_line(node))
+        on_path.add(nid)
+        todo.append((node, True))
+        todo.extend((k, False) for k in _children(node) if id(k) not in cost)
 
 
 def _join(path: str, part: Any) -> str:
@@ -284,7 +353,8 @@ def load_yaml(text: str) -> Tuple[Any, Dict[str, int]]:
         document); positions maps dotted key paths (list items by index) to 1-based lines.
     Raises:
         ManifestError: a syntax error, a repeated key, a bad merge, an unknown tag, several
-            documents in one file; ``line`` and ``key`` set where known (``stack``/``file`` not).
+            documents in one file, nesting deeper than ``MAX_DEPTH`` or an expansion over
+            ``MAX_VALUES`` values; ``line`` and ``key`` set where known (``stack``/``file`` not).
     """
     loader = StrictLoader(text)
     try:
@@ -301,6 +371,7 @@ def load_yaml(text: str) -> Tuple[Any, Dict[str, int]]:
         loader.dispose()
     if root is None:
         return None, {}
+    check_expansion(root)
     builder = _Builder()
     data = builder.build(root, "")
     return data, builder.positions

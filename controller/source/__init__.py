@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from controller.config import Settings
 from controller.errors import ConfigError
 from controller.source.folder import FolderSource, hash_folder
 from controller.source.git import GitSource, git_dir_of, is_remote_url
@@ -17,7 +18,9 @@ __all__ = ["ChangeWatcher", "FolderSource", "GitSource", "hash_folder", "local_w
            "make_source"]
 
 
-def make_source(repo: str, branch: str, path: str, workdir: str) -> Union[GitSource, FolderSource]:
+def make_source(repo: str, branch: str, path: str, workdir: str, *,
+                git_timeout_s: float = Settings.git_timeout_s,
+                max_tree_bytes: Optional[int] = None) -> Union[GitSource, FolderSource]:
     """Build the source the ``--repo`` setting names.
 
     Args:
@@ -26,6 +29,8 @@ def make_source(repo: str, branch: str, path: str, workdir: str) -> Union[GitSou
         branch: branch to follow (ignored for a plain folder).
         path: folder inside the repo with one sub-folder per stack.
         workdir: Keelson's own folder for the clone and exported trees (git only).
+        git_timeout_s: seconds one git command may run (KEELSON_GIT_TIMEOUT).
+        max_tree_bytes: cap on one revision, bytes (KEELSON_MAX_TREE_BYTES); None: default.
     Returns:
         GitSource | FolderSource: a GitSource for a URL or a local git repo, a FolderSource
         reading a plain folder in place.
@@ -35,15 +40,17 @@ def make_source(repo: str, branch: str, path: str, workdir: str) -> Union[GitSou
     if not repo:
         raise ConfigError("--repo (KEELSON_REPO) is required: a git URL, a local repo or a folder")
     if is_remote_url(repo):
-        return GitSource(repo, branch, path, workdir)
+        return GitSource(repo, branch, path, workdir, timeout_s=git_timeout_s,
+                         max_tree_bytes=max_tree_bytes)
     local = os.path.abspath(os.path.expanduser(repo))
     if not os.path.exists(local):
         raise ConfigError(f"--repo {repo!r}: no such folder ({local}) and not a git URL")
     if not os.path.isdir(local):
         raise ConfigError(f"--repo {repo!r}: {local} is a file, not a git repo or a folder")
     if git_dir_of(local) is not None:
-        return GitSource(local, branch, path, workdir)
-    return FolderSource(local, path)
+        return GitSource(local, branch, path, workdir, timeout_s=git_timeout_s,
+                         max_tree_bytes=max_tree_bytes)
+    return FolderSource(local, path, max_tree_bytes=max_tree_bytes)
 
 
 def local_watch_path(repo: str) -> Optional[str]:

@@ -7,11 +7,13 @@ and an untouched folder is the same revision however often it is read.
 from __future__ import annotations
 
 import os
-from typing import Dict
+import stat
+from typing import Dict, Optional
 
 from controller.errors import SourceError
 from controller.model.source import Checkout, Revision
 from controller.render.inputs import hash_file, hash_tree
+from controller.render.sandbox import DEFAULT_LIMITS
 
 
 def hash_folder(folder: str) -> str:
@@ -23,6 +25,21 @@ def hash_folder(folder: str) -> str:
     return hash_tree(folder)
 
 
+def tree_size(folder: str) -> int:
+    """Size of a folder counted as an exported revision is: 512 bytes per entry plus the size
+    of each regular file (symlinks are not followed).
+
+    Raises:
+        OSError: an entry vanished while counting.
+    """
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            total += 512 + (st.st_size if stat.S_ISREG(st.st_mode) else 0)
+    return total
+
+
 class FolderSource:
     """A plain folder holding the manifests, read where it is.
 
@@ -30,10 +47,13 @@ class FolderSource:
         folder: the folder (the repo's top level); relative paths are made absolute.
         path: folder inside ``folder`` with one sub-folder per stack (``.`` or ``""`` for
             ``folder`` itself).
+        max_tree_bytes: cap on the folder's size, bytes (512 per entry plus file sizes, as an
+            exported revision; KEELSON_MAX_TREE_BYTES); None for the Settings default.
     """
 
-    def __init__(self, folder: str, path: str):
+    def __init__(self, folder: str, path: str, *, max_tree_bytes: Optional[int] = None):
         self.folder = os.path.abspath(folder)
+        self.max_tree_bytes = max_tree_bytes or DEFAULT_LIMITS.tree_bytes
         self.path = "" if os.path.normpath(path or ".") == "." else os.path.normpath(path)
         self._last: "Revision | None" = None
 
@@ -50,7 +70,8 @@ class FolderSource:
             stack folder name -> sha256 hex of its content, revision =
             Revision(``dir-<sha256>``, ref ``folder``, committed_at None).
         Raises:
-            SourceError: the folder or the manifests path is missing, or a file cannot be read.
+            SourceError: the folder or the manifests path is missing, a file cannot be read, or
+                the folder is bigger than ``max_tree_bytes`` (checked before hashing).
         """
         manifests = os.path.join(self.folder, self.path) if self.path else self.folder
         if not os.path.isdir(self.folder):
@@ -58,6 +79,10 @@ class FolderSource:
         if not os.path.isdir(manifests):
             raise SourceError(f"manifests path {self.path!r} not found in folder {self.folder}")
         try:
+            size = tree_size(self.folder)
+            if size > self.max_tree_bytes:
+                raise SourceError(f"manifests folder {self.folder} holds {size} bytes, more than "
+                                  f"the {self.max_tree_bytes} allowed (KEELSON_MAX_TREE_BYTES)")
             stack_hashes: Dict[str, str] = {}
             for name in sorted(os.listdir(manifests)):
                 full = os.path.join(manifests, name)

@@ -19,9 +19,12 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import git
 
+from controller.config import Settings
 from controller.errors import GitFetchError
+from controller.render.sandbox import DEFAULT_LIMITS
 from controller.model.source import Checkout, Revision
 from controller.source.auth import GitCredentials, split_credentials
+from controller.source.export import ExportRefused, extract_tree
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +92,22 @@ class GitSource:
             ``x-access-token``), ``KEELSON_GIT_SSH_KEY_FILE`` and
             ``KEELSON_GIT_KNOWN_HOSTS_FILE`` (SSH). Read again on every fetch, so a rotated
             secret is picked up.
-        timeout_s: seconds a single git command may run before it is killed.
+        timeout_s: seconds a single git command may run before it is killed
+            (KEELSON_GIT_TIMEOUT).
+        max_tree_bytes: cap on one exported revision, bytes (KEELSON_MAX_TREE_BYTES; see
+            ``export.extract_tree``); None for the Settings default.
     """
 
     def __init__(self, url: str, branch: str, path: str, workdir: str, *,
-                 environ: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0):
+                 environ: Optional[Mapping[str, str]] = None,
+                 timeout_s: float = Settings.git_timeout_s,
+                 max_tree_bytes: Optional[int] = None):
         self.url, url_credentials = split_credentials(url)
         self.branch = branch
         self.path = _norm_repo_path(path)
         self.workdir = os.path.abspath(workdir)
         self.timeout_s = timeout_s
+        self.max_tree_bytes = max_tree_bytes or DEFAULT_LIMITS.tree_bytes
         self._credentials = GitCredentials(url_credentials,
                                            os.environ if environ is None else environ,
                                            self.workdir)
@@ -217,25 +226,26 @@ class GitSource:
         return dest
 
     def _extract(self, repo: git.Repo, sha: str, dest: str) -> None:
-        """Stream ``git archive`` into ``dest``; links pointing outside the tree are refused."""
+        """Stream ``git archive`` into ``dest`` with ``export.extract_tree`` (the same checks on
+        every Python); symlinks pointing outside the tree are logged, and every read through
+        the sandbox refuses them (the stack that reads one fails, the others go on)."""
         os.makedirs(dest)
         proc = repo.git.archive("--format=tar", sha, as_process=True)
         try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                if hasattr(tarfile, "data_filter"):
-                    tar.extractall(dest, filter="data")
-                else:  # Python without extraction filters (< 3.9.17)
-                    tar.extractall(dest)
+            report = extract_tree(proc.stdout, dest, max_bytes=self.max_tree_bytes)
             proc.stdout.read()  # drain the end-of-archive padding so git can exit
         except BaseException as exc:
             # git would block on a full pipe forever: stop it before reporting
             proc.proc.kill()
             proc.proc.wait()
-            if isinstance(exc, getattr(tarfile, "FilterError", ())):
+            if isinstance(exc, ExportRefused):
                 raise GitFetchError(f"revision {sha[:12]} of {self._redact(self.url)} cannot "
                                     f"be exported safely: {exc}") from exc
             raise
         proc.wait()  # raises GitCommandError when git archive failed
+        for link, target in report.escaping_links:
+            log.warning("revision %s: symlink %s points outside the repository (to %s); "
+                        "any stack reading it fails", sha[:12], link, target)
 
     @staticmethod
     def _prune(trees: str) -> None:

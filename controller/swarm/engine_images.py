@@ -5,11 +5,17 @@ Keelson reads its streams to the end, because build and push failures arrive in-
 """
 from __future__ import annotations
 
+import json
 import logging
-from typing import Dict, List, Optional, Tuple
+import socket
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import docker.errors
+import docker.utils
 import requests.exceptions
+import urllib3.exceptions
 
 from controller.errors import ImageBuildError, ImagePushError, ImageResolveError
 from controller.swarm import parse
@@ -20,6 +26,61 @@ log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 20
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+# what reading a stream whose connection was shut down may raise
+_STREAM_ERRORS = (urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+class _Deadline:
+    """Shuts a streaming response's socket down once ``timeout_s`` seconds have passed since
+    creation (a timer thread); ``expired()`` tells whether it fired."""
+
+    def __init__(self, timeout_s: Optional[float]):
+        self.timeout_s = timeout_s
+        self.ends = None if timeout_s is None else time.monotonic() + timeout_s
+        self._fired = threading.Event()
+        self._timer: Optional[threading.Timer] = None
+
+    def watch(self, response) -> None:
+        """Arm the timer on ``response`` (fires at once when the deadline already passed)."""
+        if self.ends is None:
+            return
+        self._timer = threading.Timer(max(0.0, self.ends - time.monotonic()), self._cut, (response,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Disarm the timer (the stream ended first)."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def expired(self) -> bool:
+        """True when the timer cut the connection, or the deadline passed."""
+        return self._fired.is_set() or (self.ends is not None and time.monotonic() > self.ends)
+
+    def _cut(self, response) -> None:
+        self._fired.set()
+        sock = _socket_of(response)
+        log.warning("build still running after %s s: closing its connection", self.timeout_s)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread; dockerd sees EOF
+            else:  # no socket found: closing is the next best thing
+                response.close()
+        except Exception:  # noqa: BLE001 - the reading thread may have closed it already
+            pass
+
+
+def _socket_of(response) -> Optional[socket.socket]:
+    """The socket under a streaming ``requests`` response (urllib3 connection, or the file the
+    http.client response reads from)."""
+    raw = getattr(response, "raw", None)
+    conn = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _explain(exc: BaseException) -> str:
@@ -37,28 +98,74 @@ class ImageEngine:
         self.api = client.api
 
     def build(self, context: str, dockerfile: str, tag: str, buildargs: Dict[str, str],
-              target: Optional[str], labels: Dict[str, str]) -> Tuple[str, List[str]]:
+              target: Optional[str], labels: Dict[str, str], *,
+              timeout_s: Optional[float] = None, exclude: Sequence[str] = (),
+              dockerfile_text: Optional[str] = None) -> Tuple[str, List[str]]:
         """Build an image with the Engine's builder (``POST /build``), reading every chunk.
 
+        The caller (``images.build``) has already checked every path through the repo
+        sandbox: this method reads no file the repo names except the context's own files, which
+        the SDK's ``utils.tar`` archives without following symlinks. It does what the SDK's
+        ``APIClient.build`` does, but keeps the HTTP response so a deadline can cut it: at
+        ``timeout_s`` the connection is shut down, which makes dockerd cancel the build (the
+        request's context ends; the classic builder kills and removes the running step's
+        container, moby ``builder/dockerfile/containerbackend.go``).
+
         Args:
-            context: absolute path of the build context folder (``.dockerignore`` honoured).
-            dockerfile: Dockerfile path relative to ``context``.
+            context: absolute path of the build context folder.
+            dockerfile: Dockerfile path relative to ``context`` (when ``dockerfile_text`` is
+                None), or the name to give ``dockerfile_text`` inside the sent context.
             tag: full reference to tag the result with (``registry/repo:tag``).
             buildargs: ``--build-arg`` values. target: multi-stage target or None.
             labels: image labels to add.
+            timeout_s: seconds the whole build may take (upload, steps, output); None: no limit.
+            exclude: ``.dockerignore`` patterns (read by the caller through the sandbox).
+            dockerfile_text: the Dockerfile's content when it lies outside ``context`` (the
+                SDK's way: it is added to the sent archive under ``dockerfile``).
         Returns:
             tuple ``(image_id, lines)``: ``sha256:...`` id and the build output lines.
         Raises:
             ImageBuildError: the build failed (message plus the last 20 output lines in
-                ``log_tail``), or the Engine refused the request.
+                ``log_tail``), ran past ``timeout_s`` (cancelled), or the Engine refused.
         """
+        deadline = _Deadline(timeout_s)
         try:
-            stream = self.api.build(path=context, dockerfile=dockerfile, tag=tag,
-                                    buildargs=dict(buildargs), target=target or None,
-                                    labels=dict(labels), rm=True, forcerm=True, decode=True)
-            image_id, lines, error = parse.scan_build_stream(stream)
-        except _ENGINE_ERRORS as exc:
-            raise ImageBuildError(f"build {tag}: {_explain(exc)}") from exc
+            archive = docker.utils.tar(context, exclude=list(exclude) or None,
+                                       dockerfile=(dockerfile, dockerfile_text), gzip=False)
+            params = {"t": tag, "q": False, "nocache": False, "rm": True, "forcerm": True,
+                      "pull": False, "dockerfile": dockerfile}
+            if buildargs:
+                params["buildargs"] = json.dumps(dict(buildargs))
+            if labels:
+                params["labels"] = json.dumps(dict(labels))
+            if target:
+                params["target"] = target
+            headers = {"Content-Type": "application/tar"}
+            self.api._set_auth_headers(headers)
+            try:
+                # the per-operation socket timeout bounds the upload and any silent step
+                response = self.api._post(self.api._url("/build"), data=archive, params=params,
+                                          headers=headers, stream=True, timeout=timeout_s)
+            finally:
+                archive.close()
+            deadline.watch(response)
+            try:
+                self.api._raise_for_status(response)
+                image_id, lines, error = parse.scan_build_stream(
+                    self.api._stream_helper(response, decode=True))
+            finally:
+                deadline.stop()
+                response.close()
+        except Exception as exc:  # noqa: BLE001 - a cut connection fails in many ways
+            if deadline.expired():
+                raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
+                                      "(KEELSON_BUILD_TIMEOUT)") from exc
+            if isinstance(exc, _ENGINE_ERRORS + _STREAM_ERRORS):
+                raise ImageBuildError(f"build {tag}: {_explain(exc)}") from exc
+            raise
+        if deadline.expired():
+            raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
+                                  "(KEELSON_BUILD_TIMEOUT)", log_tail="\n".join(lines[-LOG_TAIL_LINES:]))
         tail = "\n".join(lines[-LOG_TAIL_LINES:])
         if error is not None:
             raise ImageBuildError(f"build {tag}: {error}", log_tail=tail)

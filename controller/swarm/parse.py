@@ -7,6 +7,7 @@ are unit-tested against JSON captured from a real engine (tests/unit/fixtures/sw
 from __future__ import annotations
 
 import calendar
+import collections
 import re
 from typing import Dict, Iterable, List, Optional
 
@@ -15,6 +16,7 @@ from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, 
 from controller.telemetry.scrub import scrub
 
 # record field -> label key on the state record config
+BUILD_TEXT_KEPT = 256 << 10  # characters of build output kept (the tail is what explains)
 RECORD_LABELS = {
     "applied_revision": L.APPLIED_REVISION,
     "applied_source_hash": L.APPLIED_SOURCE_HASH,
@@ -285,17 +287,22 @@ def scan_build_stream(chunks: Iterable[dict]) -> tuple:
         ("" if none), the output split into lines (blank ones dropped), the error message or
         None.
     """
-    image_id, text, error = "", [], None
+    image_id, text, error = "", collections.deque(), None
+    kept = 0
     for chunk in chunks:
         err = stream_error(chunk)
         if err is not None:
             error = err
             text.append("ERROR: " + err + "\n")
+            kept += len(text[-1])
             continue
         if isinstance(chunk.get("aux"), dict) and chunk["aux"].get("ID"):
             image_id = chunk["aux"]["ID"]
         if chunk.get("stream"):
-            text.append(chunk["stream"])
+            text.append(str(chunk["stream"]))
+            kept += len(text[-1])
+        while kept > BUILD_TEXT_KEPT and len(text) > 1:  # a chatty build must not fill memory
+            kept -= len(text.popleft())
     lines = [ln.rstrip() for ln in "".join(text).splitlines() if ln.strip()]
     return image_id, lines, error
 

@@ -112,7 +112,9 @@ def corpus_run(engine, registry, tmp_path_factory):
     try:
         for f in FILES:
             keelson_folder(CORPUS, base / "repo", ours[f], f)
-        app = make_app(str(base / "repo"), base / "wd", registry, sorted(ours.values()))
+        # the operator allows the corpus's variables (issue 7: none are offered by default)
+        app = make_app(str(base / "repo"), base / "wd", registry, sorted(ours.values()),
+                       env_allow=("CORPUS_*",))
         first = app.sync()
         ours_snap = {f: snapshot(engine, ours[f], [theirs[f]]) for f in FILES}
         before, w = {f: versions(engine, ours[f]) for f in FILES}, writes(app)

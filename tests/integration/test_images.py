@@ -146,3 +146,20 @@ def test_c02_same_tag_repushed_resolves_new_digest(images, registry, tmp_path):
         resolve_image(images, f"{repo}:nosuchtag")
     with pytest.raises(ImageResolveError):
         resolve_image(images, f"{DEAD_REGISTRY}/team/api:main")
+
+
+def test_dockerfile_outside_the_context_but_inside_the_tree_is_sent_as_content(images, registry,
+                                                                               tmp_path):
+    """Compose allows ``dockerfile: ../Dockerfile.shared``: read through the sandbox and sent in
+    the context archive (as the SDK does); ``.dockerignore`` is read through it too."""
+    root = tmp_path / "tree"
+    (root / "site").mkdir(parents=True)
+    (root / "site" / "keep.txt").write_text("kept\n")
+    (root / "site" / "drop.txt").write_text("dropped\n")
+    (root / "site" / ".dockerignore").write_text("# comment\ndrop.txt\n")
+    (root / "Dockerfile.shared").write_text(
+        "FROM busybox:latest\nCOPY . /ctx/\nRUN test -f /ctx/keep.txt && test ! -e /ctx/drop.txt\n")
+    build = BuildSpec(context=str(root / "site"), dockerfile="../Dockerfile.shared", root=str(root))
+    ref = ImageBuilder(images, registry).ensure("outside", "web", build, rev(), rev())
+    images.made.append(f"{ref.repository}:{ref.tag}")
+    assert ref.digest.startswith("sha256:")

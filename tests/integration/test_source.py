@@ -4,12 +4,14 @@ from __future__ import annotations
 import base64
 import http.server
 import os
+import tarfile
 import threading
 import time
 
 import pytest
 
-from controller.errors import GitFetchError
+from controller.errors import GitFetchError, RepoAccessError
+from controller.render.loader import load_stack
 from controller.source import ChangeWatcher, FolderSource, GitSource, make_source
 from tests.integration.conftest import ManifestRepo, git
 
@@ -143,12 +145,37 @@ def test_top_level_path_and_local_work_tree(manifest_repo, tmp_path):
     assert set(co.stack_hashes) == {"manifests"}
 
 
-def test_symlink_out_of_the_tree_is_refused(manifest_repo, tmp_path):
+@pytest.mark.parametrize("has_data_filter", [True, False])
+def test_symlink_out_of_the_tree_fails_only_its_stack(manifest_repo, tmp_path, monkeypatch,
+                                                      has_data_filter):
+    """Issue 7: the export is the same with or without ``tarfile.data_filter`` (Debian 12's
+    3.11.2 lacks it): a link out of the tree is exported as a link, never followed, and only
+    the stack holding it fails to load."""
+    if not has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+        monkeypatch.delattr(tarfile, "FilterError", raising=False)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PLANTED-export\n")
     seeded(manifest_repo)
-    os.symlink("/etc/passwd", manifest_repo.work / "manifests" / "web" / "passwd")
+    os.symlink(str(secret), manifest_repo.work / "manifests" / "web" / ".env")
     manifest_repo.commit("Sneaky link")
-    with pytest.raises(GitFetchError, match="exported safely"):
-        source(manifest_repo, tmp_path).fetch()
+    co = source(manifest_repo, tmp_path).fetch()
+    link = os.path.join(co.manifests, "web", ".env")
+    assert os.path.islink(link) and os.readlink(link) == str(secret)
+    with pytest.raises(RepoAccessError) as e:
+        load_stack("web", os.path.join(co.manifests, "web", "stack.yml"), {}, root=co.root)
+    assert e.value.rule == "symlink-outside" and e.value.reason == "PolicyDenied"
+    assert "web/.env" in str(e.value) and "PLANTED" not in str(e.value)
+    load_stack("tools", os.path.join(co.manifests, "tools", "stack.yml"), {}, root=co.root)
+
+
+def test_revision_over_the_tree_cap_is_not_exported(manifest_repo, tmp_path):
+    seeded(manifest_repo)
+    manifest_repo.write("manifests/web/big.bin", "x" * 200_000)
+    manifest_repo.commit("big")
+    with pytest.raises(GitFetchError, match="KEELSON_MAX_TREE_BYTES"):
+        source(manifest_repo, tmp_path, max_tree_bytes=100_000).fetch()
+    assert source(manifest_repo, tmp_path / "again", max_tree_bytes=1 << 20).fetch()
 
 
 class _AuthRecorder(http.server.BaseHTTPRequestHandler):
@@ -305,3 +332,38 @@ def test_half_written_tree_and_broken_clone_are_redone(manifest_repo, tmp_path):
     assert co.root == str(wd / "trees" / sha)
     assert not os.path.exists(os.path.join(co.root, "junk"))
     assert os.path.isfile(os.path.join(co.manifests, "web", "stack.yml"))
+
+
+def test_git_fetch_timeout_kills_a_stalled_fetch(tmp_path):
+    """KEELSON_GIT_TIMEOUT: a remote that accepts the connection and never answers costs the
+    timeout, not the loop (a GitFetchError; the pass fails its fetch and nothing changes)."""
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        src = make_source(f"http://127.0.0.1:{port}/stalled.git", "main", "manifests",
+                          str(tmp_path / "wd"), git_timeout_s=3)
+        start = time.monotonic()
+        with pytest.raises(GitFetchError):
+            src.fetch()
+        assert 2.5 <= time.monotonic() - start < 30  # it waited for the timeout, then stopped
+    finally:
+        stop.set()
+        t.join(5)
+        for conn in held:
+            conn.close()
+        server.close()

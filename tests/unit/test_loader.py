@@ -276,4 +276,4 @@ def test_build_missing_context(tmp_path):
         load_text("services:\n  a:\n    build:\n      context: ./nope\n",
                   directory=str(tmp_path))
     assert e.value.key == "services.a.build.context" and e.value.line == 4
-    assert str(tmp_path / "nope") in e.value.message
+    assert "./nope" in e.value.message  # as written: the tree's location is not the repo's business

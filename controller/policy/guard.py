@@ -65,7 +65,9 @@ class Guard:
                            self_stack=settings.self_stack or identity.stack or DEFAULT_SELF_STACK),
             AdmissionPolicy(level=settings.policy,
                             protected=ProtectedNames.of(identity, settings.protected_names),
-                            allowed_bind_paths=tuple(settings.allowed_bind_paths)))
+                            # the operator's KEELSON_BIND_ROOT is a place meant for binds
+                            allowed_bind_paths=tuple(settings.allowed_bind_paths)
+                            + ((settings.bind_root,) if settings.bind_root else ())))
 
     def check_owner(self, manifest: StackManifest, live: Optional[LiveStack]) -> None:
         """Refuse a stack this Keelson does not own (see ``policy.ownership``).

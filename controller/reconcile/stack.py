@@ -71,6 +71,7 @@ class StackResult:
         error: the KeelsonError that stopped it, if any. warnings: every warning of the pass.
         to_build: services whose image a pass would build (plan mode). written: writes by
             ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
+        manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
     """
 
     name: str
@@ -81,6 +82,7 @@ class StackResult:
     to_build: Tuple[str, ...] = ()
     written: Dict[str, int] = field(default_factory=dict)
     fast: bool = False
+    manifest: Optional[StackManifest] = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ class StackLine:
             if ctx.dry_run:
                 return StackResult(name, plan=self._kept_while_referenced(plan, live),
                                    warnings=tuple(warnings),
-                                   to_build=tuple(rendered.images.to_build))
+                                   to_build=tuple(rendered.images.to_build),
+                                   manifest=rendered.manifest)
             applied = ApplyResult()
             if plan.of("create") or plan.of("update"):
                 applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)

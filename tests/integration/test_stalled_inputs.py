@@ -118,7 +118,8 @@ def test_tag_repushed_to_the_registry_retries(engine, registry, manifest_repo, s
     manifest_repo.write(f"manifests/{name}/stack.yml",
                         f"services:\n  app:\n    image: {ref}\n" + ROLLOUT)
     manifest_repo.commit("image-only")
-    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [name])
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [name],
+                   image_poll_interval_s=0)  # ask the registry on every pass
     assert app.sync().converged, app.store.snapshot()
 
     push_image(registry, repo, BROKEN + "LABEL version=two\n", tmp_path)

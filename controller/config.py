@@ -38,6 +38,13 @@ class Settings:
         instance: name of this Keelson in the ``io.keelson.instance`` label (KEELSON_INSTANCE);
             it prunes only objects carrying its own name. Default: ``keelson-`` + 10 hex of
             sha256(repo + path), so two controllers of different repos never prune each other.
+        drift: what a pass does with a live field that differs from git (KEELSON_DRIFT):
+            ``heal`` (default: write the desired spec back) or ``report`` (only report
+            OutOfSync); a stack's ``x-keelson: {drift: ...}`` wins (issue 8.4).
+        recreate: object kinds Keelson may recreate for every stack when a change cannot be
+            applied in place (KEELSON_RECREATE, comma list; only ``networks``); default none,
+            so such a change fails its stack; a stack adds kinds with ``x-keelson:
+            {recreate: [networks]}`` (issue 8.3).
     """
 
     repo: str = ""
@@ -54,6 +61,9 @@ class Settings:
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # -- issue 8 (drift and changes Swarm cannot apply in place) --
+    drift: str = "heal"  # heal | report (KEELSON_DRIFT)
+    recreate: Tuple[str, ...] = ()  # object kinds to recreate, e.g. ("networks",) (KEELSON_RECREATE)
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -65,6 +75,11 @@ class Settings:
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        if self.drift not in ("heal", "report"):
+            raise ConfigError(f"KEELSON_DRIFT must be heal or report, got {self.drift!r}")
+        if any(k != "networks" for k in self.recreate):
+            raise ConfigError(f"KEELSON_RECREATE takes a comma list of: networks "
+                              f"(volumes are never recreated), got {','.join(self.recreate)!r}")
         if not self.instance:
             digest = hashlib.sha256(f"{self.repo}#{self.path}".encode()).hexdigest()[:10]
             return dataclasses.replace(self, instance=f"keelson-{digest}")
@@ -128,4 +143,9 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
         out["instance"] = e["KEELSON_INSTANCE"]
     if "KEELSON_PRUNE" in e:
         out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
+    # -- issue 8 --
+    if e.get("KEELSON_DRIFT"):
+        out["drift"] = e["KEELSON_DRIFT"].strip().lower()
+    if e.get("KEELSON_RECREATE"):
+        out["recreate"] = tuple(k.strip() for k in e["KEELSON_RECREATE"].split(",") if k.strip())
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from controller.model.drift import StackOptions
+
 
 @dataclass(frozen=True)
 class BuildSpec:
@@ -41,6 +43,7 @@ class StackManifest:
         source_hash: hash of the stack folder's content (set by the source), "" if unknown.
         positions: dotted key path (``services.web.deploy.replicas``) -> 1-based line in
             ``file``, so later stages can point at the line of a bad value.
+        options: the stack's ``x-keelson`` options (drift mode, recreate).
     """
 
     name: str
@@ -51,6 +54,7 @@ class StackManifest:
     warnings: List[str] = field(default_factory=list)
     source_hash: str = ""
     positions: Dict[str, int] = field(default_factory=dict)
+    options: StackOptions = field(default_factory=StackOptions)
 
     @property
     def services(self) -> dict:

@@ -17,6 +17,7 @@ from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.dotenv import parse_dotenv
 from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
+from controller.render.options import stack_options
 from controller.render.schema import Context, join
 from controller.render.reference import is_valid_reference
 from controller.render.yaml_load import load_yaml
@@ -143,6 +144,7 @@ class _Loading:
             raise ManifestError("the stack file must be a mapping with a services key", line=1)
         dotenv = self._dotenv()
         self.ctx = Context(positions, chain_lookup(self.environ, dotenv))
+        options = stack_options(data, self.ctx)  # issue 8: x-keelson (drift, recreate)
         compose = TOP.check(data, "", self.ctx)
         for var, where in self.ctx.missing.items():
             self.warnings.append(f"variable {var} is not set, using an empty string "
@@ -160,7 +162,7 @@ class _Loading:
                     obj["file"] = self._path(obj["file"], f"{kind}.{key}.file", want="file")
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
-                             positions=dict(self.ctx.positions))
+                             positions=dict(self.ctx.positions), options=options)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or

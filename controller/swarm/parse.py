@@ -102,7 +102,16 @@ def parse_task(js: dict) -> LiveTask:
         updated_at=parse_time(js.get("UpdatedAt")),
         spec_version=int(spec_version) if spec_version is not None else None,
         service_id=js.get("ServiceID", ""),
+        exit_code=_exit_code(status),
     )
+
+
+def _exit_code(status: dict) -> Optional[int]:
+    """``Status.ContainerStatus.ExitCode`` of a task that has finished, else None."""
+    code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    if code is None or status.get("State") not in ("complete", "failed", "shutdown", "rejected"):
+        return None
+    return int(code)
 
 
 def parse_object(js: dict) -> LiveObject:
@@ -112,7 +121,8 @@ def parse_object(js: dict) -> LiveObject:
         js: Network JSON (Id, Name, Labels) or Config/Secret JSON (ID, Version.Index,
             Spec{Name, Labels}).
     Returns:
-        LiveObject: version is 0 for networks (they have none).
+        LiveObject: version is 0 for networks (they have none); networks carry ``spec`` with
+        ``NETWORK_FIELDS`` as listed.
     """
     if "Spec" in js:
         spec = js.get("Spec") or {}
@@ -120,7 +130,12 @@ def parse_object(js: dict) -> LiveObject:
                           labels=dict(spec.get("Labels") or {}),
                           version=int((js.get("Version") or {}).get("Index", 0)))
     return LiveObject(id=js.get("Id") or js.get("ID", ""), name=js.get("Name", ""),
-                      labels=dict(js.get("Labels") or {}))
+                      labels=dict(js.get("Labels") or {}),
+                      spec={k: js.get(k) for k in NETWORK_FIELDS})
+
+
+# Network fields Keelson sets; Swarm cannot change any of them in place (issue 8.3).
+NETWORK_FIELDS = ("Driver", "Options", "IPAM", "Attachable", "Internal")
 
 
 def parse_network(js: dict) -> dict:

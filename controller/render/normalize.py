@@ -105,8 +105,8 @@ def comparable_service(spec: dict, network_names: Optional[Mapping[str, str]] = 
         dict: a new canonical spec (``canonical``) where ``io.keelson.*`` labels, config and
         secret IDs (names are compared), values equal to Swarm's defaults (``SERVICE_DEFAULTS``,
         ``PORT_DEFAULTS``, 1 replica), and empty values (``None``, "", 0, false, {}, []: the
-        engine omits Go zero values) are removed; ``Mode`` becomes ``{"Kind": <mode>, ...}``
-        so that a mode without options survives; the deprecated top-level ``Networks`` moves
+        engine omits Go zero values) are removed, except that ``Mode`` keeps its one key even
+        when empty (``{"Global": {}}``); the deprecated top-level ``Networks`` moves
         into ``TaskTemplate.Networks``.
     """
     out = _strip_keelson_labels(json.loads(json.dumps(spec)))
@@ -130,14 +130,16 @@ def comparable_service(spec: dict, network_names: Optional[Mapping[str, str]] = 
     values = dict(mode.get(kind) or {})
     if kind == "Replicated" and values.get("Replicas") is None:
         values["Replicas"] = DEFAULT_REPLICAS
-    out["Mode"] = {"Kind": kind, **values}
+    out.pop("Mode", None)
     for path, default in SERVICE_DEFAULTS.items():
         parent = out
         for part in path[:-1]:
             parent = parent.get(part) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and parent.get(path[-1]) == default:
             del parent[path[-1]]
-    return canonical(_prune_empty(out))
+    out = _prune_empty(out)
+    out["Mode"] = {kind: _prune_empty(values)}  # kept even when empty: {"Global": {}}
+    return canonical(out)
 
 
 def _prune_empty(value: Any) -> Any:
@@ -175,11 +177,13 @@ def differing_paths(desired: Any, live: Any, prefix: str = "") -> list:
         for key in sorted(set(desired) | set(live)):
             path = f"{prefix}.{key}" if prefix else str(key)
             have_d, have_l = desired.get(key, _MISSING), live.get(key, _MISSING)
+            one_sided = have_d is _MISSING or have_l is _MISSING
             if have_d is _MISSING and isinstance(have_l, dict):
                 have_d = {}  # descend, to name the leaves that were added
             if have_l is _MISSING and isinstance(have_d, dict):
                 have_l = {}
-            out.extend(differing_paths(have_d, have_l, path))
+            found = differing_paths(have_d, have_l, path)
+            out.extend(found if found or not one_sided else [path])
         return out
     return [] if desired == live else [prefix or "."]
 

@@ -219,14 +219,15 @@ def referenced_ids(services: Iterable[dict], kind: str) -> set:
 
 
 def group_stacks(services: List[dict], networks: List[dict], configs: List[dict],
-                 secrets: List[dict], stacks: Optional[Iterable[str]] = None
-                 ) -> Dict[str, LiveStack]:
+                 secrets: List[dict], stacks: Optional[Iterable[str]] = None,
+                 volumes: Optional[List[dict]] = None) -> Dict[str, LiveStack]:
     """Group listed objects by their ``com.docker.stack.namespace`` label.
 
     Args:
         services / networks / configs / secrets: Engine list answers (objects without the
             namespace label are ignored).
         stacks: keep only these stack names; None keeps all.
+        volumes: ``GET /volumes`` entries (Name, Driver, Options, Labels) of this node.
     Returns:
         dict[str, LiveStack]: stack name -> its objects keyed by name. A config that is the
         stack's state record becomes ``LiveStack.record`` and is not listed among configs.
@@ -264,6 +265,12 @@ def group_stacks(services: List[dict], networks: List[dict], configs: List[dict]
         st = _stack_of(obj.labels)
         if st is not None:
             st.secrets[obj.name] = obj
+    for js in volumes or []:
+        st = _stack_of(dict(js.get("Labels") or {}))
+        if st is not None:
+            st.volumes[js.get("Name", "")] = LiveObject(
+                id=js.get("Name", ""), name=js.get("Name", ""), labels=dict(js.get("Labels") or {}),
+                spec={"Driver": js.get("Driver", ""), "Options": dict(js.get("Options") or {})})
     return out
 
 

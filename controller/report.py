@@ -5,8 +5,10 @@ from typing import TextIO
 
 
 def print_plan(outcome, out: TextIO) -> None:
-    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove)."""
-    marks = {"create": "+", "update": "~", "remove": "-"}
+    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove, ``-/+``
+    replace) and the drift it would leave (``!`` out of sync: report mode, unmanaged)."""
+    from controller.deploy.drift import remaining_drift
+    marks = {"create": "+", "update": "~", "remove": "-", "replace": "-/+"}
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}", file=out)
     if outcome.error:
@@ -23,6 +25,10 @@ def print_plan(outcome, out: TextIO) -> None:
         for ch in writes:
             why = f"  ({ch.reason})" if ch.reason else ""
             print(f"  {marks.get(ch.action, '?')} {ch.kind} {ch.name}{why}", file=out)
+        for d in remaining_drift(run.plan) if run.plan else []:  # issue 8.4
+            what = "unmanaged service (not created by keelson)" if d.kind.value == "unmanaged" \
+                else f"{d.kind.value} out of sync: {', '.join(d.paths)}"
+            print(f"  ! {d.name}: {what}", file=out)
         for w in run.warnings:
             print(f"  warning: {w}", file=out)
 

@@ -16,12 +16,13 @@ names by content, so only their labels can drift.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
-from controller.model import DesiredStack, LiveStack
+from controller.model import DesiredStack, LiveStack, StackPlan
 from controller.model import labels as L
-from controller.model.drift import Drift, DriftKind
+from controller.model.drift import Drift, DriftKind, DriftMode, StackOptions
 from controller.model.live import LiveObject
+from controller.model.plan import REPLACE, UPDATE
 from controller.render.normalize import (comparable_network, comparable_service,
                                          differing_paths)
 
@@ -160,3 +161,39 @@ def network_ids(live_stacks: Mapping[str, LiveStack], extra: Optional[Dict[str, 
         for name, net in st.networks.items():
             out[net.id] = name
     return out
+
+
+def resolve_options(options: StackOptions, drift_setting: str = "heal",
+                    recreate_setting: Iterable[str] = ()) -> StackOptions:
+    """A stack's effective options: its ``x-keelson`` values over the operator's settings.
+
+    Args:
+        options: from the stack file (``StackManifest.options``).
+        drift_setting: KEELSON_DRIFT (``heal``/``report``), used when the stack sets none.
+        recreate_setting: KEELSON_RECREATE kinds, added to the stack's ``recreate``.
+    Returns:
+        StackOptions with ``drift`` always set.
+    """
+    return StackOptions(drift=options.drift or DriftMode(drift_setting),
+                        recreate=frozenset(options.recreate) | frozenset(recreate_setting))
+
+
+def remaining_drift(plan: StackPlan) -> List[Drift]:
+    """The drift a plan leaves in place: what a pass reports as ``OutOfSync``.
+
+    Args:
+        plan: from ``deploy.diff.plan_stack``.
+    Returns:
+        list[Drift]: unmanaged services (never removed), and every drifted service, config or
+        secret the plan keeps ``unchanged`` (report mode). Drift the plan heals (``update``)
+        or replaces (``replace``) is not included.
+    """
+    heals = {(c.kind, c.name) for c in plan.changes if c.action in (UPDATE, REPLACE)}
+    return [d for d in plan.drift
+            if d.kind == DriftKind.UNMANAGED or (d.kind.value, d.name) not in heals]
+
+
+def describe(drifts: Iterable[Drift]) -> str:
+    """One line for status and logs: ``service s_web: EndpointSpec.Ports; unmanaged s_x``."""
+    return "; ".join(f"unmanaged service {d.name} (not created by keelson)"
+                     if d.kind == DriftKind.UNMANAGED else str(d) for d in drifts)

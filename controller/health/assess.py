@@ -296,23 +296,36 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
 
     Args:
         services: the stack's services as inspected.
-        running: tasks whose desired state is running (any service; matched by ``service_id``).
+        running: tasks whose desired state is running (any service; matched by
+            ``service_id``), plus, for services meant to finish (``is_finite``), every task
+            Swarm keeps for them (any desired state).
     Returns:
         Assessment with phase ``completed`` (reason Healthy) when every replicated service has
         as many ``running`` tasks as replicas and no wanted task of a global service is down;
-        else phase ``failed`` (reason Degraded) naming each short service as ``name 1/3 running``.
-        Services meant to finish (``is_finite``: jobs, restart condition none/on-failure)
-        are not judged: their tasks finish by design, and a finished task is not Degraded.
+        else phase ``failed`` (reason Degraded) naming each short service as ``name 1/3
+        running``. A service meant to finish is short only when the newest task of a slot
+        (node for global modes) failed: ``name 0/1 running (task <id> exit code N: <error>)``;
+        a task that completed is never Degraded, and jobs are judged by their failures only.
     """
     by_service: dict = {}
     for t in running:
-        by_service.setdefault(t.service_id, []).append(t)
+        by_service.setdefault(t.service_id, {})[t.id] = t
     short = []
     for svc in sorted(services, key=lambda s: s.name):
         mode = svc.spec.get("Mode") or {}
+        all_tasks = list(by_service.get(svc.id, {}).values())
         if is_finite(svc.spec):
+            failed = _finite_failures(mode, all_tasks)
+            if failed:
+                up = sum(1 for t in all_tasks if t.state in ("running", "complete")
+                         and t.desired_state in ("running", "complete", "shutdown"))
+                want = up + len(failed)
+                t = failed[0]
+                code = f"exit code {t.exit_code}" if t.exit_code is not None else t.state
+                short.append(f"{svc.name} {up}/{want} running (task {t.id[:12]} {code}: "
+                             f"{t.error or t.message})")
             continue
-        tasks = [t for t in by_service.get(svc.id, []) if t.desired_state == "running"]
+        tasks = [t for t in all_tasks if t.desired_state == "running"]
         up = sum(1 for t in tasks if t.state == "running")
         if "Replicated" in mode:
             want = int((mode.get("Replicated") or {}).get("Replicas") or 0)
@@ -325,3 +338,13 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
     if short:
         return Assessment(FAILED, "Degraded", "; ".join(short))
     return Assessment(COMPLETED, "Healthy", "")
+
+
+def _finite_failures(mode: dict, tasks: List[LiveTask]) -> List[LiveTask]:
+    """Newest task of each slot (node for global modes) when it failed, newest first."""
+    latest: dict = {}
+    for t in sorted(tasks, key=lambda t: t.created_at):
+        latest[t.slot if ("Replicated" in mode or "ReplicatedJob" in mode) and t.slot
+               else t.node_id] = t
+    failed = [t for t in latest.values() if t.state in FAILED_STATES]
+    return sorted(failed, key=lambda t: t.updated_at or t.created_at, reverse=True)

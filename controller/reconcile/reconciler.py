@@ -15,12 +15,13 @@ from typing import Dict, List, Optional
 
 from controller.config import Settings
 from controller.deploy.apply import Applier, ApplyResult
-from controller.deploy.diff import plan_stack, prune_changes
-from controller.errors import KeelsonError, ManifestError, SourceError
+from controller.deploy.diff import plan_stack, prune_changes, refuse_replacements
+from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
+from controller.errors import ImmutableChangeError, KeelsonError, ManifestError, SourceError
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, Revision,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model import status as S
-from controller.health.assess import stack_health
+from controller.health.assess import is_finite, stack_health
 from controller.reconcile.stack_images import stack_images
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
@@ -97,6 +98,7 @@ class Reconciler:
         self.environ = environ
         self.applier = Applier(client, metrics, settings.instance)
         self._apply_started = 0.0
+        self._network_names: Dict[str, str] = {}  # issue 8.4: network ID -> name, per pass
 
     # -- the pass ------------------------------------------------------------------------------
     def reconcile(self, dry_run: bool = False) -> PassResult:
@@ -129,6 +131,7 @@ class Reconciler:
         selected = {n: f for n, f in stack_files.items()
                     if not self.settings.stacks or n in self.settings.stacks}
         live_all = self.client.live_stacks()
+        self._network_names = self.client.network_names()  # issue 8.4: read service targets
         for name in self.settings.stacks:
             if name not in stack_files and name not in live_all:
                 log.warning("--stack %s: no such stack in the repo at %s nor in the swarm "
@@ -192,12 +195,22 @@ class Reconciler:
             run.warnings.extend(run.desired.warnings)
             self._preflight(run)
             hashes = {n: spec_hash(s.spec) for n, s in run.desired.services.items()}
-            run.plan = plan_stack(run.desired, run.live, hashes, self.settings.instance)
+            # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
+            opts = resolve_options(run.manifest.options, self.settings.drift, self.settings.recreate)
+            run.plan = plan_stack(run.desired, run.live, hashes, self.settings.instance,
+                                  network_names=self._network_names, drift_mode=opts.drift)
+            self._drift_found(run, opts, dry_run)
+            try:
+                refuse_replacements(run.plan, opts.recreate)
+            except ImmutableChangeError as exc:
+                if not dry_run:
+                    raise
+                run.warnings.append(f"a pass would refuse this stack: {exc}")
             if dry_run:
                 run.plan = self._kept_while_referenced(run.plan, run.live)
                 run.done = True
                 return
-            if run.plan.of("create") or run.plan.of("update"):
+            if run.plan.of("create") or run.plan.of("update") or run.plan.of("replace"):
                 run.applied = self.applier.apply(run.desired, run.live, run.plan, rev,
                                                  run.source_hash, hashes)
                 self._progressing(run, rev)
@@ -208,6 +221,20 @@ class Reconciler:
                 self._remember_failure(run, rev, exc.reason, str(exc))
             self._settle(run, rev, S.FAILED, exc.reason, str(exc), health=S.UNKNOWN)
             log.error("stack %s: %s: nothing else changed", run.name, exc)
+
+    def _drift_found(self, run: StackRun, opts, dry_run: bool) -> None:
+        """Log and count the drift a plan found (issue 8.4; metrics only on real passes)."""
+        if not run.plan.drift:
+            if not dry_run:
+                self.metrics.drift(run.name, [], 0)
+            return
+        left = remaining_drift(run.plan)
+        for d in run.plan.drift:
+            action = ("replacing" if d.immutable else "reported only" if d in left else "healing")
+            log.warning("stack=%s drift %s (%s)", run.name, describe([d]), action)
+        if dry_run:
+            return
+        self.metrics.drift(run.name, [d.kind.value for d in run.plan.drift], len(left))
 
     def _kept_while_referenced(self, plan: StackPlan, live: Optional[LiveStack]) -> StackPlan:
         """For ``plan`` output: a config/secret removal that prune would skip (a service's Spec
@@ -290,10 +317,16 @@ class Reconciler:
                 # nothing rolled out this pass: judge what runs now (tasks may have died)
                 if not listed:
                     running, listed = self._running_tasks(), True
-                judged = stack_health(run.live.services.values(), running) if running is not None else None
+                judged = stack_health(run.live.services.values(),  # issue 8.1: + finite tasks
+                                      running + self._finite_tasks(run.live)) if running is not None else None
                 if judged is not None and judged.reason == "Degraded":
                     health = S.DEGRADED
                     run.warnings.append(f"degraded: {judged.message}")
+            left = remaining_drift(run.plan)  # issue 8.4: report mode, unmanaged services
+            if left:
+                self._settle(run, rev, S.OUT_OF_SYNC, "DriftDetected", f"out of sync: {describe(left)}",
+                             rollouts=mine, health=health)
+                continue
             self._settle(run, rev, S.SYNCED, "Succeeded", "", rollouts=mine, health=health)
 
     def _running_tasks(self) -> Optional[list]:
@@ -303,6 +336,15 @@ class Reconciler:
         except KeelsonError as exc:
             log.warning("cannot list tasks to judge health: %s", exc)
             return None
+
+    def _finite_tasks(self, live: LiveStack) -> list:
+        """Every task of the stack's services meant to finish (issue 8.1), [] on error."""
+        try:
+            return [t for s in live.services.values() if is_finite(s.spec)
+                    for t in self.client.tasks(s.id)]
+        except KeelsonError as exc:
+            log.warning("cannot list tasks to judge health: %s", exc)
+            return []
 
     def _progressing(self, run: StackRun, rev: Revision) -> None:
         """Show the stack as Progressing (condition Reconciling) while its rollouts run."""

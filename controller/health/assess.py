@@ -173,14 +173,15 @@ def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: floa
         failed (reason TaskFailed, message ``task <id> exit code N: <error>``) when any such
         task failed or was rejected (Swarm may still restart it; the exit is reported now);
         completed (Succeeded, ``n/m tasks complete``) when every slot (node for global modes)
-        has a task that completed, or, for replicated/global services, one that runs (an
-        ``on-failure`` service may run for good); progressing (Running) otherwise. A job
-        whose completions are 0 is completed at once. An update of a replicated or global
-        service that replaced no task (replicas, labels) is judged from the newest task of
-        each slot once
-        ``UPDATE_START_GRACE_S`` passed without a new one.
+        has a task that completed, or, for replicated/global services, one that has run for
+        the update monitor period (an ``on-failure`` service may run for good); progressing
+        (Running) otherwise. A job whose completions are 0 is completed at once. An update
+        of a replicated or global service that replaced no task (replicas, labels) is judged
+        from the newest task of each slot once ``UPDATE_START_GRACE_S`` passed without a new
+        one; global modes wait that long for their first tasks.
     """
-    mine = [t for t in tasks if t.created_at >= started_at - STALE_UPDATE_SLACK_S]
+    # no clock slack here: a task of the previous run, finished just before, must not count
+    mine = [t for t in tasks if t.created_at >= started_at]
     mode = service.spec.get("Mode") or {}
     job = any(k in mode for k in JOB_MODES)
     if (not mine and not job and not created
@@ -196,17 +197,27 @@ def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: floa
         code = f"exit code {last.exit_code}" if last.exit_code is not None else last.state
         return Assessment(FAILED, "TaskFailed", f"task {last.id[:12]} {code}: "
                                                 f"{last.error or last.message}")
-    ok_states = ("complete",) if job else ("complete", "running")
+    # a running task counts once it ran for the update monitor period, as Swarm's updater
+    # judges it (UpdateConfig.Monitor, nanoseconds; docker's default 5 s)
+    monitor_s = ((service.spec.get("UpdateConfig") or {}).get("Monitor") or 5e9) / 1e9
+
+    def ok(t: LiveTask) -> bool:
+        return t.state == "complete" or (
+            not job and t.state == "running" and now - (t.updated_at or now) >= monitor_s)
     if "ReplicatedJob" in mode:
         rj = mode.get("ReplicatedJob") or {}
-        want = int(rj.get("TotalCompletions") or rj.get("MaxConcurrent") or 0)
+        # swarmkit: TotalCompletions defaults to MaxConcurrent, which defaults to 1
+        total, conc = rj.get("TotalCompletions"), rj.get("MaxConcurrent")
+        want = int(total if total is not None else conc if conc is not None else 1)
         done = sum(1 for t in mine if t.state == "complete")
     elif "Replicated" in mode:
         want = int((mode.get("Replicated") or {}).get("Replicas") or 0)
-        done = len({t.slot for t in mine if t.state in ok_states})
+        done = len({t.slot for t in mine if ok(t)})
     else:  # global and global-job: one task per node that got one
+        if not mine and now - started_at < UPDATE_START_GRACE_S:
+            return Assessment(PROGRESSING, "Running", "waiting for Swarm to start tasks")
         want = len({t.node_id for t in mine})
-        done = len({t.node_id for t in mine if t.state in ok_states})
+        done = len({t.node_id for t in mine if ok(t)})
     if done >= want:
         return Assessment(COMPLETED, "Succeeded", f"{done}/{want} tasks complete or running")
     return Assessment(PROGRESSING, "Running", f"{done}/{want} tasks complete or running")
@@ -315,14 +326,14 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
         mode = svc.spec.get("Mode") or {}
         all_tasks = list(by_service.get(svc.id, {}).values())
         if is_finite(svc.spec):
-            failed = _finite_failures(mode, all_tasks)
+            latest = _newest_per_slot(mode, all_tasks)
+            failed = sorted((t for t in latest if t.state in FAILED_STATES),
+                            key=lambda t: t.updated_at or t.created_at, reverse=True)
             if failed:
-                up = sum(1 for t in all_tasks if t.state in ("running", "complete")
-                         and t.desired_state in ("running", "complete", "shutdown"))
-                want = up + len(failed)
+                up = sum(1 for t in latest if t.state in ("running", "complete"))
                 t = failed[0]
                 code = f"exit code {t.exit_code}" if t.exit_code is not None else t.state
-                short.append(f"{svc.name} {up}/{want} running (task {t.id[:12]} {code}: "
+                short.append(f"{svc.name} {up}/{len(latest)} running (task {t.id[:12]} {code}: "
                              f"{t.error or t.message})")
             continue
         tasks = [t for t in all_tasks if t.desired_state == "running"]
@@ -340,11 +351,10 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
     return Assessment(COMPLETED, "Healthy", "")
 
 
-def _finite_failures(mode: dict, tasks: List[LiveTask]) -> List[LiveTask]:
-    """Newest task of each slot (node for global modes) when it failed, newest first."""
+def _newest_per_slot(mode: dict, tasks: List[LiveTask]) -> List[LiveTask]:
+    """The newest task of each slot (node for global modes)."""
     latest: dict = {}
     for t in sorted(tasks, key=lambda t: t.created_at):
         latest[t.slot if ("Replicated" in mode or "ReplicatedJob" in mode) and t.slot
                else t.node_id] = t
-    failed = [t for t in latest.values() if t.state in FAILED_STATES]
-    return sorted(failed, key=lambda t: t.updated_at or t.created_at, reverse=True)
+    return list(latest.values())

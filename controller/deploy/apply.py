@@ -172,7 +172,17 @@ class Applier:
         self._wrote(result, "network", REMOVE, name)
         spec = copy.deepcopy(desired.networks[name].spec)
         spec.setdefault("Labels", {})[L.INSTANCE] = self.instance
-        self.client.create_network(spec)
+        deadline = time.monotonic() + self.replace_wait_s
+        while True:
+            # Observed on Engine 20.10: for a moment after the manager removed it, the node
+            # still holds the old network and a create answers "already exists".
+            try:
+                self.client.create_network(spec)
+                break
+            except KeelsonError as exc:
+                if "already exists" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         self._wrote(result, "network", CREATE, name)
         priors = {}
         for svc in detached:

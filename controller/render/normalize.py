@@ -142,10 +142,17 @@ def comparable_service(spec: dict, network_names: Optional[Mapping[str, str]] = 
     return canonical(out)
 
 
-def _prune_empty(value: Any) -> Any:
-    """``value`` without empty members (None, "", 0, false, {}, []), recursively."""
+# String maps whose empty values mean something (``encrypted: ""`` turns encryption on).
+STRING_MAPS = frozenset({"Labels", "Options", "DriverOpts", "Sysctls"})
+
+
+def _prune_empty(value: Any, _key: str = "") -> Any:
+    """``value`` without empty members (None, "", 0, false, {}, []), recursively; inside the
+    string maps of ``STRING_MAPS`` only None is dropped."""
     if isinstance(value, dict):
-        kept = {k: _prune_empty(v) for k, v in value.items()}
+        kept = {k: _prune_empty(v, k) for k, v in value.items()}
+        if _key in STRING_MAPS:
+            return {k: v for k, v in kept.items() if v is not None}
         return {k: v for k, v in kept.items() if not _empty(v)}
     if isinstance(value, list):
         return [_prune_empty(v) for v in value]

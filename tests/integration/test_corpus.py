@@ -1,6 +1,7 @@
 """Issue #4: a corpus of stack files (tests/corpus/NN-topic.yml), each deployed by ``docker
 stack deploy`` and by Keelson (the real App) on the real swarm, compared object by object
-(services, networks, configs, secrets), then applied twice by Keelson.
+(services, networks, configs, secrets), then applied twice by Keelson; the second pass must
+find zero drift on every field (issue 8.4: the live-spec normaliser).
 
 One module fixture does the slow part once for every file: one Keelson App over all corpus
 stacks (a plain folder, one pass), a snapshot, a second pass (the apply-twice check), then the
@@ -21,7 +22,7 @@ import pytest
 
 from tests.integration.conftest import remove_stack
 from tests.integration.keelson_app import make_app, versions, writes
-from tests.integration.parity.compare import (ABSENT, compare,
+from tests.integration.parity.compare import (ABSENT, KEELSON_DEFAULT_UPDATE, compare,
                                               docker_deploy, keelson_folder, remove_services,
                                               snapshot, unexplained)
 
@@ -34,6 +35,9 @@ ENV = {"CORPUS_TAG": "latest", "CORPUS_OWNER": "platform"}
 _SEC = 1_000_000_000
 _UC = "UpdateConfig"
 _FA = ("pause", "rollback", "Keelson defaults failure_action to rollback (Swarm: pause)")
+_FINITE = (ABSENT, {**KEELSON_DEFAULT_UPDATE, "FailureAction": "continue"},
+           "issue 8.1: a service meant to finish (restart condition none/on-failure) gets "
+           "failure_action continue: Swarm's updater counts its exit as a failed update")
 _ENV_QUOTES = "env_file values are unquoted as the Compose Specification (docker compose) " \
               "does; docker stack deploy keeps the quotes as part of the value"
 # Per file: (kind, name, path) -> (docker value, keelson value, why).
@@ -42,6 +46,8 @@ JUSTIFIED = {
         ("services", "app", "TaskTemplate/ContainerSpec/Mounts/2/TmpfsOptions/Mode"): (
             ABSENT, 0o1777, "docker CLI 28 drops tmpfs.mode; Keelson sends the mode asked for"),
     },
+    "18-restart-policy.yml": {("services", "app", _UC): _FINITE},
+    "19-restart-key.yml": {("services", "onfail", _UC): _FINITE},
     "20-update-config.yml": {("services", "partial", f"{_UC}/FailureAction"): _FA},
     "24-env-file.yml": {
         ("services", "one", "TaskTemplate/ContainerSpec/Env/1"): (
@@ -152,6 +158,9 @@ def test_corpus_file(corpus_run, name):
     assert status.reason == "Succeeded", status
     assert run["second"].runs[stack].status.reason == "Succeeded"
     assert run["after"][name] == run["before"][name], "a service's Version.Index moved"
+    # issue 8.4: the live-spec normaliser sees zero drift on every object right after apply
+    drift = run["second"].runs[stack].plan.drift
+    assert drift == [], [str(d) for d in drift]
     assert run["before"][name], "Keelson deployed no service"
 
     done = run["docker"][name]

@@ -232,6 +232,8 @@ class Reconciler:
         for d in run.plan.drift:
             action = ("replacing" if d.immutable else "reported only" if d in left else "healing")
             log.warning("stack=%s drift %s (%s)", run.name, describe([d]), action)
+            if action == "healing":
+                run.warnings.append(f"drift healed: {describe([d])}")
         if dry_run:
             return
         self.metrics.drift(run.name, [d.kind.value for d in run.plan.drift], len(left))

@@ -86,6 +86,7 @@ def test_hand_changes_are_reported_with_paths_and_healed(engine, registry, manif
     assert not ((tmpl.get("Resources") or {}).get("Limits") or {}).get("MemoryBytes")
     st = app.store.snapshot()["stacks"][stack]
     assert st["sync_status"] == "Synced", st
+    assert f"drift healed: service {svc}: {', '.join(HAND_PATHS)}" in st["warnings"], st
     assert metric(app, "keelson_drift_detected_total", stack=stack, kind="service") == 1
     assert metric(app, "keelson_stack_drifted_objects", stack=stack) == 0
     w = writes(app)

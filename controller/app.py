@@ -12,8 +12,10 @@ from typing import Dict, Mapping, Optional
 
 from controller.config import Settings
 from controller.errors import SwarmError
+from controller.deploy.apply import Applier
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
+from controller.images.digests import DigestCache
 from controller.reconcile.loop import ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -65,22 +67,28 @@ class App:
         self.store = StatusStore()
         self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client)
-        self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics)
+        self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
+        self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,
+                                    digests=self.digests)
         self.source = make_source(settings.repo, settings.branch, settings.path, settings.workdir)
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
-                                      pending_timeout_s=settings.pending_timeout_s)
+                                      pending_timeout_s=settings.pending_timeout_s,
+                                      poll_s=settings.watch_interval_s)
+        self.applier = Applier(self.client, self.metrics, settings.instance)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,
-                                     builder=self.builder, engine=self.engine,
-                                     watcher=self.watcher, metrics=self.metrics, store=self.store,
+                                     builder=self.builder, digests=self.digests,
+                                     applier=self.applier, watcher=self.watcher,
+                                     metrics=self.metrics, store=self.store,
                                      environ=interpolation_environ(environ))
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None
         self._first_pass = threading.Event()
 
-    def sync(self, dry_run: bool = False) -> PassResult:
-        """Run one pass now (``dry_run``: plan only)."""
-        return self.reconciler.reconcile(dry_run=dry_run)
+    def sync(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
+        """Run one pass now (``dry_run``: plan only; ``allow_mass_prune``: lift the prune
+        guard for this pass)."""
+        return self.reconciler.reconcile(dry_run=dry_run, allow_mass_prune=allow_mass_prune)
 
     def _pass(self) -> PassResult:
         try:

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import List, Optional
 
+from controller import __version__
 from controller.config import Settings, parse_duration_s, settings_from_env
 from controller.errors import ConfigError, KeelsonError
 
@@ -20,6 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every option also reads a KEELSON_* variable (option wins)."""
     p = argparse.ArgumentParser(prog="keelson", description="GitOps controller for Docker Swarm.")
+    p.add_argument("--version", action="version", version=f"keelson {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def _common(sp: argparse.ArgumentParser) -> None:
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
     _common(s)
     s.add_argument("--json", action="store_true", help="print the status as JSON")
+    s.add_argument("--allow-mass-prune", action="store_true",
+                   help="remove stacks even past KEELSON_PRUNE_MAX_STACKS/_RATIO, this pass only")
     _common(sub.add_parser("plan", help="print what a pass would create/update/remove"))
     v = sub.add_parser("validate", help="check manifests offline")
     v.add_argument("dir", nargs="?", default="manifests", help="manifests folder (default manifests)")
@@ -102,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from controller.report import print_plan
         print_plan(outcome, sys.stdout)
         return EXIT_OK if outcome.result != "failed" else EXIT_FAILED
-    outcome = app.sync()
+    outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
     if args.json:
         print(json.dumps(app.store.snapshot(), indent=2, default=str))
     else:

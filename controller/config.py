@@ -38,6 +38,17 @@ class Settings:
         instance: name of this Keelson in the ``io.keelson.instance`` label (KEELSON_INSTANCE);
             it prunes only objects carrying its own name. Default: ``keelson-`` + 10 hex of
             sha256(repo + path), so two controllers of different repos never prune each other.
+        workers: stacks reconciled at once in a pass (KEELSON_WORKERS, default 4).
+        image_poll_interval_s: seconds a tag -> digest answer stays fresh; the registry is asked
+            again after that (KEELSON_IMAGE_POLL_INTERVAL, default 300). A tag a commit names
+            for the first time is asked at once.
+        watch_interval_s: seconds between rollout polling rounds (KEELSON_WATCH_INTERVAL, 0.5).
+        prune_max_stacks / prune_max_ratio: a pass that would remove more stacks than this
+            number, or more than this share of the stacks this Keelson owns, removes nothing
+            and fails with PruneBlocked (KEELSON_PRUNE_MAX_STACKS, default 5;
+            KEELSON_PRUNE_MAX_RATIO, default 0.5).
+        allow_mass_prune: lift that guard (KEELSON_ALLOW_MASS_PRUNE, or ``keelson sync
+            --allow-mass-prune`` for one pass).
         drift: what a pass does with a live field that differs from git (KEELSON_DRIFT):
             ``heal`` (default: write the desired spec back) or ``report`` (only report
             OutOfSync); a stack's ``x-keelson: {drift: ...}`` wins (issue 8.4).
@@ -61,6 +72,13 @@ class Settings:
     prune: bool = True
     instance: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # issue 12 / 8 (core at scale, prune guard)
+    workers: int = 4
+    image_poll_interval_s: float = 300.0
+    watch_interval_s: float = 0.5
+    prune_max_stacks: int = 5
+    prune_max_ratio: float = 0.5
+    allow_mass_prune: bool = False
     # -- issue 8 (drift and changes Swarm cannot apply in place) --
     drift: str = "heal"  # heal | report (KEELSON_DRIFT)
     recreate: Tuple[str, ...] = ()  # object kinds to recreate, e.g. ("networks",) (KEELSON_RECREATE)
@@ -73,6 +91,14 @@ class Settings:
             raise ConfigError(f"--interval must be > 0 seconds, got {self.interval_s}")
         if self.registry and ("/" in self.registry or "://" in self.registry):
             raise ConfigError(f"--registry takes host:port, got {self.registry!r}")
+        if self.workers < 1:
+            raise ConfigError(f"KEELSON_WORKERS must be >= 1, got {self.workers}")
+        if self.image_poll_interval_s < 0 or self.watch_interval_s <= 0:
+            raise ConfigError("KEELSON_IMAGE_POLL_INTERVAL must be >= 0 and "
+                              "KEELSON_WATCH_INTERVAL > 0 seconds")
+        if self.prune_max_stacks < 0 or not 0 <= self.prune_max_ratio <= 1:
+            raise ConfigError("KEELSON_PRUNE_MAX_STACKS must be >= 0 and KEELSON_PRUNE_MAX_RATIO "
+                              f"between 0 and 1, got {self.prune_max_stacks}, {self.prune_max_ratio}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
         if self.drift not in ("heal", "report"):
@@ -143,9 +169,34 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
         out["instance"] = e["KEELSON_INSTANCE"]
     if "KEELSON_PRUNE" in e:
         out["prune"] = env_bool(e["KEELSON_PRUNE"], True)
+    # issue 12 / 8 (core at scale, prune guard)
+    if e.get("KEELSON_WORKERS"):
+        out["workers"] = env_int(e["KEELSON_WORKERS"], "KEELSON_WORKERS")
+    for var, key in (("KEELSON_IMAGE_POLL_INTERVAL", "image_poll_interval_s"),
+                     ("KEELSON_WATCH_INTERVAL", "watch_interval_s")):
+        if e.get(var):
+            out[key] = parse_duration_s(e[var], var)
+    if e.get("KEELSON_PRUNE_MAX_STACKS"):
+        out["prune_max_stacks"] = env_int(e["KEELSON_PRUNE_MAX_STACKS"], "KEELSON_PRUNE_MAX_STACKS")
+    if e.get("KEELSON_PRUNE_MAX_RATIO"):
+        try:
+            out["prune_max_ratio"] = float(e["KEELSON_PRUNE_MAX_RATIO"])
+        except ValueError:
+            raise ConfigError(f"KEELSON_PRUNE_MAX_RATIO: not a number: "
+                              f"{e['KEELSON_PRUNE_MAX_RATIO']!r}") from None
+    if "KEELSON_ALLOW_MASS_PRUNE" in e:
+        out["allow_mass_prune"] = env_bool(e["KEELSON_ALLOW_MASS_PRUNE"], False)
     # -- issue 8 --
     if e.get("KEELSON_DRIFT"):
         out["drift"] = e["KEELSON_DRIFT"].strip().lower()
     if e.get("KEELSON_RECREATE"):
         out["recreate"] = tuple(k.strip() for k in e["KEELSON_RECREATE"].split(",") if k.strip())
     return out
+
+
+def env_int(text: str, setting: str) -> int:
+    """Parse a whole number; raises ConfigError naming ``setting``."""
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{setting}: not a whole number: {text!r}") from None

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from controller.errors import ApplyError, ImmutableChangeError, KeelsonError
 from controller.model import DesiredStack, LiveService, LiveStack, Revision, StackPlan
+from controller.model.status import Rollout
 from controller.model import labels as L
 from controller.model.plan import CREATE, REMOVE, REPLACE, UPDATE
 
@@ -32,12 +33,11 @@ class ApplyResult:
     """What an apply wrote.
 
     Attributes:
-        rollouts: (service id, full name, created, prior UpdateStatus.StartedAt or "") for
-            each service created or updated; these are the rollouts to watch.
+        rollouts: one Rollout per service created or updated: the rollouts to watch.
         written: count of writes by ``kind:action``.
     """
 
-    rollouts: List[tuple] = field(default_factory=list)
+    rollouts: List[Rollout] = field(default_factory=list)
     written: Dict[str, int] = field(default_factory=dict)
 
 
@@ -66,14 +66,13 @@ class Applier:
             self.observer.swarm_write(kind, action)
 
     def apply(self, desired: DesiredStack, live: Optional[LiveStack], plan: StackPlan,
-              revision: Revision, source_hash: str, spec_hashes: Dict[str, str]) -> ApplyResult:
+              revision: Revision, source_hash: str) -> ApplyResult:
         """Create and update what the plan says (removals are left to ``prune``).
 
         Args:
             desired: the stack's desired objects. live: its live objects (None if none).
             plan: from ``deploy.diff.plan_stack``. revision: written to service labels.
-            source_hash: the stack folder's content hash, written to service labels.
-            spec_hashes: full service name -> desired spec hash.
+            source_hash: the stack's inputs hash, written to service labels.
         Returns:
             ApplyResult with the services to watch.
         Raises:
@@ -113,9 +112,10 @@ class Applier:
                     continue
                 svc = desired.services[ch.name]
                 spec = self._final_spec(svc.spec, config_ids, secret_ids, revision, source_hash,
-                                        spec_hashes[ch.name])
+                                        svc.spec_hash)
                 spec["Labels"][L.INSTANCE] = self.instance
                 prior = ""
+                started = time.time()
                 if ch.action == CREATE:
                     sid = self.client.create_service(spec)
                 else:
@@ -125,7 +125,10 @@ class Applier:
                     self.client.update_service(sid, spec)
                 log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
                 self._wrote(result, "service", ch.action)
-                result.rollouts.append((sid, ch.name, ch.action == CREATE, prior))
+                result.rollouts.append(Rollout(desired.name, ch.name, sid, ch.action == CREATE,
+                                               prior, started))
+        except ImmutableChangeError:
+            raise  # issue 8.3: not retried until the stack changes
         except KeelsonError as exc:
             raise ApplyError(f"stack {desired.name}: {exc}") from exc
         return result

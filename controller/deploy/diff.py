@@ -21,7 +21,7 @@ from controller.model.plan import CREATE, REMOVE, REPLACE, UNCHANGED, UPDATE
 
 
 def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
-               desired_hashes: Dict[str, str], instance: str, *,
+               desired_hashes: Optional[Dict[str, str]], instance: str, *,
                network_names: Optional[Mapping[str, str]] = None,
                drift_mode: DriftMode = DriftMode.HEAL) -> StackPlan:
     """Plan one stack.
@@ -29,7 +29,7 @@ def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
     Args:
         desired: the stack's desired objects (from ``render.convert.to_desired``).
         live: the stack's objects in the swarm, or None when it has none.
-        desired_hashes: full service name -> ``spec_hash`` of its desired spec.
+        desired_hashes: full service name -> spec hash; None takes ``DesiredService.spec_hash``.
         instance: this Keelson's instance name; only objects it owns are pruned.
         network_names: network ID -> name for every network the pass listed (the engine
             stores network IDs in service specs); None compares targets as stored.
@@ -45,6 +45,8 @@ def plan_stack(desired: DesiredStack, live: Optional[LiveStack],
         never planned for removal (unmanaged services are reported in ``drift``).
     """
     live = live or LiveStack(desired.name)
+    if desired_hashes is None:
+        desired_hashes = {n: s.spec_hash for n, s in desired.services.items()}
     drifts = stack_drift(desired, live, instance, network_names, desired_hashes)
     by_key = {(d.kind, d.name): d for d in drifts}
     heal = drift_mode == DriftMode.HEAL

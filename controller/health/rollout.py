@@ -1,24 +1,27 @@
 """Watch rollouts until each service settles: the poller around the pure assess().
 
-Goes through SwarmClient only (no docker import). One watcher polls every changed service of a
-pass together, so N services cost one timeout, not N. When a rollout fails in a way Swarm does
-not act on by itself (a task Pending forever, field case c10; tasks failing without an
-UpdateStatus), the watcher rolls the service back as ``docker service rollback`` would, if the
-service's ``UpdateConfig.FailureAction`` asks for rollback.
+Goes through SwarmClient only (no docker import). One watcher serves every stack of a pass:
+stacks hand it their rollouts from their own worker threads, and each polling round costs one
+service list and one task list for every rollout in flight, whatever the number of services.
+When a rollout fails in a way Swarm does not act on by itself (a task Pending forever, field
+case c10; tasks failing without an UpdateStatus), the watcher rolls the service back as
+``docker service rollback`` would, if the service's ``UpdateConfig.FailureAction`` asks for
+rollback.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
 
 from controller.errors import SwarmError
 from controller.health.assess import (COMPLETED, FAILED, PAUSED, PROGRESSING, ROLLED_BACK,
                                       Assessment, assess)
-from controller.model.live import LiveService
+from controller.model.live import LiveService, LiveTask
 from controller.model.status import COMPLETED as OUT_COMPLETED
-from controller.model.status import ROLLED_BACK_RESULT, ROLLOUT_FAILED, RolloutResult
+from controller.model.status import ROLLED_BACK_RESULT, ROLLOUT_FAILED, Rollout, RolloutResult
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +30,35 @@ ROLLBACK_STATES = frozenset({"rollback_started", "rollback_paused", "rollback_co
 
 @dataclass
 class _Watch:
-    """Book-keeping for one service under watch."""
+    """Book-keeping for one service under watch (owned by the polling thread)."""
 
-    service_id: str
-    created: bool
-    prior_update_started: str = ""  # UpdateStatus.StartedAt before our update ("" if none)
-    name: str = ""
+    rollout: Rollout
+    started_at: float
+    done: threading.Event = field(default_factory=threading.Event)
     image: str = ""
     last: Optional[Assessment] = None
     rolling_back: bool = False
     failure: str = ""  # why the watcher rolled back (the task's error)
     result: Optional[RolloutResult] = None
 
+    @property
+    def name(self) -> str:
+        return self.rollout.service or self.rollout.service_id
+
 
 class RolloutWatcher:
     """Polls services after an apply until each one's rollout completes, rolls back or fails.
 
+    Thread-safe: stacks call :meth:`watch` from their own workers; one polling thread serves
+    all of them, so N rollouts in flight cost one service list and one task list per round.
+
     Args:
-        client: a SwarmClient (``service``, ``tasks``, ``rollback_service`` are used).
-        timeout_s: seconds from ``started_at`` after which a rollout still progressing is failed
+        client: a SwarmClient (``services_by_id``, ``tasks_by_service``, ``rollback_service``).
+        timeout_s: seconds from a rollout's start after which it is failed if still progressing
             (reason RolloutTimeout).
         pending_timeout_s: seconds a task may stay unstarted (pending/assigned/accepted) before
             the rollout is failed (case c10: start-first with a host-mode port on one node).
-        poll_s: seconds between polling rounds.
+        poll_s: seconds between polling rounds (KEELSON_WATCH_INTERVAL).
         clock / sleep: time source (unix seconds) and sleeper, replaceable in tests.
     """
 
@@ -62,67 +71,102 @@ class RolloutWatcher:
         self.poll_s = poll_s
         self._clock = clock
         self._sleep = sleep
+        self._lock = threading.Lock()
+        self._open: List[_Watch] = []
+        self._poller: Optional[threading.Thread] = None
+        self.rounds = 0  # polling rounds made (for tests and benchmarks)
 
-    def watch(self, services: List[Tuple[str, bool]], started_at: float) -> List[RolloutResult]:
-        """Poll every service together until each settles or the overall timeout passes.
+    def watch(self, rollouts: Sequence[Rollout]) -> List[RolloutResult]:
+        """Wait until every rollout settles or its timeout passes.
 
         Args:
-            services: (service id or name, created[, prior UpdateStatus.StartedAt]) per changed
-                service; ``created`` is True when this pass created it (a new service has
-                nothing to roll back to); the third item, when given, tells the previous
-                update's status apart from ours (see ``assess``).
-            started_at: unix seconds when the apply began (before the first create/update).
+            rollouts: what an apply wrote; ``started_at`` (unix seconds, just before the write)
+                starts each rollout's clock, ``created`` says there is nothing to roll back
+                to, and ``prior_update_started`` tells the previous update's status apart from
+                ours (see ``assess``).
         Returns:
             list[RolloutResult], one per input in the same order. Outcomes: ``completed``
             (reason Succeeded); ``rolled_back`` (RolledBack: Swarm's own rollback or the
             watcher's, message = UpdateStatus message and/or the failing task's error);
             ``failed`` with reason UpdatePaused / RollbackPaused (Swarm paused the update),
             TaskPending / TasksFailing (no rollback possible), RolloutTimeout (still
-            progressing at ``started_at + timeout_s``) or ServiceMissing. ``image`` is the spec
+            progressing ``timeout_s`` after its start) or ServiceMissing. ``image`` is the spec
             image after the rollout (the previous one after a rollback); ``duration_s`` is
-            seconds from ``started_at``.
+            seconds from the rollout's start.
         Raises:
             Nothing from Docker: an Engine error during a round is logged and retried next round.
         """
-        watches = [_Watch(service_id=item[0], created=item[1],
-                          prior_update_started=item[2] if len(item) > 2 else "")
-                   for item in services]
-        deadline = started_at + self.timeout_s
-        while True:
-            open_ = [w for w in watches if w.result is None]
-            if not open_:
-                break
-            for w in open_:
-                try:
-                    self._poll(w, started_at)
-                except SwarmError as err:
-                    log.warning("rollout of %s: engine error, retrying: %s",
-                                w.name or w.service_id, err)
-            now = self._clock()
-            if all(w.result is not None for w in watches):
-                break
-            if now >= deadline:
-                for w in watches:
-                    if w.result is None:
-                        w.result = self._timed_out(w, now - started_at)
-                break
-            self._sleep(self.poll_s)
+        now = self._clock()
+        watches = [_Watch(r, r.started_at or now) for r in rollouts]
+        if not watches:
+            return []
+        with self._lock:
+            self._open.extend(watches)
+            if self._poller is None:
+                self._poller = threading.Thread(target=self._poll_forever, name="rollouts",
+                                                daemon=True)
+                self._poller.start()
+        for w in watches:
+            w.done.wait()
         return [w.result for w in watches]
 
-    # ---- one service, one round ------------------------------------------------------------
-    def _poll(self, w: _Watch, started_at: float) -> None:
-        """Look at one service once; set ``w.result`` when it settles."""
-        svc = self.client.service(w.service_id)
+    # ---- the polling thread ------------------------------------------------------------------
+    def _poll_forever(self) -> None:
+        """Poll rounds while any watch is open; then the thread ends (a later watch restarts it)."""
+        while True:
+            with self._lock:
+                open_ = list(self._open)
+                if not open_:
+                    self._poller = None
+                    return
+            try:
+                self._round(open_)
+            except Exception:  # a bug must not leave callers waiting forever
+                log.exception("rollout watch round failed")
+                for w in open_:
+                    if w.result is None:
+                        w.result = RolloutResult(w.name, ROLLOUT_FAILED, "WatchFailed",
+                                                 "internal error while watching", w.image,
+                                                 self._clock() - w.started_at)
+            settled = [w for w in open_ if w.result is not None]
+            with self._lock:
+                self._open = [w for w in self._open if w.result is None]
+            for w in settled:
+                w.done.set()
+            if len(settled) < len(open_):
+                self._sleep(self.poll_s)
+
+    def _round(self, watches: List[_Watch]) -> None:
+        """One look at every open rollout: one service list and one task list in all."""
+        self.rounds += 1
+        ids = sorted({w.rollout.service_id for w in watches})
+        try:
+            services = self.client.services_by_id(ids)
+            tasks = self.client.tasks_by_service(ids)
+        except SwarmError as err:
+            log.warning("rollout watch: engine error, retrying: %s", err)
+            services, tasks = None, {}
         now = self._clock()
+        for w in watches:
+            if services is not None:
+                self._judge(w, services.get(w.rollout.service_id),
+                            tasks.get(w.rollout.service_id, []), now)
+            if w.result is None and now >= w.started_at + self.timeout_s:
+                w.result = self._timed_out(w, now - w.started_at)
+
+    # ---- one service, one round ------------------------------------------------------------
+    def _judge(self, w: _Watch, svc: Optional[LiveService], tasks: List[LiveTask],
+               now: float) -> None:
+        """Judge one rollout from this round's listing; set ``w.result`` when it settles."""
+        started_at = w.started_at
         if svc is None:
-            w.result = RolloutResult(w.name or w.service_id, ROLLOUT_FAILED, "ServiceMissing",
+            w.result = RolloutResult(w.name, ROLLOUT_FAILED, "ServiceMissing",
                                      "the service is gone", w.image, now - started_at)
             return
-        w.name, w.image = svc.name, _image(svc)
-        tasks = self.client.tasks(svc.id)
+        w.image = _image(svc)
         a = assess(svc, tasks, started_at=started_at, now=now,
-                   pending_timeout_s=self.pending_timeout_s, created=w.created,
-                   prior_update_started=w.prior_update_started)
+                   pending_timeout_s=self.pending_timeout_s, created=w.rollout.created,
+                   prior_update_started=w.rollout.prior_update_started)
         if a != w.last:
             # rollbacks and failures stand out in the log; progress is info
             level = logging.WARNING if a.phase in (ROLLED_BACK, PAUSED, FAILED) else logging.INFO
@@ -145,7 +189,7 @@ class RolloutWatcher:
 
     def _on_failure(self, w: _Watch, svc: LiveService, a: Assessment, elapsed: float) -> None:
         """Roll back when allowed, otherwise report the failure."""
-        if not self._may_roll_back(svc, w.created):
+        if not self._may_roll_back(svc, w.rollout.created):
             w.result = RolloutResult(svc.name, ROLLOUT_FAILED, a.reason, a.message, w.image,
                                      elapsed)
             return
@@ -193,7 +237,7 @@ class RolloutWatcher:
             message += f": {last.message}"
         if w.failure:
             message = f"{w.failure}; {message}"
-        return RolloutResult(w.name or w.service_id, ROLLOUT_FAILED, "RolloutTimeout", message,
+        return RolloutResult(w.name, ROLLOUT_FAILED, "RolloutTimeout", message,
                              w.image, elapsed)
 
 

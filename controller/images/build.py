@@ -24,13 +24,16 @@ class ImageBuilder:
     Args:
         engine: the ImageEngine that builds and pushes.
         registry: ``host:port`` of the registry images are pushed to ("" forbids builds).
+        digests: the DigestCache that answers "does the registry hold this tag" (None asks the
+            engine every time). A pushed image is remembered there.
         observer: optional metrics sink with ``image_build(stack, service, result,
             duration_s)`` and ``image_push(stack, service, result, duration_s)``; result is
             ``"success"`` or ``"error"``, durations in seconds.
     """
 
-    def __init__(self, engine: ImageEngine, registry: str, observer=None):
+    def __init__(self, engine: ImageEngine, registry: str, observer=None, digests=None):
         self.engine = engine
+        self.digests = digests
         self.registry = registry
         self.observer = observer
 
@@ -64,7 +67,7 @@ class ImageBuilder:
             raise ImageBuildError(f"{stack}/{service}: {exc}") from exc
         repo = build_repository(self.registry, stack, service, build.image)
         ref = f"{repo}:{tag}"
-        info = self.engine.registry_info(ref)
+        info = (self.digests or self.engine).registry_info(ref)
         if info:
             log.debug("image %s already in the registry (%s); not building", ref, info[0])
             return ImageRef(repo, tag, *info)
@@ -77,7 +80,10 @@ class ImageBuilder:
         log.info("image %s pushed (%s)", ref, digest)
         # ask again for the platforms, so a fresh push pins exactly what a later pass will
         info = self.engine.registry_info(ref)
-        return ImageRef(repo, tag, digest, info[1] if info and info[0] == digest else ())
+        platforms = info[1] if info and info[0] == digest else ()
+        if self.digests is not None:
+            self.digests.remember(ref, digest, platforms)
+        return ImageRef(repo, tag, digest, platforms)
 
     def _timed(self, event: str, stack: str, service: str, fn):
         """Run ``fn`` and report its result and duration (seconds) to the observer."""

@@ -7,19 +7,21 @@ from controller.errors import ImageResolveError
 from controller.model.manifest import ImageRef
 
 if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
+    from controller.images.digests import DigestCache
     from controller.swarm.engine_images import ImageEngine
 
 DEFAULT_TAG = "latest"  # docker's default when a reference names no tag
 
 
-def resolve_image(engine: ImageEngine, image: str) -> ImageRef:
+def resolve_image(engine: "ImageEngine | DigestCache", image: str) -> ImageRef:
     """Resolve a service's ``image:`` to ``repo:tag@sha256:...``.
 
-    Each call asks the registry again, so a tag that was re-pushed resolves to its new digest
-    (case c02).
+    With an ImageEngine each call asks the registry again; with the DigestCache the answer is
+    at most KEELSON_IMAGE_POLL_INTERVAL old, so a re-pushed tag (case c02) rolls within that.
 
     Args:
-        engine: the ImageEngine used to query the registry through the Engine.
+        engine: what answers ``registry_info(repo:tag)``: the DigestCache in a pass, or the
+            ImageEngine itself (asks the registry through the Engine).
         image: the reference as written in the stack file (``repo``, ``repo:tag``,
             ``repo[:tag]@sha256:...``).
     Returns:

@@ -15,11 +15,14 @@ class DesiredService:
         spec: ServiceSpec JSON (Name, Labels, TaskTemplate, Mode, UpdateConfig, RollbackConfig,
             EndpointSpec). Config/secret references carry ``ConfigName``/``SecretName``; their
             IDs are filled at apply time. Networks are referenced by name in ``Target``.
+        spec_hash: sha256 of the canonical spec without ``io.keelson.*`` labels (computed once,
+            by the conversion; also in the spec's ``io.keelson.spec-hash`` label).
     """
 
     name: str
     compose_name: str
     spec: dict
+    spec_hash: str = ""
 
 
 @dataclass

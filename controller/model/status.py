@@ -2,15 +2,94 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import List, Optional
 
-# Sync states (per stack) shown in /api/status and keelson_stack_info{sync_status}.
-SYNCED, OUT_OF_SYNC, PROGRESSING, FAILED, STALLED, UNKNOWN = (
-    "Synced", "OutOfSync", "Progressing", "Failed", "Stalled", "Unknown")
-# Health states.
-HEALTHY, DEGRADED, ROLLED_BACK, MISSING = "Healthy", "Degraded", "RolledBack", "Missing"
-# Rollout outcomes (keelson_rollouts_total{result}).
-COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED = "completed", "rolled_back", "failed"
+
+class Word(str, Enum):
+    """A state word: an Enum member that is also its string (JSON, labels and metrics see the
+    value; ``str()`` and f-strings print the value on every Python version)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class SyncStatus(Word):
+    """A stack's sync status (Argo CD's words), shown in /api/status and
+    ``keelson_stack_info{sync_status}``."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    PROGRESSING = "Progressing"
+    FAILED = "Failed"
+    STALLED = "Stalled"
+    SUSPENDED = "Suspended"
+    UNKNOWN = "Unknown"
+
+
+class HealthStatus(Word):
+    """A stack's health: Healthy, Progressing, Degraded (replicas down, registry unreachable),
+    RolledBack (the last rollout was undone), Missing, Unknown."""
+
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    ROLLED_BACK = "RolledBack"
+    MISSING = "Missing"
+    UNKNOWN = "Unknown"
+
+
+class RolloutOutcome(Word):
+    """How one service's rollout ended (``keelson_rollouts_total{result}``)."""
+
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+
+class PassResult(Word):
+    """How one pass ended (``keelson_reconcile_total{result}``): ``success`` (something
+    changed, all converged), ``noop`` (nothing to change), ``partial`` (some stacks failed),
+    ``failed`` (the fetch, the listing or the prune guard failed)."""
+
+    SUCCESS = "success"
+    NOOP = "noop"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+# Module-level spellings used across the code base (each is the Enum member itself).
+SYNCED, OUT_OF_SYNC, PROGRESSING, FAILED, STALLED, SUSPENDED, UNKNOWN = (
+    SyncStatus.SYNCED, SyncStatus.OUT_OF_SYNC, SyncStatus.PROGRESSING, SyncStatus.FAILED,
+    SyncStatus.STALLED, SyncStatus.SUSPENDED, SyncStatus.UNKNOWN)
+HEALTHY, DEGRADED, ROLLED_BACK, MISSING = (
+    HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.ROLLED_BACK, HealthStatus.MISSING)
+COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED = (
+    RolloutOutcome.COMPLETED, RolloutOutcome.ROLLED_BACK, RolloutOutcome.FAILED)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One service create or update that a pass wrote and must watch.
+
+    Attributes:
+        stack: the stack name. service: the full service name. service_id: its Swarm ID.
+        created: True when the pass created the service (nothing to roll back to).
+        prior_update_started: ``UpdateStatus.StartedAt`` seen before our update ("" if none),
+            so the previous update's status is never taken for ours (Swarm shows it for a
+            moment after the update call).
+        started_at: unix seconds just before the write.
+    """
+
+    stack: str
+    service: str
+    service_id: str
+    created: bool
+    prior_update_started: str = ""
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,15 @@ def live_image_for(live: Optional[LiveStack], stack: str, service: str) -> str:
 
 
 def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[LiveStack], *,
-                 source, builder, engine, registry: str, dry_run: bool = False) -> StackImages:
+                 source, builder, digests, registry: str, dry_run: bool = False) -> StackImages:
     """Build, push and resolve every image ``manifest`` needs.
 
     Args:
         manifest: the loaded stack. checkout: the revision being applied (for context revisions).
         live: the stack's live objects (to keep pinned digests when the registry is down).
         source: the manifests source (``last_change``). builder: images.build.ImageBuilder.
-        engine: swarm.engine_images.ImageEngine. registry: ``host:port`` for built images.
+        digests: images.digests.DigestCache (tag -> digest, asked at most once per image poll
+            interval). registry: ``host:port`` for built images.
         dry_run: build nothing; report which services would be built.
     Returns:
         StackImages.
@@ -71,7 +72,7 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
         if dry_run:
             repo = build_repository(registry, manifest.name, svc, build.image)
             tag = build_tag(context_rev, build)
-            info = _info_or_none(engine, f"{repo}:{tag}")
+            info = _info_or_none(digests, f"{repo}:{tag}")
             if info is None:
                 out.to_build.append(svc)
             out.refs[svc] = ImageRef(repo, tag, *(info or ("", ())))
@@ -95,7 +96,7 @@ def stack_images(manifest: StackManifest, checkout: Checkout, live: Optional[Liv
             continue
         image = str(body.get("image") or "")
         try:
-            out.refs[svc] = resolve_image(engine, image)
+            out.refs[svc] = resolve_image(digests, image)
         except ImageResolveError as exc:
             kept = _keep_live(live, manifest.name, svc, ImageRef.parse(image))
             if kept is not None:
@@ -127,10 +128,10 @@ def _keep_live(live: Optional[LiveStack], stack: str, service: str,
     return None
 
 
-def _info_or_none(engine, reference: str):
+def _info_or_none(digests, reference: str):
     """(digest, platforms) the registry holds for ``reference``, or None (absent/unreachable)."""
     try:
-        return engine.registry_info(reference)
+        return digests.registry_info(reference)
     except ImageError:
         return None
 

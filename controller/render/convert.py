@@ -69,8 +69,8 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
         used_networks.extend(nets)
         if revision is not None:
             spec["Labels"][REVISION] = revision.sha
-        spec["Labels"][SPEC_HASH] = spec_hash(spec)
-        desired.services[spec["Name"]] = DesiredService(spec["Name"], svc_name, spec)
+        digest = spec["Labels"][SPEC_HASH] = spec_hash(spec)
+        desired.services[spec["Name"]] = DesiredService(spec["Name"], svc_name, spec, digest)
     desired.networks = network_objects(ctx, used_networks, networks)
     desired.configs = {c.name: c for c in configs.values()}
     desired.secrets = {s.name: s for s in secrets.values()}

@@ -28,11 +28,14 @@ STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DOTENV_NAME = ".env"
 
 
-def find_stacks(manifests_dir: str) -> Dict[str, str]:
+def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """List the stacks of a manifests folder: one per direct sub-folder with a stack file.
 
     Args:
         manifests_dir: the folder holding one sub-folder per stack.
+        rejected: when given, a folder with a stack file whose name is not a valid stack name
+            is added here (name -> error message) instead of failing the whole listing, so one
+            bad folder fails only itself.
     Returns:
         dict stack name (the folder's name) -> absolute path of its stack file (the first of
         ``STACK_FILE_NAMES`` present), sorted by name. Hidden folders (``.git``) are skipped, and
@@ -54,9 +57,13 @@ def find_stacks(manifests_dir: str) -> Dict[str, str]:
         if stack_file is None:
             continue
         if not STACK_NAME_RE.match(entry):
-            raise ManifestError(
+            error = ManifestError(
                 f"folder {entry!r} is not a valid stack name: use lowercase letters, digits, "
                 "'-' and '_', starting with a letter or digit", file=entry)
+            if rejected is None:
+                raise error
+            rejected[entry] = str(error)
+            continue
         found[entry] = os.path.abspath(stack_file)
     return found
 

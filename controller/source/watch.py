@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # event types that mean content changed (watchdog also reports opened / closed_no_write)
 CHANGE_EVENTS = frozenset({"created", "deleted", "modified", "moved", "closed"})
+GIT_DEBOUNCE_S, FOLDER_DEBOUNCE_S = 0.05, 0.5  # seconds of quiet before a change is reported
 
 
 def is_ref_path(rel: str) -> bool:
@@ -64,18 +65,23 @@ class ChangeWatcher:
         path: a local bare repo, a work tree (with ``.git``) or a plain folder.
         on_change: called with no arguments from the watcher's own thread, once per burst;
             an exception it raises is logged and the watcher carries on.
-        debounce_s: seconds without a relevant event before ``on_change`` is called.
+        debounce_s: seconds without a relevant event before ``on_change`` is called; None
+            means 0.05 s for a git repo (a ref moves in one atomic rename, so there is no burst
+            to wait out) and 0.5 s for a plain folder (an editor saves in several writes).
     Raises:
         ConfigError: ``path`` is not an existing folder.
     """
 
-    def __init__(self, path: str, on_change: Callable[[], None], debounce_s: float = 0.5):
+    def __init__(self, path: str, on_change: Callable[[], None],
+                 debounce_s: Optional[float] = None):
         self.path = os.path.abspath(path)
         if not os.path.isdir(self.path):
             raise ConfigError(f"cannot watch {self.path}: not a folder")
         self.on_change = on_change
-        self.debounce_s = debounce_s
         self.git_dir = git_dir_of(self.path)
+        if debounce_s is None:
+            debounce_s = GIT_DEBOUNCE_S if self.git_dir is not None else FOLDER_DEBOUNCE_S
+        self.debounce_s = debounce_s
         self._cond = threading.Condition()
         self._pending = False
         self._last_event = 0.0  # time.monotonic() of the last relevant event

@@ -150,6 +150,64 @@ class SwarmClient(BlobsMixin):
             found = self.api.tasks(filters={"service": service_id})
         return [parse.parse_task(t) for t in found if t.get("ServiceID") == service_id]
 
+    def services_by_id(self, ids: Iterable[str]) -> Dict[str, LiveService]:
+        """Inspect many services in one request (``GET /services?filters={"id": [...]}``).
+
+        Args:
+            ids: service IDs (the Engine's id filter matches prefixes; only exact IDs are kept).
+        Returns:
+            dict: service ID -> LiveService; services that no longer exist are absent.
+        Raises:
+            SwarmError: the request failed.
+        """
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        with engine_call("list services"):
+            found = self.api.services(filters={"id": sorted(wanted)})
+        out = {}
+        for js in found:
+            if js.get("ID") in wanted:
+                svc = parse.parse_service(js)
+                out[svc.id] = svc
+        return out
+
+    def tasks_by_service(self, ids: Iterable[str]) -> Dict[str, List[LiveTask]]:
+        """Every task (running and historic) of many services, in one request.
+
+        ``GET /tasks?filters={"service": [...]}``; when one of the services is gone the Engine
+        answers 404 for the whole list, and each service is then listed on its own.
+
+        Returns:
+            dict: service ID -> list[LiveTask] (services without tasks are absent).
+        Raises:
+            SwarmError: the request failed.
+        """
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        try:
+            with engine_call("list tasks"):
+                found = self.api.tasks(filters={"service": wanted})
+        except SwarmError as err:
+            if not is_not_found(err.__cause__):
+                raise
+            found = []
+            for sid in wanted:
+                try:
+                    with engine_call(f"list tasks of {sid}"):
+                        found.extend(self.api.tasks(filters={"service": sid}))
+                except SwarmError as one:
+                    if not is_not_found(one.__cause__):
+                        raise
+        out: Dict[str, List[LiveTask]] = {}
+        keep = set(wanted)
+        for t in found:
+            if t.get("ServiceID") in keep:
+                task = parse.parse_task(t)
+                out.setdefault(t["ServiceID"], []).append(task)
+        return out
+
     def running_tasks(self) -> List[LiveTask]:
         """Every task Swarm wants running, across all services, in one request.
 

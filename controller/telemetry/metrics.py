@@ -15,6 +15,7 @@ from typing import Dict, Iterable, Optional, Set, Tuple
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import exposition as _exposition
 
+from controller import __version__
 from controller.model.status import COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
@@ -61,6 +62,10 @@ class MetricsRecorder:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._lock = threading.Lock()
         r = self.registry
+        self._build_info = Gauge(
+            "keelson_build_info", "Always 1; the version label is Keelson's version.",
+            ["version"], registry=r)
+        self._build_info.labels(version=__version__).set(1)
         self._reconciles = Counter(
             "keelson_reconcile_total", "Reconcile passes, by result (success|failed|partial|noop).",
             ["result"], registry=r)

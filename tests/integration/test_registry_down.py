@@ -63,6 +63,9 @@ def own_registry(engine, tmp_path):
     reg.stop()
 
 
+INTERVAL_S = 2.0  # KEELSON_IMAGE_POLL_INTERVAL in this test
+
+
 def push(engine, image: str, marker: str) -> str:
     """Build a tiny image that differs by ``marker``, push it; returns the digest."""
     ctx = pathlib.Path(f"/tmp/keelson-c02-{marker}")
@@ -87,7 +90,9 @@ def test_same_tag_rebuilt_and_registry_down(engine, own_registry, manifest_repo,
 """)
     manifest_repo.write(f"manifests/{stack}/ctx/Dockerfile", "FROM busybox:latest\nCMD [\"sleep\", \"3600\"]\n")
     manifest_repo.commit("c02")
-    app = make_app(manifest_repo.url, tmp_path / "wd", own_registry.addr, [stack])
+    # tags are asked again once their answer is older than the image interval (2 s here)
+    app = make_app(manifest_repo.url, tmp_path / "wd", own_registry.addr, [stack],
+                   image_poll_interval_s=INTERVAL_S)
     assert app.sync().converged, app.store.snapshot()
     spec_image = lambda: engine.services.get(f"{stack}_api").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert spec_image() == f"{image}@{d1}"
@@ -96,15 +101,18 @@ def test_same_tag_rebuilt_and_registry_down(engine, own_registry, manifest_repo,
     v = versions(engine, stack)
     assert app.sync().result == "noop" and versions(engine, stack) == v
 
-    # CI pushes a new image under the same tag: the next pass rolls the service to it
+    # CI pushes a new image under the same tag: the first pass after the image interval rolls
+    # the service to it
     d2 = push(engine, image, "two")
     assert d2 != d1
+    time.sleep(INTERVAL_S + 0.1)
     assert app.sync().converged
     assert spec_image() == f"{image}@{d2}"
 
     # registry down: the service keeps its pinned digest, the stack is reported degraded
     own_registry.stop()
     v = versions(engine, stack)
+    time.sleep(INTERVAL_S + 0.1)
     out = app.sync()
     st = app.store.snapshot()["stacks"][stack]
     assert spec_image() == f"{image}@{d2}"

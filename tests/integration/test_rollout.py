@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from controller.health.rollout import RolloutWatcher
+from controller.model.status import Rollout
 from controller.swarm.client import SwarmClient
 
 pytestmark = pytest.mark.integration
@@ -63,11 +64,16 @@ def running_versions(client: SwarmClient, sid: str) -> list:
     return sorted(out)
 
 
+def rollout(service_id: str, created: bool, started_at: float) -> Rollout:
+    """A Rollout of one service, as an apply returns it."""
+    return Rollout("t", "", service_id, created, "", started_at)
+
+
 def create_running(client: SwarmClient, watcher: RolloutWatcher, service_spec: dict) -> str:
     """Create a service and wait (with the watcher) until it runs."""
     t0 = time.time()
     sid = client.create_service(service_spec)
-    [res] = watcher.watch([(sid, True)], t0)
+    [res] = watcher.watch([rollout(sid, True, t0)])
     assert res.outcome == "completed", res
     return sid
 
@@ -87,7 +93,7 @@ def test_new_service_completes_once_all_replicas_run(client, stack_names):
     watcher = RolloutWatcher(client, timeout_s=60, pending_timeout_s=30, poll_s=0.3)
     t0 = time.time()
     sid = client.create_service(spec(name, replicas=3))
-    [res] = watcher.watch([(sid, True)], t0)
+    [res] = watcher.watch([rollout(sid, True, t0)])
     assert (res.outcome, res.reason, res.service) == ("completed", "Succeeded", name)
     assert running_versions(client, sid) == ["VERSION=1"] * 3
     assert res.image == "busybox:latest" and 0 < res.duration_s < 60
@@ -99,7 +105,7 @@ def test_good_update_completes(client, stack_names):
     sid = create_running(client, watcher, spec(name))
     t0 = time.time()
     client.update_service(sid, spec(name, version=2))
-    [res] = watcher.watch([(sid, False)], t0)
+    [res] = watcher.watch([rollout(sid, False, t0)])
     assert (res.outcome, res.reason) == ("completed", "Succeeded"), res
     assert running_versions(client, sid) == ["VERSION=2"] * 2
 
@@ -111,7 +117,7 @@ def test_bad_update_rolled_back_by_swarm_is_reported(client, stack_names):
     sid = create_running(client, watcher, spec(name))
     t0 = time.time()
     client.update_service(sid, spec(name, version=2, healthy=False))
-    [res] = watcher.watch([(sid, False)], t0)
+    [res] = watcher.watch([rollout(sid, False, t0)])
     assert (res.outcome, res.reason) == ("rolled_back", "RolledBack"), res
     assert "unhealthy" in res.message
     assert client.service(sid).update_status["State"] == "rollback_completed"
@@ -128,7 +134,7 @@ def test_start_first_host_port_pending_is_rolled_back_by_the_watcher(client, sta
     t0 = time.time()
     client.update_service(sid, spec(name, version=2, replicas=1, order="start-first",
                                     host_port=port))
-    [res] = watcher.watch([(sid, False)], t0)
+    [res] = watcher.watch([rollout(sid, False, t0)])
     assert (res.outcome, res.reason) == ("rolled_back", "RolledBack"), res
     assert "host-mode port already in use" in res.message
     assert res.duration_s >= 8
@@ -145,7 +151,7 @@ def test_services_are_watched_together(client, stack_names):
     t0 = time.time()
     good_id = client.create_service(spec(good, replicas=1))
     client.update_service(bad_id, spec(bad, version=2, healthy=False, replicas=1))
-    res = watcher.watch([(good_id, True), (bad_id, False)], t0)
+    res = watcher.watch([rollout(good_id, True, t0), rollout(bad_id, False, t0)])
     assert [r.service for r in res] == [good, bad]
     assert [r.outcome for r in res] == ["completed", "rolled_back"]
 
@@ -156,6 +162,6 @@ def test_timeout_reports_rollout_timeout(client, stack_names):
     watcher = RolloutWatcher(client, timeout_s=3, pending_timeout_s=30, poll_s=0.3)
     t0 = time.time()
     sid = client.create_service(spec(name, replicas=1, healthy=False))
-    [res] = watcher.watch([(sid, True)], t0)
+    [res] = watcher.watch([rollout(sid, True, t0)])
     assert (res.outcome, res.reason) == ("failed", "RolloutTimeout"), res
     assert 3 <= res.duration_s < 10

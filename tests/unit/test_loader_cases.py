@@ -1,4 +1,4 @@
-"""Field cases from /work/shared/cases/compose loaded from their own files."""
+"""Field cases (tests/fixtures/cases/compose, copied from the field inputs) loaded from their own files."""
 import os
 import pathlib
 import shutil
@@ -8,8 +8,9 @@ import pytest
 from controller.errors import ManifestError
 from controller.render.loader import load_stack, load_text
 
-CASES = pathlib.Path(os.environ.get("KEELSON_CASES", "/work/shared/cases/compose"))
-pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason="field cases not present")
+FIXTURE_CASES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "cases" / "compose"
+CASES = pathlib.Path(os.environ.get("KEELSON_CASES", FIXTURE_CASES))
+
 
 
 def _copy(tmp_path, case, dotenv=None):

@@ -1,0 +1,130 @@
+"""PURE: what one stack's pass came to, decided from its plan and its rollouts.
+
+No I/O: the stack's line (``reconcile/stack.py``) carries out what an Outcome says (record the
+failure, prune, write the state record) and reports it. Unit-tested without Docker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from controller.model import RolloutResult, StackPlan, StackRecord
+from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
+
+# Condition reasons (Flux's words, DESIGN.md).
+SUCCEEDED, ROLLED_BACK, FAILED, INTERNAL_ERROR = "Succeeded", "RolledBack", "Failed", "InternalError"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A stack's result for one pass.
+
+    Attributes:
+        sync: Synced / Failed / Stalled / OutOfSync. health: Healthy / Degraded / RolledBack /
+            Unknown. reason: condition reason (Succeeded, RolledBack, RolloutTimeout, a
+            KeelsonError's reason...). message: the error text ("" when Synced).
+        remember_failure: write the failed input key into the stack's state record, so the
+            same content is not applied again (Stalled) until an input changes.
+        prune: remove what the plan marks ``remove`` (only once the rollouts succeeded).
+        attempted: the revision to show as last attempted ("" = this pass's revision).
+    """
+
+    sync: SyncStatus
+    health: HealthStatus
+    reason: str
+    message: str = ""
+    remember_failure: bool = False
+    prune: bool = False
+    attempted: str = ""
+
+
+def after_rollouts(plan: StackPlan, results: Sequence[RolloutResult], *, revision_short: str,
+                   degraded: bool) -> Outcome:
+    """Decide a stack's outcome once its rollouts settled.
+
+    Args:
+        plan: the stack's plan (its removals are pruned only when every rollout succeeded).
+        results: one RolloutResult per service created or updated this pass (may be empty).
+        revision_short: the revision's short id, for the failure message.
+        degraded: True when an image could not be checked this pass (registry unreachable).
+    Returns:
+        Outcome: Failed (reason RolledBack when every bad rollout was rolled back, else the
+        reason of the first bad rollout that was not rolled back; health RolledBack or Degraded; remembered so the content is
+        not retried) when any rollout did not complete; otherwise Synced, pruning the plan's
+        removals, health Degraded when ``degraded`` else Healthy.
+    """
+    bad = [r for r in results if r.outcome != RolloutOutcome.COMPLETED]
+    if bad:
+        rolled_back = all(r.outcome == RolloutOutcome.ROLLED_BACK for r in bad)
+        worst = next(r for r in bad if rolled_back or r.outcome != RolloutOutcome.ROLLED_BACK)
+        reason = ROLLED_BACK if rolled_back else (worst.reason or FAILED)
+        detail = "; ".join(f"{r.service}: {r.outcome} ({r.message or r.reason})" for r in bad)
+        return Outcome(SyncStatus.FAILED,
+                       HealthStatus.ROLLED_BACK if rolled_back else HealthStatus.DEGRADED,
+                       reason, f"failed at revision {revision_short}: {detail}",
+                       remember_failure=True)
+    return Outcome(SyncStatus.SYNCED, HealthStatus.DEGRADED if degraded else HealthStatus.HEALTHY,
+                   SUCCEEDED, prune=bool(plan.of("remove")))
+
+
+def stalled(record: StackRecord) -> Outcome:
+    """The outcome of a stack whose current inputs already failed (not applied again).
+
+    Returns:
+        Outcome Stalled with the remembered reason and message, attempted = the failed revision.
+    """
+    return Outcome(SyncStatus.STALLED,
+                   HealthStatus.ROLLED_BACK if record.failed_reason == ROLLED_BACK
+                   else HealthStatus.DEGRADED,
+                   record.failed_reason or FAILED,
+                   f"failed at revision {record.failed_revision[:12]}: {record.failed_message}",
+                   attempted=record.failed_revision)
+
+
+def refused(reason: str, message: str, *, retryable: bool, loaded: bool) -> Outcome:
+    """The outcome of a stack stopped before or during apply by a KeelsonError.
+
+    Args:
+        reason: the error's reason (RenderFailed, ImageBuildFailed, ApplyFailed...).
+        message: the error text. retryable: the error may pass by itself (registry or engine
+            down): such a failure is not remembered, the next pass tries again.
+        loaded: the stack loaded, so its inputs are known and a failure can be keyed by them.
+    Returns:
+        Outcome Failed, health Unknown; remembered when neither retryable nor before loading.
+    """
+    return Outcome(SyncStatus.FAILED, HealthStatus.UNKNOWN, reason, message,
+                   remember_failure=loaded and not retryable)
+
+
+def crashed(exc: BaseException) -> Outcome:
+    """The outcome of a stack whose line raised something unexpected (a bug, a RecursionError,
+    an engine that went away mid-call): Failed with reason InternalError, never remembered, so
+    the next pass tries again."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Outcome(SyncStatus.FAILED, HealthStatus.UNKNOWN, INTERNAL_ERROR,
+                   f"internal error: {text}"[:500])
+
+
+def is_stalled(record: Optional[StackRecord], inputs_hash: str) -> bool:
+    """True when ``inputs_hash`` is the one that failed last (and nothing changed since)."""
+    return bool(record is not None and inputs_hash and record.failed_source_hash == inputs_hash)
+
+
+DRIFT_DETECTED = "DriftDetected"  # issue 8.4
+
+
+def drift_left(verdict: Outcome, left: str) -> Outcome:
+    """A Synced outcome becomes OutOfSync (reason DriftDetected) when drift is left in place.
+
+    Args:
+        verdict: the outcome so far.
+        left: ``deploy.drift.describe`` of the drift the plan leaves (report mode, unmanaged
+            services); "" when none.
+    Returns:
+        Outcome: ``verdict`` unchanged unless it is Synced and ``left`` is not empty; then
+        sync OutOfSync, reason DriftDetected, message ``out of sync: <left>`` (issue 8.4).
+    """
+    if not left or verdict.sync != SyncStatus.SYNCED:
+        return verdict
+    return Outcome(SyncStatus.OUT_OF_SYNC, verdict.health, DRIFT_DETECTED,
+                   f"out of sync: {left}", prune=verdict.prune, attempted=verdict.attempted)

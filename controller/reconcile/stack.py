@@ -1,0 +1,430 @@
+"""One stack's straight line through a pass:
+
+    load -> images -> convert -> preflight -> plan -> apply -> watch -> decide -> record
+
+Each step takes the previous step's immutable result. A stack's fault stays in that stack: a
+KeelsonError becomes a Failed status with its reason, anything else (a bug, a RecursionError, an
+engine that went away mid-call) becomes Failed/InternalError, and the pass goes on with the other
+stacks. A fast path skips loading, image resolution and conversion when the revision is the one
+already rendered and every digest it pinned is still fresh in the digest cache.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from controller.deploy.apply import Applier, ApplyResult
+from controller.deploy.diff import plan_stack, refuse_replacements
+from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
+from controller.errors import ImmutableChangeError, KeelsonError, PreflightError
+from controller.health.assess import is_finite, stack_health
+from controller.images.digests import DigestCache
+from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
+                              RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
+from controller.model.status import HealthStatus, SyncStatus
+from controller.reconcile import outcome as decide
+from controller.reconcile.outcome import Outcome
+from controller.reconcile.stack_images import StackImages, stack_images
+from controller.reconcile.state import StatusStore
+from controller.render.convert import to_desired
+from controller.render.loader import load_stack
+from controller.render.preflight import preflight
+
+log = logging.getLogger("keelson.reconcile")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A stack as loaded, pinned and converted at one revision (kept for the fast path).
+
+    Attributes:
+        key: what the rendering depends on: the stack folder's content hash when the stack
+            reads nothing outside its folder, else ``rev:<revision>`` (any commit re-renders it).
+        manifest: the loaded stack. images: its pinned images. desired: its Swarm objects.
+        warnings: from loading, images and conversion.
+    """
+
+    key: str
+    manifest: StackManifest
+    images: StackImages
+    desired: DesiredStack
+    warnings: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StackResult:
+    """What one stack came to in a pass (also what ``keelson plan`` prints).
+
+    Attributes:
+        name: the stack. status: its StackStatus after the pass (None when not reported).
+        plan: the plan (None when the stack failed before planning).
+        error: the KeelsonError that stopped it, if any. warnings: every warning of the pass.
+        to_build: services whose image a pass would build (plan mode). written: writes by
+            ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
+    """
+
+    name: str
+    status: Optional[StackStatus] = None
+    plan: Optional[StackPlan] = None
+    error: Optional[KeelsonError] = None
+    warnings: Tuple[str, ...] = ()
+    to_build: Tuple[str, ...] = ()
+    written: Dict[str, int] = field(default_factory=dict)
+    fast: bool = False
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """What every stack of one pass shares (read-only).
+
+    Attributes:
+        checkout: the fetched revision and its exported tree.
+        running: tasks Swarm wants running, listed once for the pass (None: not listed).
+        dry_run: plan only: build nothing, write nothing.
+        network_names: network ID -> name of every network, listed once (drift detection
+            reads the IDs the engine stores in service specs as names).
+    """
+
+    checkout: Checkout
+    running: Optional[List[LiveTask]] = None
+    dry_run: bool = False
+    network_names: Optional[Dict[str, str]] = None  # issue 8.4: network ID -> name
+
+
+def reads_only_its_folder(manifest: StackManifest) -> bool:
+    """True when every file the stack reads (build contexts and Dockerfiles, ``file:`` of
+    configs and secrets, ``env_file``) lies inside its own folder, so the folder's content
+    hash covers all its inputs."""
+    folder = os.path.realpath(manifest.directory)
+    paths: List[str] = []
+    for build in manifest.builds.values():
+        paths += [build.context, os.path.join(build.context, build.dockerfile)]
+    for kind in ("configs", "secrets"):
+        for obj in (manifest.compose.get(kind) or {}).values():
+            if isinstance(obj, dict) and obj.get("file"):
+                paths.append(os.path.join(manifest.directory, str(obj["file"])))
+    for svc in manifest.services.values():
+        env_files = (svc or {}).get("env_file") or []
+        for entry in env_files if isinstance(env_files, list) else [env_files]:
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            if path:
+                paths.append(os.path.join(manifest.directory, str(path)))
+    return all(os.path.realpath(p) == folder or os.path.realpath(p).startswith(folder + os.sep)
+               for p in paths)
+
+
+class StackLine:
+    """Runs one stack's line. Every collaborator is built by ``app`` and passed in.
+
+    Args:
+        settings: Settings (registry, instance). source: the manifests source (``last_change``).
+        client: SwarmClient (preflight look-ups, state records, config references).
+        builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
+        metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
+    """
+
+    def __init__(self, settings, *, source, client, builder, digests: DigestCache,
+                 applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str]):
+        self.settings = settings
+        self.source = source
+        self.client = client
+        self.builder = builder
+        self.digests = digests
+        self.applier = applier
+        self.watcher = watcher
+        self.metrics = metrics
+        self.store = store
+        self.environ = environ
+        self._rendered: Dict[str, Rendered] = {}
+        self._lock = threading.Lock()
+
+    # -- the line ------------------------------------------------------------------------------
+    def run(self, name: str, stack_file: str, live: Optional[LiveStack],
+            ctx: PassContext) -> StackResult:
+        """Reconcile one stack. Never raises: every failure becomes the stack's status."""
+        try:
+            return self._run(name, stack_file, live, ctx)
+        except Exception as exc:  # a bug or an engine gone mid-call: this stack only
+            log.exception("stack %s: internal error", name)
+            return self.settle(name, live, ctx, decide.crashed(exc))
+
+    def _run(self, name: str, stack_file: str, live: Optional[LiveStack],
+             ctx: PassContext) -> StackResult:
+        rev = ctx.checkout.revision
+        inputs = ctx.checkout.stack_hashes.get(name, "")
+        record = (live.record if live else None) or StackRecord()
+        if decide.is_stalled(record, inputs):
+            # this content already failed: wait for a commit that changes the stack
+            return self.settle(name, live, ctx, decide.stalled(record))
+        rendered, loaded = self._cached(name, inputs, rev.sha, ctx.dry_run), None
+        try:
+            if rendered is None:
+                loaded = self._load(name, stack_file, ctx.checkout)
+                images = stack_images(loaded, ctx.checkout, live, source=self.source,
+                                      builder=self.builder, digests=self.digests,
+                                      registry=self.settings.registry, dry_run=ctx.dry_run)
+                desired = to_desired(loaded, images.refs, None, environ=self.environ)
+                key = inputs if inputs and reads_only_its_folder(loaded) else f"rev:{rev.sha}"
+                rendered = Rendered(key, loaded, images, desired,
+                                    (*loaded.warnings, *images.warnings, *desired.warnings))
+                if not ctx.dry_run:
+                    self._remember(name, rendered)
+            fast = loaded is None
+            # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
+            opts = resolve_options(rendered.manifest.options, self.settings.drift,
+                                   self.settings.recreate)
+            plan = plan_stack(rendered.desired, live, None, self.settings.instance,
+                              network_names=ctx.network_names, drift_mode=opts.drift)
+            warnings = list(rendered.warnings)
+            self._drift_found(name, plan, warnings, ctx.dry_run)
+            try:
+                refuse_replacements(plan, opts.recreate)
+            except ImmutableChangeError as exc:
+                if not ctx.dry_run:
+                    raise
+                warnings.append(f"a pass would refuse this stack: {exc}")
+            if not (fast and plan.empty):
+                warnings.extend(self._preflight(rendered.manifest, rendered.desired))
+            if ctx.dry_run:
+                return StackResult(name, plan=self._kept_while_referenced(plan, live),
+                                   warnings=tuple(warnings),
+                                   to_build=tuple(rendered.images.to_build))
+            applied = ApplyResult()
+            if plan.of("create") or plan.of("update") or plan.of("replace"):
+                applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
+                self._progressing(name, rev.sha, warnings)
+            results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
+            for res in results:
+                self.metrics.rollout_finished(name, res.service, res.outcome, res.duration_s)
+            verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
+                                            degraded=rendered.images.degraded)
+            if verdict.prune:
+                warnings.extend(self.applier.prune(name, plan, live, result=applied))
+            if verdict.sync == SyncStatus.SYNCED and not results:
+                verdict = self._judge_running(verdict, live, ctx.running, warnings)
+            self._record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
+            verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
+            return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
+                               rollouts=results, written=applied.written,
+                               desired=rendered.desired, fast=fast)
+        except KeelsonError as exc:
+            verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
+                                     loaded=rendered is not None or loaded is not None)
+            if verdict.remember_failure and not ctx.dry_run:
+                self._record(name, live, rev.sha, inputs, verdict, wrote=False)
+            log.error("stack %s: %s: nothing else changed", name, exc)
+            return self.settle(name, live, ctx, verdict, error=exc,
+                               warnings=list(rendered.warnings) if rendered else [])
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
+        manifest = load_stack(name, stack_file, self.environ, root=checkout.root)
+        manifest.source_hash = checkout.stack_hashes.get(name, "")
+        return manifest
+
+    def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
+        """The stack as last rendered, when its inputs are the same (its folder's content for a
+        stack that reads only its folder, else the revision) and every digest it pinned is
+        still fresh in the digest cache."""
+        if dry_run:
+            return None
+        with self._lock:
+            rendered = self._rendered.get(name)
+        if rendered is None or rendered.key not in (inputs or None, f"rev:{revision}"):
+            return None
+        for ref in rendered.images.refs.values():
+            if not ref.tag:
+                continue  # pinned by digest in the stack file: nothing to ask
+            fresh = self.digests.fresh(f"{ref.repository}:{ref.tag}")
+            if fresh is None or fresh.digest != ref.digest:
+                return None
+        return rendered
+
+    def _remember(self, name: str, rendered: Rendered) -> None:
+        with self._lock:
+            self._rendered[name] = rendered
+
+    def keep_only(self, names: Sequence[str]) -> None:
+        """Forget rendered stacks not in ``names`` (memory stays bounded by the repo)."""
+        keep = set(names)
+        with self._lock:
+            for gone in [n for n in self._rendered if n not in keep]:
+                del self._rendered[gone]
+
+    def pinned_references(self) -> List[str]:
+        """Every ``repo:tag`` the rendered stacks pin (what the digest cache must keep)."""
+        with self._lock:
+            return sorted({f"{r.repository}:{r.tag}" for st in self._rendered.values()
+                           for r in st.images.refs.values() if r.tag})
+
+    def _preflight(self, manifest: StackManifest, desired: DesiredStack) -> List[str]:
+        """Checks that must pass before the first write: preflight findings plus external
+        networks (existing, swarm-scoped), configs and secrets (existing).
+
+        Returns:
+            the warnings. Raises: PreflightError naming every error found.
+        """
+        findings = preflight(manifest, desired)
+        errors = [str(f) for f in findings if f.severity == "error"]
+        warnings = [str(f) for f in findings if f.severity != "error"]
+        for name, net in desired.networks.items():
+            if net.external:
+                found = self.client.network(name)
+                if found is None:
+                    errors.append(f"external network {name} does not exist")
+                elif found.get("Scope") != "swarm":
+                    errors.append(f"external network {name} is not swarm-scoped "
+                                  f"(scope {found.get('Scope')})")
+        for kind, objs, lookup in (("config", desired.configs, self.client.config),
+                                   ("secret", desired.secrets, self.client.secret)):
+            for name, obj in objs.items():
+                if obj.external and lookup(name) is None:
+                    errors.append(f"external {kind} {name} does not exist")
+        if errors:
+            raise PreflightError("; ".join(errors))
+        return warnings
+
+    def _kept_while_referenced(self, plan: StackPlan, live: Optional[LiveStack]) -> StackPlan:
+        """For ``plan`` output: a config/secret removal that prune would skip (a service's Spec
+        or PreviousSpec still references it) is shown as kept, as the real pass does."""
+        removals = plan.of("remove", "config") + plan.of("remove", "secret")
+        if not removals or live is None:
+            return plan
+        used = self.client.referenced_config_ids() | self.client.referenced_secret_ids()
+        changes = []
+        for ch in plan.changes:
+            objs = live.configs if ch.kind == "config" else live.secrets
+            if ch in removals and objs[ch.name].id in used:
+                ch = Change(ch.kind, ch.name, "unchanged", "kept while a service references it")
+            changes.append(ch)
+        return StackPlan(plan.stack, changes)
+
+    def _drift_found(self, name: str, plan: StackPlan, warnings: List[str],
+                     dry_run: bool) -> None:
+        """Log and count the drift a plan found (issue 8.4; metrics only on real passes)."""
+        left = remaining_drift(plan)
+        for d in plan.drift:
+            action = ("replacing" if d.immutable else "reported only" if d in left else "healing")
+            log.warning("stack=%s drift %s (%s)", name, describe([d]), action)
+            if action == "healing":
+                warnings.append(f"drift healed: {describe([d])}")
+        if not dry_run:
+            self.metrics.drift(name, [d.kind.value for d in plan.drift], len(left))
+
+    def _finite_tasks(self, live: LiveStack) -> List[LiveTask]:
+        """Every task of the stack's services meant to finish (issue 8.1), [] on error."""
+        try:
+            return [t for s in live.services.values() if is_finite(s.spec)
+                    for t in self.client.tasks(s.id)]
+        except KeelsonError as exc:
+            log.warning("cannot list tasks to judge health: %s", exc)
+            return []
+
+    def _judge_running(self, verdict: Outcome, live: Optional[LiveStack],
+                       running: Optional[List[LiveTask]], warnings: List[str]) -> Outcome:
+        """Nothing rolled out this pass: judge what runs now (tasks may have died)."""
+        if live is None or not live.services or running is None:
+            return verdict
+        # issue 8.1: services meant to finish are judged from all their tasks
+        judged = stack_health(live.services.values(), running + self._finite_tasks(live))
+        if judged.reason != "Degraded":
+            return verdict
+        warnings.append(f"degraded: {judged.message}")
+        return replace(verdict, health=HealthStatus.DEGRADED)
+
+    def _record(self, name: str, live: Optional[LiveStack], revision: str, inputs: str,
+                verdict: Outcome, wrote: bool) -> None:
+        """Write the stack's state record when what it says changed (a no-op pass writes none).
+
+        A failure is remembered with its inputs key; a success records the applied revision.
+        Raises: nothing; a record that cannot be written is logged (the next pass tries again).
+        """
+        old = (live.record if live else None) or StackRecord()
+        instance = self.settings.instance
+        if verdict.remember_failure:
+            new = StackRecord(applied_revision=old.applied_revision,
+                              applied_source_hash=old.applied_source_hash,
+                              failed_revision=revision, failed_source_hash=inputs,
+                              failed_reason=verdict.reason, failed_message=verdict.message[:200],
+                              instance=instance)
+        elif verdict.sync == SyncStatus.SYNCED:
+            if (old.applied_source_hash == inputs and not old.failed_source_hash
+                    and old.applied_revision and old.instance == instance and not wrote):
+                return
+            new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
+                              instance=instance)
+        else:
+            return
+        try:
+            self.client.write_record(name, new)
+        except KeelsonError as exc:
+            log.error("stack %s: cannot write its state record: %s", name, exc)
+
+    # -- status --------------------------------------------------------------------------------
+    def _progressing(self, name: str, revision: str, warnings: List[str]) -> None:
+        """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
+        prev = self.store.get(name)
+        st = StackStatus(name, sync_status=SyncStatus.PROGRESSING,
+                         health_status=prev.health_status if prev else HealthStatus.UNKNOWN,
+                         last_attempted_revision=revision,
+                         last_applied_revision=prev.last_applied_revision if prev else "",
+                         reason="Progressing", warnings=list(warnings))
+        self.store.put(st)
+        self.metrics.stack_status(name, revision, SyncStatus.PROGRESSING, st.health_status)
+
+    def settle(self, name: str, live: Optional[LiveStack], ctx: PassContext, verdict: Outcome, *,
+               plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
+               rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
+               desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
+               fast: bool = False) -> StackResult:
+        """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
+        rev = ctx.checkout.revision
+        if ctx.dry_run:
+            return StackResult(name, plan=plan, error=error, warnings=tuple(warnings),
+                               status=self._status(name, live, rev.sha, verdict, warnings,
+                                                   rollouts, desired))
+        record = (live.record if live else None) or StackRecord()
+        applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
+        st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
+        prev = self.store.get(name)
+        # one history entry per outcome: a Failed pass and the Stalled polls after it are one
+        changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
+            st.last_attempted_revision, st.reason)
+        entry = (HistoryEntry(st.last_attempted_revision, verdict.reason, time.time(),
+                              verdict.message) if changed else None)
+        self.store.put(st, entry)
+        self.metrics.stack_status(name, applied or st.last_attempted_revision, verdict.sync,
+                                  verdict.health)
+        writes = sum((written or {}).values())
+        # a new failure is a warning; the same failure seen again on later polls is info
+        level = (logging.WARNING if verdict.sync == SyncStatus.FAILED
+                 or (verdict.sync == SyncStatus.STALLED and changed) else logging.INFO)
+        log.log(level, "stack=%s revision=%s result=%s reason=%s writes=%s%s", name, rev.short,
+                verdict.sync, verdict.reason, writes,
+                f" error={verdict.message!r}" if verdict.message else "")
+        return StackResult(name, status=st, plan=plan, error=error, warnings=tuple(warnings),
+                           written=dict(written or {}), fast=fast)
+
+    def _status(self, name: str, live: Optional[LiveStack], revision: str, verdict: Outcome,
+                warnings: Sequence[str], rollouts: Sequence[RolloutResult],
+                desired: Optional[DesiredStack]) -> StackStatus:
+        record = (live.record if live else None) or StackRecord()
+        applied = revision if verdict.sync == SyncStatus.SYNCED else record.applied_revision
+        st = StackStatus(name, sync_status=verdict.sync, health_status=verdict.health,
+                         last_attempted_revision=verdict.attempted or revision,
+                         last_applied_revision=applied, last_error=verdict.message,
+                         reason=verdict.reason, warnings=list(warnings), rollouts=list(rollouts))
+        if desired is not None:
+            st.services = {n: s.spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
+                           for n, s in desired.services.items()}
+        elif live is not None:  # not rendered this pass (stalled or failed): report what runs
+            st.services = {n: s.spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
+                           for n, s in live.services.items()}
+        for res in rollouts:
+            if res.image:
+                st.services[res.service] = res.image
+        return st

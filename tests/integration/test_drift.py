@@ -1,7 +1,7 @@
 """Issue 8.4 on the real swarm: drift on every field. A hand-made ``docker service update
 --constraint-add/--publish-add/--mount-add/--limit-memory`` is seen by the next pass with its
 field paths (status, plan, logs, metrics) and healed, or only reported in report mode; config
-label drift likewise; services in the namespace that Keelson did not create are reported and
+config and secret label drift likewise; services in the namespace that Keelson did not create are reported and
 never removed."""
 from __future__ import annotations
 
@@ -29,9 +29,13 @@ def stack_text(registry: str, options: str = "") -> str:
     deploy:
       update_config: {{parallelism: 0, delay: 0s, monitor: 1s}}
     configs: [{{source: conf, target: /conf}}]
+    secrets: [token]
 configs:
   conf:
     content: "hello"
+secrets:
+  token:
+    content: "s3cret"
 """
 
 
@@ -110,17 +114,23 @@ def test_report_mode_reports_out_of_sync_and_writes_nothing(engine, registry, ma
     engine.api._raise_for_status(engine.api._post_json(
         engine.api._url("/configs/{0}/update", conf.id), params={"version": attrs["Version"]["Index"]},
         data=dict(attrs["Spec"], Labels={**attrs["Spec"]["Labels"], "team": "ops"})))
+    secret = engine.secrets.list(filters={"label": f"com.docker.stack.namespace={stack}"})[0]
+    sattrs = secret.attrs
+    engine.api._raise_for_status(engine.api._post_json(
+        engine.api._url("/secrets/{0}/update", secret.id), params={"version": sattrs["Version"]["Index"]},
+        data=dict(sattrs["Spec"], Labels={**sattrs["Spec"]["Labels"], "owner": "me"})))
     w = writes(app)
     out = app.sync()
     assert not out.converged
     st = app.store.snapshot()["stacks"][stack]
     assert st["sync_status"] == "OutOfSync" and st["reason"] == "DriftDetected", st
+    assert f"secret {secret.name}: Labels.owner" in st["last_error"], st
     assert f"service {svc}: {', '.join(HAND_PATHS)}" in st["last_error"], st
     assert f"config {conf.name}: Labels.team" in st["last_error"], st
     assert writes(app) == w, "report mode must not write"
     assert (live_spec(engine, svc)["TaskTemplate"]["Placement"]["Constraints"]
             == ["node.role==manager"])  # left as the operator made it
-    assert metric(app, "keelson_stack_drifted_objects", stack=stack) == 2
+    assert metric(app, "keelson_stack_drifted_objects", stack=stack) == 3
     assert metric(app, "keelson_drift_detected_total", stack=stack, kind="config") == 1
 
     # the operator setting heals every stack that does not choose for itself
@@ -133,6 +143,7 @@ def test_report_mode_reports_out_of_sync_and_writes_nothing(engine, registry, ma
     assert healed.sync().converged, healed.store.snapshot()
     assert not (live_spec(engine, svc)["TaskTemplate"].get("Placement") or {}).get("Constraints")
     assert "team" not in engine.configs.get(conf.id).attrs["Spec"]["Labels"]
+    assert "owner" not in engine.secrets.get(secret.id).attrs["Spec"]["Labels"]
 
 
 def test_unmanaged_service_in_namespace_is_reported_never_removed(engine, registry, manifest_repo,

@@ -32,8 +32,19 @@ def test_job_completes_converges_and_is_not_rerun(engine, registry, manifest_rep
     command: ["true"]
     deploy:
       restart_policy: {{condition: none}}
+  every:
+    image: {registry}/library/busybox:latest
+    command: ["true"]
+    deploy:
+      mode: global-job
+  server:
+    image: {registry}/library/busybox:latest
+    command: ["sleep", "3600"]
+    deploy:
+      restart_policy: {{condition: on-failure}}
+      update_config: {{monitor: 2s}}
 """)
-    manifest_repo.commit("a job and a run-once service")
+    manifest_repo.commit("jobs, a run-once service and a long-running on-failure service")
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack], rollout_timeout_s=60)
     t0 = time.monotonic()
     out = app.sync()
@@ -44,6 +55,8 @@ def test_job_completes_converges_and_is_not_rerun(engine, registry, manifest_rep
     done = [t for t in engine.services.get(f"{stack}_migrate").tasks()
             if t["Status"]["State"] == "complete"]
     assert len(done) == 2
+    assert [t["Status"]["State"] for t in engine.services.get(f"{stack}_every").tasks()] == ["complete"]
+    assert [t["Status"]["State"] for t in engine.services.get(f"{stack}_server").tasks()] == ["running"]
 
     # a no-op pass: nothing written, the job is not run again, and finishing is not Degraded
     before_v, before_i, w = versions(engine, stack), _job_iteration(engine, f"{stack}_migrate"), writes(app)

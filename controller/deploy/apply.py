@@ -48,6 +48,8 @@ class Applier:
         client: ``controller.swarm.client.SwarmClient``.
         observer: optional metrics recorder with ``swarm_write(kind, action)``.
         instance: written to every object created as ``io.keelson.instance``.
+        replace_wait_s: seconds to wait, when replacing a network (issue 8.3), for the detached
+            tasks to leave it before the services are put back on it and the apply fails.
     """
 
     def __init__(self, client, observer=None, instance: str = "", replace_wait_s: float = 120.0):

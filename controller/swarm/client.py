@@ -86,8 +86,8 @@ class SwarmClient(BlobsMixin):
         """Every object carrying ``com.docker.stack.namespace``, grouped by stack.
 
         Five list calls (services, networks, configs, secrets, this node's volumes) with a
-        label filter, whatever the number of stacks. Objects not made by Keelson are included; ``LiveStack.managed``
-        tells them apart.
+        label filter, whatever the number of stacks. Objects not made by Keelson are included;
+        ``LiveStack.managed`` tells them apart.
 
         Args:
             stacks: keep only these stack names; None returns all stacks.

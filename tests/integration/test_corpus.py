@@ -22,7 +22,7 @@ import pytest
 
 from tests.integration.conftest import remove_stack
 from tests.integration.keelson_app import make_app, versions, writes
-from tests.integration.parity.compare import (ABSENT, KEELSON_DEFAULT_UPDATE, compare,
+from tests.integration.parity.compare import (ABSENT, compare,
                                               docker_deploy, keelson_folder, remove_services,
                                               snapshot, unexplained)
 
@@ -35,9 +35,6 @@ ENV = {"CORPUS_TAG": "latest", "CORPUS_OWNER": "platform"}
 _SEC = 1_000_000_000
 _UC = "UpdateConfig"
 _FA = ("pause", "rollback", "Keelson defaults failure_action to rollback (Swarm: pause)")
-_FINITE = (ABSENT, {**KEELSON_DEFAULT_UPDATE, "FailureAction": "continue"},
-           "issue 8.1: a service meant to finish (restart condition none/on-failure) gets "
-           "failure_action continue: Swarm's updater counts its exit as a failed update")
 _ENV_QUOTES = "env_file values are unquoted as the Compose Specification (docker compose) " \
               "does; docker stack deploy keeps the quotes as part of the value"
 # Per file: (kind, name, path) -> (docker value, keelson value, why).
@@ -46,8 +43,6 @@ JUSTIFIED = {
         ("services", "app", "TaskTemplate/ContainerSpec/Mounts/2/TmpfsOptions/Mode"): (
             ABSENT, 0o1777, "docker CLI 28 drops tmpfs.mode; Keelson sends the mode asked for"),
     },
-    "18-restart-policy.yml": {("services", "app", _UC): _FINITE},
-    "19-restart-key.yml": {("services", "onfail", _UC): _FINITE},
     "20-update-config.yml": {("services", "partial", f"{_UC}/FailureAction"): _FA},
     "24-env-file.yml": {
         ("services", "one", "TaskTemplate/ContainerSpec/Env/1"): (

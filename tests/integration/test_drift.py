@@ -131,6 +131,9 @@ def test_report_mode_reports_out_of_sync_and_writes_nothing(engine, registry, ma
     assert (live_spec(engine, svc)["TaskTemplate"]["Placement"]["Constraints"]
             == ["node.role==manager"])  # left as the operator made it
     assert metric(app, "keelson_stack_drifted_objects", stack=stack) == 3
+    text = io.StringIO()
+    print_plan(app.sync(dry_run=True), text)
+    assert f"! {svc}: service out of sync: {', '.join(HAND_PATHS)}" in text.getvalue(), text.getvalue()
     assert metric(app, "keelson_drift_detected_total", stack=stack, kind="config") == 1
 
     # the operator setting heals every stack that does not choose for itself

@@ -218,7 +218,8 @@ class MetricsRecorder:
             stack: stack name.
         Returns:
             None. Removes its ``keelson_stack_info``, ``keelson_rollouts_total``,
-            ``keelson_rollout_duration_seconds`` and ``keelson_rollbacks_total`` series.
+            ``keelson_rollout_duration_seconds``, ``keelson_rollbacks_total``,
+            ``keelson_drift_detected_total`` and ``keelson_stack_drifted_objects`` series.
             Unknown stacks are ignored.
         Raises:
             Nothing.

@@ -224,11 +224,11 @@ def comparable_network(spec: dict, labels: Optional[Mapping[str, str]] = None, *
         "Driver": spec.get("Driver") or "",
         "Options": {k: v for k, v in (spec.get("Options") or {}).items()
                     if k not in ENGINE_NETWORK_OPTIONS},
-        "IPAM": {"Driver": ipam.get("Driver") or DEFAULT_IPAM_DRIVER,
-                 "Options": dict(ipam.get("Options") or {}), "Config": configs},
+        # the default IPAM driver compares as absent (pruned below)
+        "IPAM": {"Driver": "" if (ipam.get("Driver") or DEFAULT_IPAM_DRIVER) == DEFAULT_IPAM_DRIVER
+                 else ipam["Driver"], "Options": dict(ipam.get("Options") or {}), "Config": configs},
         "Attachable": bool(spec.get("Attachable")),
         "Internal": bool(spec.get("Internal")),
         "Labels": dict(spec.get("Labels") or {}) if labels is None else dict(labels),
     }
-    out["IPAM"]["Driver"] = "" if out["IPAM"]["Driver"] == DEFAULT_IPAM_DRIVER else out["IPAM"]["Driver"]
     return canonical(_prune_empty(_strip_keelson_labels(out)))

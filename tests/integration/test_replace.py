@@ -11,9 +11,34 @@ import time
 import pytest
 
 from controller.report import print_plan
+from tests.integration.conftest import remove_stack
 from tests.integration.keelson_app import make_app, writes
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def names(engine, stack_names):
+    """``stack_names``, plus removal of the node-local volumes the stacks' tasks created."""
+    made = []
+
+    def make(prefix: str) -> str:
+        made.append(stack_names(prefix))
+        return made[-1]
+
+    yield make
+    for stack in made:
+        remove_stack(engine, stack)  # services first: a volume in use cannot go
+        for _ in range(240):  # up to 2 min: the engine removes the task containers first
+            left = engine.volumes.list(filters={"label": f"com.docker.stack.namespace={stack}"})
+            for vol in left:
+                try:
+                    vol.remove()
+                except Exception:  # still in use by a stopping task: retry
+                    pass
+            if not left:
+                break
+            time.sleep(0.5)
 
 
 def stack_text(registry: str, net_label: str, options: str = "", volume_opts: str = "") -> str:
@@ -53,9 +78,9 @@ def running_on(engine, service: str, network_id: str) -> int:
     return n
 
 
-def test_network_change_is_refused_by_default(engine, registry, manifest_repo, stack_names,
+def test_network_change_is_refused_by_default(engine, registry, manifest_repo, names,
                                               tmp_path):
-    stack = stack_names("nr")
+    stack = names("nr")
     manifest_repo.write(f"manifests/{stack}/stack.yml", stack_text(registry, "one"))
     manifest_repo.commit("network")
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack])
@@ -89,8 +114,8 @@ def test_network_change_is_refused_by_default(engine, registry, manifest_repo, s
     assert app.store.snapshot()["stacks"][stack]["sync_status"] == "Stalled"
 
 
-def test_network_recreated_with_opt_in(engine, registry, manifest_repo, stack_names, tmp_path):
-    stack = stack_names("nc")
+def test_network_recreated_with_opt_in(engine, registry, manifest_repo, names, tmp_path):
+    stack = names("nc")
     manifest_repo.write(f"manifests/{stack}/stack.yml", stack_text(registry, "one"))
     manifest_repo.commit("network")
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack])
@@ -117,9 +142,9 @@ def test_network_recreated_with_opt_in(engine, registry, manifest_repo, stack_na
     assert app.sync().result == "noop" and writes(app) == w
 
 
-def test_network_recreated_with_operator_setting(engine, registry, manifest_repo, stack_names,
+def test_network_recreated_with_operator_setting(engine, registry, manifest_repo, names,
                                                  tmp_path):
-    stack = stack_names("ns")
+    stack = names("ns")
     manifest_repo.write(f"manifests/{stack}/stack.yml", stack_text(registry, "one"))
     manifest_repo.commit("network")
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack], recreate=("networks",))
@@ -130,8 +155,8 @@ def test_network_recreated_with_operator_setting(engine, registry, manifest_repo
     assert engine.networks.get(f"{stack}_back").attrs["Labels"]["tier"] == "two"
 
 
-def test_volume_change_is_refused(engine, registry, manifest_repo, stack_names, tmp_path):
-    stack = stack_names("vr")
+def test_volume_change_is_refused(engine, registry, manifest_repo, names, tmp_path):
+    stack = names("vr")
     manifest_repo.write(f"manifests/{stack}/stack.yml", stack_text(registry, "one"))
     manifest_repo.commit("volume")
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [stack],

@@ -190,6 +190,13 @@ class Settings:
             (KEELSON_GIT_TIMEOUT, default 300).
         pass_deadline_s: seconds a pass may run before ``/readyz`` answers 503
             (KEELSON_PASS_DEADLINE, default 3600).
+        drift: what a pass does with a live field that differs from git (KEELSON_DRIFT):
+            ``heal`` (default: write the desired spec back) or ``report`` (only report
+            OutOfSync); a stack's ``x-keelson: {drift: ...}`` wins (issue 8.4).
+        recreate: object kinds Keelson may recreate for every stack when a change cannot be
+            applied in place (KEELSON_RECREATE, comma list; only ``networks``); default none,
+            so such a change fails its stack; a stack adds kinds with ``x-keelson:
+            {recreate: [networks]}`` (issue 8.3).
     """
 
     repo: str = ""
@@ -236,6 +243,9 @@ class Settings:
     build_timeout_s: float = 1200.0
     git_timeout_s: float = 300.0
     pass_deadline_s: float = 3600.0
+    # -- issue 8 (drift and changes Swarm cannot apply in place) --
+    drift: str = "heal"  # heal | report (KEELSON_DRIFT)
+    recreate: Tuple[str, ...] = ()  # object kinds to recreate, e.g. ("networks",) (KEELSON_RECREATE)
 
     def validated(self) -> "Settings":
         """Return self after checking the values; raises ConfigError naming the bad setting."""
@@ -262,6 +272,11 @@ class Settings:
             raise ConfigError(f"KEELSON_BIND_ROOT must be an absolute path, got {self.bind_root!r}")
         if self.listen and ":" not in self.listen:
             raise ConfigError(f"--listen takes host:port, got {self.listen!r}")
+        if self.drift not in ("heal", "report"):
+            raise ConfigError(f"KEELSON_DRIFT must be heal or report, got {self.drift!r}")
+        if any(k != "networks" for k in self.recreate):
+            raise ConfigError(f"KEELSON_RECREATE takes a comma list of: networks "
+                              f"(volumes are never recreated), got {','.join(self.recreate)!r}")
         # issue 7: trigger gap and HTTP bounds
         if self.min_pass_gap_s < 0:
             raise ConfigError(f"KEELSON_MIN_PASS_GAP must be >= 0 seconds, got {self.min_pass_gap_s}")
@@ -403,6 +418,11 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
                      ("KEELSON_PASS_DEADLINE", "pass_deadline_s")):
         if e.get(var):
             out[key] = parse_duration_s(e[var], var)
+    # -- issue 8 --
+    if e.get("KEELSON_DRIFT"):
+        out["drift"] = e["KEELSON_DRIFT"].strip().lower()
+    if e.get("KEELSON_RECREATE"):
+        out["recreate"] = tuple(k.strip() for k in e["KEELSON_RECREATE"].split(",") if k.strip())
     out.update(_http_settings_from_env(e))
     out.update(trust_settings_from_env(e))  # issue 7
     return out

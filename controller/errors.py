@@ -162,6 +162,15 @@ class ApplyError(KeelsonError):
     retryable = True
 
 
+class ImmutableChangeError(ApplyError):
+    """A change Swarm cannot apply in place (a network's or volume's driver, options, IPAM...)
+    that the stack does not allow Keelson to carry out by recreating the object (issue 8.3).
+    Not retried until the stack changes."""
+
+    reason = "ImmutableChange"
+    retryable = False
+
+
 class PreflightError(KeelsonError):
     """A stack fails a check that must pass before the first write to Docker."""
 

@@ -10,14 +10,16 @@ from controller.telemetry.scrub import ScrubbingWriter
 
 
 def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
-    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove).
+    """Print each stack's planned changes (``+`` create, ``~`` update, ``-`` remove, ``-/+``
+    replace) and the drift it would leave (``!`` out of sync: report mode, unmanaged).
 
     Args:
         outcome: the PassResult of a dry-run pass. out: where to print.
         show_merged: also print each stack's merged document (see :func:`print_merged`).
     """
+    from controller.deploy.drift import remaining_drift
     out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
-    marks = {"create": "+", "update": "~", "remove": "-"}
+    marks = {"create": "+", "update": "~", "remove": "-", "replace": "-/+"}
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}", file=out)
     if outcome.error:
@@ -34,6 +36,10 @@ def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
         for ch in writes:
             why = f"  ({ch.reason})" if ch.reason else ""
             print(f"  {marks.get(ch.action, '?')} {ch.kind} {ch.name}{why}", file=out)
+        for d in remaining_drift(run.plan) if run.plan else []:  # issue 8.4
+            what = "unmanaged service (not created by keelson)" if d.kind.value == "unmanaged" \
+                else f"{d.kind.value} out of sync: {', '.join(d.paths)}"
+            print(f"  ! {d.name}: {what}", file=out)
         for w in run.warnings:
             print(f"  warning: {w}", file=out)
         if run.manifest is not None:

@@ -4,6 +4,12 @@ Swarm rules this follows (Engine API docs, ``docker stack deploy``): config and 
 cannot change, so new content gets a new versioned object; a config or secret is removed only
 when no service references it in ``Spec`` or ``PreviousSpec`` (a rollback must still find it);
 networks in use cannot be removed, so they go after the services that used them.
+
+A network Swarm cannot change in place (issue 8.3) is replaced only when the plan says
+``replace`` and the reconcile pass allowed it (``deploy.diff.refuse_replacements``): the
+services using it are detached (one update each, all tasks at once), the network is removed as
+soon as no task uses it, created again from git, and the services are re-attached by their
+planned update, which the pass watches as their rollout.
 """
 from __future__ import annotations
 
@@ -13,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from controller.errors import ApplyError, KeelsonError
-from controller.model import DesiredStack, LiveStack, Revision, StackPlan
+from controller.errors import ApplyError, ImmutableChangeError, KeelsonError
+from controller.model import DesiredStack, LiveService, LiveStack, Revision, StackPlan
 from controller.model.status import Rollout
 from controller.model import labels as L
-from controller.model.plan import CREATE, REMOVE, UPDATE
+from controller.model.plan import CREATE, REMOVE, REPLACE, UPDATE
 
 log = logging.getLogger("keelson.apply")
 
@@ -42,12 +48,16 @@ class Applier:
         client: ``controller.swarm.client.SwarmClient``.
         observer: optional metrics recorder with ``swarm_write(kind, action)``.
         instance: written to every object created as ``io.keelson.instance``.
+        replace_wait_s: seconds to wait, when replacing a network (issue 8.3), for the detached
+            tasks to leave it before the services are put back on it and the apply fails.
     """
 
-    def __init__(self, client, observer=None, instance: str = ""):
+    def __init__(self, client, observer=None, instance: str = "", replace_wait_s: float = 120.0):
         self.client = client
         self.observer = observer
         self.instance = instance
+        # seconds to wait for detached tasks to leave a network being replaced (issue 8.3)
+        self.replace_wait_s = replace_wait_s
 
     def _wrote(self, result: ApplyResult, kind: str, action: str, name: str = "") -> None:
         if name:  # one line per object (creates/updates of services also log their reason)
@@ -74,7 +84,15 @@ class Applier:
         result = ApplyResult()
         config_ids = {n: o.id for n, o in live.configs.items()}
         secret_ids = {n: o.id for n, o in live.secrets.items()}
+        priors: Dict[str, str] = {}  # UpdateStatus.StartedAt after a detach (issue 8.3)
         try:
+            for ch in plan.of(REPLACE, "network"):
+                priors.update(self._replace_network(desired, live, ch.name, result))
+            for kind, objs in (("config", desired.configs), ("secret", desired.secrets)):
+                for ch in plan.of(UPDATE, kind):  # label drift (issue 8.4): labels only
+                    self.client.set_labels(f"{kind}s", ch.name,
+                                           {**objs[ch.name].labels, L.INSTANCE: self.instance})
+                    self._wrote(result, kind, UPDATE, ch.name)
             for ch in plan.of(CREATE, "network"):
                 spec = copy.deepcopy(desired.networks[ch.name].spec)
                 spec.setdefault("Labels", {})[L.INSTANCE] = self.instance
@@ -104,15 +122,95 @@ class Applier:
                     sid = self.client.create_service(spec)
                 else:
                     sid = live.services[ch.name].id
-                    prior = (live.services[ch.name].update_status or {}).get("StartedAt", "")
+                    prior = priors.get(ch.name, (live.services[ch.name].update_status or {})
+                                       .get("StartedAt", ""))
                     self.client.update_service(sid, spec)
                 log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
                 self._wrote(result, "service", ch.action)
                 result.rollouts.append(Rollout(desired.name, ch.name, sid, ch.action == CREATE,
                                                prior, started))
+        except ImmutableChangeError:
+            raise  # issue 8.3: not retried until the stack changes
         except KeelsonError as exc:
             raise ApplyError(f"stack {desired.name}: {exc}") from exc
         return result
+
+    def _replace_network(self, desired: DesiredStack, live: LiveStack, name: str,
+                         result: ApplyResult) -> Dict[str, str]:
+        """Detach, remove, create: the first half of replacing network ``name``.
+
+        Every service attached to it is updated without it (Parallelism 0, no monitor,
+        FailureAction continue, so Swarm moves all tasks at once and never rolls back onto the
+        old network); the network is removed as soon as no task uses it (up to
+        ``replace_wait_s``), then created from git. The services' planned updates re-attach
+        them. If the old network cannot be removed in time, the services are put back on it.
+
+        Returns:
+            full service name -> ``UpdateStatus.StartedAt`` after its detach (the prior status
+            for judging the re-attach rollout).
+        Raises:
+            ImmutableChangeError: a service Keelson does not own uses the network.
+            ApplyError / SwarmError: a write failed, or the network stayed in use.
+        """
+        old = live.networks[name]
+        users = [svc for svc in live.services.values() if _attachments(svc.spec, {old.id, name})]
+        foreign = [svc.name for svc in users if not L.owned_by(svc.labels, self.instance)]
+        if foreign:
+            raise ImmutableChangeError(
+                f"network {name} cannot be recreated: services Keelson does not own use it "
+                f"({', '.join(sorted(foreign))}); detach them first")
+        detached: List[LiveService] = []
+        try:
+            for svc in users:
+                self.client.update_service(svc.id, _detached_spec(svc.spec, {old.id, name}))
+                detached.append(svc)
+                log.info("service %s detached from network %s (replacing it)", svc.name, name)
+                self._wrote(result, "service", "detach")
+            self._remove_when_unused(old.id, name)
+        except KeelsonError:
+            for svc in detached:  # never leave a service without its network
+                try:
+                    self.client.update_service(svc.id, svc.spec)
+                except KeelsonError as exc:
+                    log.error("service %s: cannot re-attach to network %s: %s", svc.name, name, exc)
+            raise
+        self._wrote(result, "network", REMOVE, name)
+        spec = copy.deepcopy(desired.networks[name].spec)
+        spec.setdefault("Labels", {})[L.INSTANCE] = self.instance
+        deadline = time.monotonic() + self.replace_wait_s
+        while True:
+            # Observed on Engine 20.10: for a moment after the manager removed it, the node
+            # still holds the old network and a create answers "already exists".
+            try:
+                self.client.create_network(spec)
+                break
+            except KeelsonError as exc:
+                if "already exists" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        self._wrote(result, "network", CREATE, name)
+        priors = {}
+        for svc in detached:
+            now = self.client.service(svc.id)
+            priors[svc.name] = ((now.update_status if now else None) or {}).get("StartedAt", "")
+        return priors
+
+    def _remove_when_unused(self, network_id: str, name: str) -> None:
+        """Remove a network, retrying every 0.5 s while tasks still use it.
+
+        Raises:
+            ApplyError: still in use after ``replace_wait_s`` seconds.
+        """
+        deadline = time.monotonic() + self.replace_wait_s
+        while True:
+            try:
+                self.client.remove_network(network_id)
+                return
+            except KeelsonError as exc:
+                if time.monotonic() > deadline:
+                    raise ApplyError(f"network {name} still in use after "
+                                     f"{self.replace_wait_s:.0f}s: {exc}") from exc
+            time.sleep(0.5)
 
     def _resolve_external(self, desired: DesiredStack, config_ids: dict, secret_ids: dict) -> None:
         """Fill in the IDs of external configs/secrets (preflight already checked they exist)."""
@@ -195,3 +293,27 @@ class Applier:
             pending = [ch for ch, _ in left]
             time.sleep(1.0)
         return kept
+
+
+def _attachments(spec: dict, keys: set) -> List[dict]:
+    """The network attachments of a ServiceSpec whose Target is in ``keys`` (ID or name)."""
+    tmpl = spec.get("TaskTemplate") or {}
+    atts = (tmpl.get("Networks") or []) + (spec.get("Networks") or [])
+    return [a for a in atts if a.get("Target") in keys]
+
+
+def _detached_spec(spec: dict, keys: set) -> dict:
+    """``spec`` without the attachments to ``keys``, rolled out at once and never rolled back
+    (UpdateConfig Parallelism 0, Delay 0, Monitor 0, FailureAction continue)."""
+    out = copy.deepcopy(spec)
+    tmpl = out.setdefault("TaskTemplate", {})
+    for holder in (tmpl, out):
+        if holder.get("Networks"):
+            holder["Networks"] = [a for a in holder["Networks"] if a.get("Target") not in keys]
+    uc = dict(out.get("UpdateConfig") or {})
+    uc.update({"Parallelism": 0, "Delay": 0, "Monitor": 0, "FailureAction": "continue"})
+    if "Mode" in out and ("ReplicatedJob" in out["Mode"] or "GlobalJob" in out["Mode"]):
+        uc = None  # jobs take no update config (swarmkit validateJob)
+    if uc is not None:
+        out["UpdateConfig"] = uc
+    return out

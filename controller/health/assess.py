@@ -13,6 +13,12 @@ Sources for the rules:
   preparing, ready, starting, running, complete, shutdown, failed, rejected, remove, orphaned.
   A task whose container has a healthcheck reaches ``running`` only once healthy (docker docs,
   "Dockerfile reference: HEALTHCHECK" and swarm's health-aware task states).
+- Services meant to finish (issue 8.1): ``Mode.ReplicatedJob`` / ``Mode.GlobalJob`` (Engine
+  API v1.41 ``ServiceSpec.Mode``; their tasks end with DesiredState ``complete``) and services
+  whose ``RestartPolicy.Condition`` is ``none`` or ``on-failure`` (a task that exits 0 is not
+  restarted: state ``complete``, DesiredState ``shutdown``). Observed on Engine 20.10: a task
+  exiting non-zero ends ``failed`` with ``Err`` "task: non-zero exit (N)" and
+  ``ContainerStatus.ExitCode`` N; Swarm restarts a failed job task without limit.
 - Observed on Engine 20.10: a task Swarm cannot place (start-first with a host-mode port on one
   node, field case c10) stays ``pending`` with ``Err`` "no suitable node (...)", forever.
 """
@@ -32,6 +38,10 @@ PROGRESSING, COMPLETED, ROLLED_BACK, PAUSED, FAILED = (
 UNSTARTED_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted"})
 # Terminal task states that count as a failure of the task.
 FAILED_STATES = frozenset({"failed", "rejected"})
+# Restart conditions under which a task that exits 0 is not restarted (docker docs:
+# ``deploy.restart_policy.condition``).
+FINITE_CONDITIONS = frozenset({"none", "on-failure"})
+JOB_MODES = ("ReplicatedJob", "GlobalJob")
 # Failed tasks (created since the rollout started) after which a rollout Swarm does not track
 # (a new service, or an update without UpdateStatus) is failed: Swarm restarts them forever.
 FAILING_TASKS_LIMIT = 3
@@ -94,6 +104,8 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
         every desired replica running the current image and no current task in another state
         -> completed; otherwise progressing (Starting). Desired replicas are
         ``Mode.Replicated.Replicas``, or for global mode the tasks whose desired state is running.
+        A service meant to finish (``is_finite``) is judged by ``_assess_finite`` once no
+        rollback, pause or stuck task decided it.
     Raises:
         Nothing: missing fields read as empty.
     """
@@ -112,6 +124,8 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
         return Assessment(PROGRESSING, "RollingBack", _join(us_message, detail))
 
     stuck = _stuck_task(tasks, started_at, now, pending_timeout_s)
+    if stuck is None and is_finite(service.spec):
+        return _assess_finite(service, tasks, started_at, now, created)
     if stuck is not None:
         waited = now - max(stuck.created_at, started_at)
         return Assessment(FAILED, "TaskPending",
@@ -135,6 +149,78 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
     if running >= desired:
         return Assessment(COMPLETED, "Succeeded", f"{running}/{desired} replicas running")
     return Assessment(PROGRESSING, "Starting", f"{running}/{desired} replicas running")
+
+
+def is_finite(spec: dict) -> bool:
+    """True for a service whose tasks may finish by design: a job mode, or a restart policy
+    condition ``none``/``on-failure``.
+
+    Args:
+        spec: a ServiceSpec (desired or live).
+    """
+    mode = spec.get("Mode") or {}
+    if any(k in mode for k in JOB_MODES):
+        return True
+    cond = ((spec.get("TaskTemplate") or {}).get("RestartPolicy") or {}).get("Condition", "")
+    return cond in FINITE_CONDITIONS
+
+
+def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: float, now: float,
+                   created: bool) -> Assessment:
+    """Judge a service meant to finish from the tasks created since its rollout began.
+
+    Returns:
+        failed (reason TaskFailed, message ``task <id> exit code N: <error>``) when any such
+        task failed or was rejected (Swarm may still restart it; the exit is reported now);
+        completed (Succeeded, ``n/m tasks complete``) when every slot (node for global modes)
+        has a task that completed, or, for replicated/global services, one that has run for
+        the update monitor period (an ``on-failure`` service may run for good); progressing
+        (Running) otherwise. A job whose completions are 0 is completed at once. An update
+        of a replicated or global service that replaced no task (replicas, labels) is judged
+        from the newest task of each slot once ``UPDATE_START_GRACE_S`` passed without a new
+        one; global modes wait that long for their first tasks.
+    """
+    # no clock slack here: a task of the previous run, finished just before, must not count
+    mine = [t for t in tasks if t.created_at >= started_at]
+    mode = service.spec.get("Mode") or {}
+    job = any(k in mode for k in JOB_MODES)
+    if (not mine and not job and not created
+            and (not _expects_rolling_update(service, created)
+                 or now - started_at >= UPDATE_START_GRACE_S)):
+        latest: dict = {}  # the newest task of each slot (node for global)
+        for t in sorted(tasks, key=lambda t: t.created_at):
+            latest["Replicated" in mode and t.slot or t.node_id] = t
+        mine = list(latest.values())
+    failed = [t for t in mine if t.state in FAILED_STATES]
+    if failed:
+        last = max(failed, key=lambda t: t.updated_at or t.created_at)
+        code = f"exit code {last.exit_code}" if last.exit_code is not None else last.state
+        return Assessment(FAILED, "TaskFailed", f"task {last.id[:12]} {code}: "
+                                                f"{last.error or last.message}")
+    # a running task counts once it ran for the update monitor period, as Swarm's updater
+    # judges it (UpdateConfig.Monitor, nanoseconds; docker's default 5 s)
+    monitor_s = ((service.spec.get("UpdateConfig") or {}).get("Monitor") or 5e9) / 1e9
+
+    def ok(t: LiveTask) -> bool:
+        return t.state == "complete" or (
+            not job and t.state == "running" and now - (t.updated_at or now) >= monitor_s)
+    if "ReplicatedJob" in mode:
+        rj = mode.get("ReplicatedJob") or {}
+        # swarmkit: TotalCompletions defaults to MaxConcurrent, which defaults to 1
+        total, conc = rj.get("TotalCompletions"), rj.get("MaxConcurrent")
+        want = int(total if total is not None else conc if conc is not None else 1)
+        done = sum(1 for t in mine if t.state == "complete")
+    elif "Replicated" in mode:
+        want = int((mode.get("Replicated") or {}).get("Replicas") or 0)
+        done = len({t.slot for t in mine if ok(t)})
+    else:  # global and global-job: one task per node that got one
+        if not mine and now - started_at < UPDATE_START_GRACE_S:
+            return Assessment(PROGRESSING, "Running", "waiting for Swarm to start tasks")
+        want = len({t.node_id for t in mine})
+        done = len({t.node_id for t in mine if ok(t)})
+    if done >= want:
+        return Assessment(COMPLETED, "Succeeded", f"{done}/{want} tasks complete or running")
+    return Assessment(PROGRESSING, "Running", f"{done}/{want} tasks complete or running")
 
 
 def _current_update_status(service: LiveService, started_at: float, created: bool,
@@ -197,7 +283,7 @@ def _stuck_task(tasks: Iterable[LiveTask], started_at: float, now: float,
                 pending_timeout_s: float) -> Optional[LiveTask]:
     """The longest-waiting wanted task still unstarted after ``pending_timeout_s``, or None."""
     stuck = [t for t in tasks
-             if t.desired_state in ("running", "ready") and t.state in UNSTARTED_STATES
+             if t.desired_state in ("running", "ready", "complete") and t.state in UNSTARTED_STATES
              and now - max(t.created_at, started_at) > pending_timeout_s]
     return min(stuck, key=lambda t: t.created_at) if stuck else None
 
@@ -221,20 +307,36 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
 
     Args:
         services: the stack's services as inspected.
-        running: tasks whose desired state is running (any service; matched by ``service_id``).
+        running: tasks whose desired state is running (any service; matched by
+            ``service_id``), plus, for services meant to finish (``is_finite``), every task
+            Swarm keeps for them (any desired state).
     Returns:
         Assessment with phase ``completed`` (reason Healthy) when every replicated service has
         as many ``running`` tasks as replicas and no wanted task of a global service is down;
-        else phase ``failed`` (reason Degraded) naming each short service as ``name 1/3 running``.
-        Jobs (replicated-job, global-job) are not judged: their tasks finish by design.
+        else phase ``failed`` (reason Degraded) naming each short service as ``name 1/3
+        running``. A service meant to finish is short only when the newest task of a slot
+        (node for global modes) failed: ``name 0/1 running (task <id> exit code N: <error>)``;
+        a task that completed is never Degraded, and jobs are judged by their failures only.
     """
     by_service: dict = {}
     for t in running:
-        by_service.setdefault(t.service_id, []).append(t)
+        by_service.setdefault(t.service_id, {})[t.id] = t
     short = []
     for svc in sorted(services, key=lambda s: s.name):
         mode = svc.spec.get("Mode") or {}
-        tasks = [t for t in by_service.get(svc.id, []) if t.desired_state == "running"]
+        all_tasks = list(by_service.get(svc.id, {}).values())
+        if is_finite(svc.spec):
+            latest = _newest_per_slot(mode, all_tasks)
+            failed = sorted((t for t in latest if t.state in FAILED_STATES),
+                            key=lambda t: t.updated_at or t.created_at, reverse=True)
+            if failed:
+                up = sum(1 for t in latest if t.state in ("running", "complete"))
+                t = failed[0]
+                code = f"exit code {t.exit_code}" if t.exit_code is not None else t.state
+                short.append(f"{svc.name} {up}/{len(latest)} running (task {t.id[:12]} {code}: "
+                             f"{t.error or t.message})")
+            continue
+        tasks = [t for t in all_tasks if t.desired_state == "running"]
         up = sum(1 for t in tasks if t.state == "running")
         if "Replicated" in mode:
             want = int((mode.get("Replicated") or {}).get("Replicas") or 0)
@@ -247,3 +349,12 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
     if short:
         return Assessment(FAILED, "Degraded", "; ".join(short))
     return Assessment(COMPLETED, "Healthy", "")
+
+
+def _newest_per_slot(mode: dict, tasks: List[LiveTask]) -> List[LiveTask]:
+    """The newest task of each slot (node for global modes)."""
+    latest: dict = {}
+    for t in sorted(tasks, key=lambda t: t.created_at):
+        latest[t.slot if ("Replicated" in mode or "ReplicatedJob" in mode) and t.slot
+               else t.node_id] = t
+    return list(latest.values())

@@ -16,6 +16,8 @@ class LiveTask:
         image: the image of the task's container spec. created_at / updated_at: unix seconds.
         spec_version: the service Version index the task was created at (None if unknown).
         service_id: the service the task belongs to.
+        exit_code: the container's exit code (``Status.ContainerStatus.ExitCode``), None while
+            it has none.
     """
 
     id: str
@@ -30,6 +32,7 @@ class LiveTask:
     updated_at: float = 0.0
     spec_version: Optional[int] = None
     service_id: str = ""
+    exit_code: Optional[int] = None
 
 
 @dataclass
@@ -52,12 +55,20 @@ class LiveService:
 
 @dataclass
 class LiveObject:
-    """A network, config or secret as listed: id, name, labels, version (configs/secrets)."""
+    """A network, config or secret as listed.
+
+    Attributes:
+        id, name, labels, version (configs/secrets; 0 for networks).
+        spec: for networks, the fields Keelson sets and Swarm cannot change in place:
+            ``{"Driver", "Options", "IPAM", "Attachable", "Internal"}`` as listed ({} for
+            configs and secrets).
+    """
 
     id: str
     name: str
     labels: Dict[str, str] = field(default_factory=dict)
     version: int = 0
+    spec: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -82,7 +93,7 @@ class StackRecord:
 
 @dataclass
 class LiveStack:
-    """Every object of one stack that the swarm holds."""
+    """Every object of one stack that the swarm holds (volumes: those this node holds)."""
 
     name: str
     services: Dict[str, LiveService] = field(default_factory=dict)
@@ -90,6 +101,9 @@ class LiveStack:
     configs: Dict[str, LiveObject] = field(default_factory=dict)
     secrets: Dict[str, LiveObject] = field(default_factory=dict)
     record: Optional[StackRecord] = None
+    # volumes this node holds with the stack's namespace label (``spec``: Driver, Options);
+    # volumes are node-local, so other nodes' copies are not seen (issue 8.3)
+    volumes: Dict[str, LiveObject] = field(default_factory=dict)
 
     def owned_by(self, instance: str) -> bool:
         """True when Keelson ``instance`` owns this stack's record or any of its objects."""

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from controller.model.drift import StackOptions
+
 
 @dataclass(frozen=True)
 class BuildSpec:
@@ -73,6 +75,7 @@ class StackManifest:
             allowed controller variables); config/secret ``environment:`` reads these too.
         file_data: absolute path -> content of each config/secret ``file:``, read by the loader
             through the sandbox (size-capped, confined to the tree).
+        options: the stack's ``x-keelson`` options (drift mode, recreate).
     """
 
     name: str
@@ -90,6 +93,7 @@ class StackManifest:
     shown_file: str = ""
     variables: Dict[str, str] = field(default_factory=dict)
     file_data: Dict[str, bytes] = field(default_factory=dict)
+    options: StackOptions = field(default_factory=StackOptions)
 
     @property
     def services(self) -> dict:

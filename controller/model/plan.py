@@ -4,7 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List
 
+from controller.model.drift import Drift
+
 CREATE, UPDATE, UNCHANGED, REMOVE = "create", "update", "unchanged", "remove"
+# An object Swarm cannot change in place (a network's driver, IPAM, options...): it must be
+# removed and created again (issue 8.3).
+REPLACE = "replace"
 
 
 @dataclass(frozen=True)
@@ -13,8 +18,9 @@ class Change:
 
     Attributes:
         kind: ``service``, ``network``, ``config``, ``secret`` or ``stack``.
-        name: full object name. action: create / update / unchanged / remove.
-        reason: why (``spec changed: TaskTemplate.ContainerSpec.Image``, ``not in repo``).
+        name: full object name. action: create / update / unchanged / remove / replace.
+        reason: why (``spec changed``, ``drift: TaskTemplate.Placement.Constraints``,
+            ``immutable: IPAM.Config``, ``not in the repo``).
     """
 
     kind: str
@@ -25,10 +31,17 @@ class Change:
 
 @dataclass
 class StackPlan:
-    """All changes for one stack, in apply order (networks, configs, secrets, services, prune)."""
+    """All changes for one stack, in apply order (networks, configs, secrets, services, prune).
+
+    Attributes:
+        stack: the stack name. changes: the changes in apply order.
+        drift: every live object found to differ from git (healed or only reported), with
+            the field paths; empty when the stack is in sync.
+    """
 
     stack: str
     changes: List[Change] = field(default_factory=list)
+    drift: List[Drift] = field(default_factory=list)
 
     def of(self, action: str, kind: str = "") -> List[Change]:
         """Changes with ``action`` (and ``kind`` when given)."""

@@ -108,3 +108,23 @@ def crashed(exc: BaseException) -> Outcome:
 def is_stalled(record: Optional[StackRecord], inputs_hash: str) -> bool:
     """True when ``inputs_hash`` is the one that failed last (and nothing changed since)."""
     return bool(record is not None and inputs_hash and record.failed_source_hash == inputs_hash)
+
+
+DRIFT_DETECTED = "DriftDetected"  # issue 8.4
+
+
+def drift_left(verdict: Outcome, left: str) -> Outcome:
+    """A Synced outcome becomes OutOfSync (reason DriftDetected) when drift is left in place.
+
+    Args:
+        verdict: the outcome so far.
+        left: ``deploy.drift.describe`` of the drift the plan leaves (report mode, unmanaged
+            services); "" when none.
+    Returns:
+        Outcome: ``verdict`` unchanged unless it is Synced and ``left`` is not empty; then
+        sync OutOfSync, reason DriftDetected, message ``out of sync: <left>`` (issue 8.4).
+    """
+    if not left or verdict.sync != SyncStatus.SYNCED:
+        return verdict
+    return Outcome(SyncStatus.OUT_OF_SYNC, verdict.health, DRIFT_DETECTED,
+                   f"out of sync: {left}", prune=verdict.prune, attempted=verdict.attempted)

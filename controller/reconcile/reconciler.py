@@ -124,6 +124,7 @@ class Reconciler:
         try:
             live_all = self.client.live_stacks()
             running = None if dry_run else self.client.running_tasks()
+            network_names = self.client.network_names()  # issue 8.4: service targets are IDs
         except KeelsonError as exc:
             return self._fail_pass(revision, f"cannot list the swarm: {exc}")
         self._seed_digests(live_all)
@@ -133,7 +134,7 @@ class Reconciler:
                 log.warning("--stack %s: no such stack in the repo at %s nor in the swarm "
                             "(stacks: %s)", name, revision.short, ", ".join(stack_files) or "none")
         selected = {n: f for n, f in stack_files.items() if not wanted or n in wanted}
-        ctx = PassContext(checkout, running, dry_run)
+        ctx = PassContext(checkout, running, dry_run, network_names)
         runs = self._fan_out(selected, live_all, ctx)
         for name, message in rejected.items():
             if not wanted or name in wanted:

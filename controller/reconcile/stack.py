@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from controller.deploy.apply import Applier, ApplyResult
-from controller.deploy.diff import plan_stack
-from controller.errors import KeelsonError, PreflightError
-from controller.health.assess import stack_health
+from controller.deploy.diff import plan_stack, refuse_replacements
+from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
+from controller.errors import ImmutableChangeError, KeelsonError, PreflightError
+from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
@@ -93,11 +94,14 @@ class PassContext:
         checkout: the fetched revision and its exported tree.
         running: tasks Swarm wants running, listed once for the pass (None: not listed).
         dry_run: plan only: build nothing, write nothing.
+        network_names: network ID -> name of every network, listed once (drift detection
+            reads the IDs the engine stores in service specs as names).
     """
 
     checkout: Checkout
     running: Optional[List[LiveTask]] = None
     dry_run: bool = False
+    network_names: Optional[Dict[str, str]] = None  # issue 8.4: network ID -> name
 
 
 def reads_only_its_folder(manifest: StackManifest) -> bool:
@@ -200,8 +204,19 @@ class StackLine:
             fast = loaded is None
             if fast:  # the swarm may have changed since the stack was rendered
                 self.guard.check_owner(rendered.manifest, live)
-            plan = plan_stack(rendered.desired, live, None, self.settings.instance)
+            # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
+            opts = resolve_options(rendered.manifest.options, self.settings.drift,
+                                   self.settings.recreate)
+            plan = plan_stack(rendered.desired, live, None, self.settings.instance,
+                              network_names=ctx.network_names, drift_mode=opts.drift)
             warnings = list(rendered.warnings)
+            self._drift_found(name, plan, warnings, ctx.dry_run)
+            try:
+                refuse_replacements(plan, opts.recreate)
+            except ImmutableChangeError as exc:
+                if not ctx.dry_run:
+                    raise
+                warnings.append(f"a pass would refuse this stack: {exc}")
             if not (fast and plan.empty):
                 warnings.extend(self._preflight(rendered.manifest, rendered.desired))
             if ctx.dry_run:
@@ -210,7 +225,7 @@ class StackLine:
                                    to_build=tuple(rendered.images.to_build),
                                    manifest=rendered.manifest)
             applied = ApplyResult()
-            if plan.of("create") or plan.of("update"):
+            if plan.of("create") or plan.of("update") or plan.of("replace"):
                 applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
                 self._progressing(name, rev.sha, warnings)
             results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
@@ -223,6 +238,7 @@ class StackLine:
             if verdict.sync == SyncStatus.SYNCED and not results:
                 verdict = self._judge_running(verdict, live, ctx.running, warnings)
             self._record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
+            verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
                                desired=rendered.desired, fast=fast)
@@ -325,13 +341,34 @@ class StackLine:
             changes.append(ch)
         return StackPlan(plan.stack, changes)
 
-    @staticmethod
-    def _judge_running(verdict: Outcome, live: Optional[LiveStack],
+    def _drift_found(self, name: str, plan: StackPlan, warnings: List[str],
+                     dry_run: bool) -> None:
+        """Log and count the drift a plan found (issue 8.4; metrics only on real passes)."""
+        left = remaining_drift(plan)
+        for d in plan.drift:
+            action = ("replacing" if d.immutable else "reported only" if d in left else "healing")
+            log.warning("stack=%s drift %s (%s)", name, describe([d]), action)
+            if action == "healing":
+                warnings.append(f"drift healed: {describe([d])}")
+        if not dry_run:
+            self.metrics.drift(name, [d.kind.value for d in plan.drift], len(left))
+
+    def _finite_tasks(self, live: LiveStack) -> List[LiveTask]:
+        """Every task of the stack's services meant to finish (issue 8.1), [] on error."""
+        try:
+            return [t for s in live.services.values() if is_finite(s.spec)
+                    for t in self.client.tasks(s.id)]
+        except KeelsonError as exc:
+            log.warning("cannot list tasks to judge health: %s", exc)
+            return []
+
+    def _judge_running(self, verdict: Outcome, live: Optional[LiveStack],
                        running: Optional[List[LiveTask]], warnings: List[str]) -> Outcome:
         """Nothing rolled out this pass: judge what runs now (tasks may have died)."""
         if live is None or not live.services or running is None:
             return verdict
-        judged = stack_health(live.services.values(), running)
+        # issue 8.1: services meant to finish are judged from all their tasks
+        judged = stack_health(live.services.values(), running + self._finite_tasks(live))
         if judged.reason != "Degraded":
             return verdict
         warnings.append(f"degraded: {judged.message}")

@@ -48,8 +48,9 @@ def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],
     Raises:
         ManifestError: a value Swarm cannot express, with key path and line when known.
     Source: mapping rules follow ``docker stack deploy`` (docker/cli ``cli/compose/convert``).
-        Keelson differences: UpdateConfig.FailureAction defaults to ``rollback`` (and an
-        UpdateConfig is always sent); numeric ``cpus`` accepted; ``group_add`` -> Groups and
+        Keelson differences: UpdateConfig.FailureAction defaults to ``rollback`` (``continue``
+        for run-once services: restart condition none) and an
+        UpdateConfig is always sent; numeric ``cpus`` accepted; ``group_add`` -> Groups and
         ``dns_opt`` -> DNSConfig.Options are converted (docker 28's schema refuses both); jobs get no
         UpdateConfig (Swarm refuses one); the service label
         ``io.keelson.managed-by``.
@@ -171,6 +172,15 @@ def service_spec(ctx: ConvertContext, svc_name: str, svc: dict, ref: Optional[Im
                                                deploy.get("rollback_config"),
                                                keelson_default=False),
             "EndpointSpec": endpoint_spec(ctx, svc_name, svc)}
+    cond = (task.get("RestartPolicy") or {}).get("Condition")
+    if (not job and cond == "none" and spec["UpdateConfig"] is not None
+            and not (deploy.get("update_config") or {}).get("failure_action")):
+        # issue 8.1: Swarm's updater counts a task that exits (even 0) during the monitor
+        # period as a failed update (observed on Engine 20.10: an update of a condition-none
+        # service with failure_action rollback is rolled back). A run-once service gets
+        # ``continue``; Keelson judges its tasks' exit codes itself (health.assess). An
+        # ``on-failure`` service keeps rollback: it is most often long-running.
+        spec["UpdateConfig"]["FailureAction"] = FINITE_FAILURE_ACTION
     return {k: v for k, v in spec.items() if v is not None}, used
 
 
@@ -182,6 +192,9 @@ def _dns(ctx: ConvertContext, key: str, svc: dict) -> Optional[dict]:
         if vals:
             out[dst] = vals
     return out or None
+
+
+FINITE_FAILURE_ACTION = "continue"  # update failure action of run-once services (issue 8.1)
 
 
 def _privileges(ctx: ConvertContext, key: str, svc: dict) -> Optional[dict]:

@@ -21,6 +21,7 @@ from controller.render.inputs import VARIABLE_PREFIX, hash_file, hash_tree, vari
 from controller.render.interpolate import chain_lookup
 from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
 from controller.render.merge import MergedDocument, StackDocument, merge_documents, strip_tags
+from controller.render.options import stack_options
 from controller.render.schema import Context, join
 from controller.render.reference import is_valid_reference
 from controller.render.sandbox import RepoLimits, RepoSandbox
@@ -397,6 +398,7 @@ class _Loading:
         dotenv = self._dotenv()
         variables = {**dotenv, **self.environ}  # the allowed controller variables win
         self.ctx = Context(positions, chain_lookup(variables), files)
+        stack_opts = stack_options(data, self.ctx)  # issue 8: x-keelson (drift, recreate)
         compose = TOP.check(data, "", self.ctx)
         for path, written, docker in self.ctx.number_spellings:
             where = self.ctx.file(path) or self.shown
@@ -441,7 +443,8 @@ class _Loading:
                              positions=dict(self.ctx.positions), x_keelson=dict(options or {}),
                              files=self.fileset.files, position_files=dict(self.ctx.files),
                              inputs=dict(sorted(self.inputs.items())),
-                             shown_file=self.shown, variables=variables, file_data=file_data)
+                             shown_file=self.shown, variables=variables, file_data=file_data,
+                             options=stack_opts)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or

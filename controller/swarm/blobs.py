@@ -146,6 +146,26 @@ class BlobsMixin:
                                        data=spec)
             self.api._raise_for_status(resp)
 
+    def set_labels(self, kind: str, name: str, labels: dict) -> None:
+        """Replace the labels of a config or secret in place (issue 8.4: healing label drift).
+
+        Args:
+            kind: ``configs`` or ``secrets``. name: the object's exact name.
+            labels: the complete new label map.
+        Raises:
+            SwarmError: the object is gone or the write failed (Engine API ``ConfigUpdate`` /
+                ``SecretUpdate``: only Labels may change).
+        """
+        existing = self._find_blob(kind, name)
+        if existing is None:
+            raise SwarmError(f"{kind[:-1]} {name} not found")
+        spec = dict(existing["Spec"], Labels=dict(labels))
+        with engine_call(f"update {kind[:-1]} {name}"):
+            resp = self.api._post_json(self.api._url(f"/{kind}/{{0}}/update", existing["ID"]),
+                                       params={"version": existing["Version"]["Index"]},
+                                       data=spec)
+            self.api._raise_for_status(resp)
+
     def remove_record(self, stack: str, instance: str) -> bool:
         """Remove ``stack``'s state record when it exists and ``instance`` wrote it.
 

@@ -85,9 +85,9 @@ class SwarmClient(BlobsMixin):
     def live_stacks(self, stacks: Optional[Iterable[str]] = None) -> Dict[str, LiveStack]:
         """Every object carrying ``com.docker.stack.namespace``, grouped by stack.
 
-        Four list calls (services, networks, configs, secrets) with a label filter, whatever
-        the number of stacks. Objects not made by Keelson are included; ``LiveStack.managed``
-        tells them apart.
+        Five list calls (services, networks, configs, secrets, this node's volumes) with a
+        label filter, whatever the number of stacks. Objects not made by Keelson are included;
+        ``LiveStack.managed`` tells them apart.
 
         Args:
             stacks: keep only these stack names; None returns all stacks.
@@ -103,7 +103,20 @@ class SwarmClient(BlobsMixin):
             networks = self.api.networks(filters=flt)
             configs = self.api.configs(filters=flt)
             secrets = self.api.secrets(filters=flt)
-        return parse.group_stacks(services, networks, configs, secrets, stacks)
+            # issue 8.3: this node's volumes of every stack (volumes are node-local)
+            volumes = (self.api.volumes(filters={"label": L.NAMESPACE}) or {}).get("Volumes") or []
+        return parse.group_stacks(services, networks, configs, secrets, stacks, volumes)
+
+    def network_names(self) -> Dict[str, str]:
+        """Network ID -> name for every network this engine knows (one list call).
+
+        The engine stores network IDs in ``TaskTemplate.Networks[].Target``; drift detection
+        reads them back as names (issue 8.4).
+        Raises:
+            SwarmError: the request failed.
+        """
+        with engine_call("list networks"):
+            return {n.get("Id", ""): n.get("Name", "") for n in self.api.networks()}
 
     # ---- services --------------------------------------------------------------------------
     def service(self, name_or_id: str) -> Optional[LiveService]:

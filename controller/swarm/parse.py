@@ -105,7 +105,16 @@ def parse_task(js: dict) -> LiveTask:
         updated_at=parse_time(js.get("UpdatedAt")),
         spec_version=int(spec_version) if spec_version is not None else None,
         service_id=js.get("ServiceID", ""),
+        exit_code=_exit_code(status),
     )
+
+
+def _exit_code(status: dict) -> Optional[int]:
+    """``Status.ContainerStatus.ExitCode`` of a task that has finished, else None."""
+    code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    if code is None or status.get("State") not in ("complete", "failed", "shutdown", "rejected"):
+        return None
+    return int(code)
 
 
 def parse_object(js: dict) -> LiveObject:
@@ -115,7 +124,8 @@ def parse_object(js: dict) -> LiveObject:
         js: Network JSON (Id, Name, Labels) or Config/Secret JSON (ID, Version.Index,
             Spec{Name, Labels}).
     Returns:
-        LiveObject: version is 0 for networks (they have none).
+        LiveObject: version is 0 for networks (they have none); networks carry ``spec`` with
+        ``NETWORK_FIELDS`` as listed.
     """
     if "Spec" in js:
         spec = js.get("Spec") or {}
@@ -123,7 +133,12 @@ def parse_object(js: dict) -> LiveObject:
                           labels=dict(spec.get("Labels") or {}),
                           version=int((js.get("Version") or {}).get("Index", 0)))
     return LiveObject(id=js.get("Id") or js.get("ID", ""), name=js.get("Name", ""),
-                      labels=dict(js.get("Labels") or {}))
+                      labels=dict(js.get("Labels") or {}),
+                      spec={k: js.get(k) for k in NETWORK_FIELDS})
+
+
+# Network fields Keelson sets; Swarm cannot change any of them in place (issue 8.3).
+NETWORK_FIELDS = ("Driver", "Options", "IPAM", "Attachable", "Internal")
 
 
 def parse_network(js: dict) -> dict:
@@ -209,14 +224,15 @@ def referenced_ids(services: Iterable[dict], kind: str) -> set:
 
 
 def group_stacks(services: List[dict], networks: List[dict], configs: List[dict],
-                 secrets: List[dict], stacks: Optional[Iterable[str]] = None
-                 ) -> Dict[str, LiveStack]:
+                 secrets: List[dict], stacks: Optional[Iterable[str]] = None,
+                 volumes: Optional[List[dict]] = None) -> Dict[str, LiveStack]:
     """Group listed objects by their ``com.docker.stack.namespace`` label.
 
     Args:
         services / networks / configs / secrets: Engine list answers (objects without the
             namespace label are ignored).
         stacks: keep only these stack names; None keeps all.
+        volumes: ``GET /volumes`` entries (Name, Driver, Options, Labels) of this node.
     Returns:
         dict[str, LiveStack]: stack name -> its objects keyed by name. A config that is the
         stack's state record becomes ``LiveStack.record`` and is not listed among configs.
@@ -254,6 +270,12 @@ def group_stacks(services: List[dict], networks: List[dict], configs: List[dict]
         st = _stack_of(obj.labels)
         if st is not None:
             st.secrets[obj.name] = obj
+    for js in volumes or []:
+        st = _stack_of(dict(js.get("Labels") or {}))
+        if st is not None:
+            st.volumes[js.get("Name", "")] = LiveObject(
+                id=js.get("Name", ""), name=js.get("Name", ""), labels=dict(js.get("Labels") or {}),
+                spec={"Driver": js.get("Driver", ""), "Options": dict(js.get("Options") or {})})
     return out
 
 

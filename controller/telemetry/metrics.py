@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Dict, Optional, Set, Tuple
+from typing import Dict, Iterable, Optional, Set, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import exposition as _exposition
@@ -20,6 +20,7 @@ from controller.model.status import COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILE
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = (COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED)
+DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
 # Bucket edges in seconds. A pass spans a no-op (tens of ms) to a slow rollout (10 min).
@@ -123,6 +124,15 @@ class MetricsRecorder:
             "keelson_swarm_writes_total", "Writes to the Swarm API, by object kind and action.",
             ["kind", "action"], registry=r)
 
+        # issue 8.4: drift
+        self._drift_detected = Counter(
+            "keelson_drift_detected_total", "Live objects found differing from git, by stack and "
+            "kind (service|network|config|secret|volume|unmanaged); once per object per pass.",
+            ["stack", "kind"], registry=r)
+        self._drifted = Gauge(
+            "keelson_stack_drifted_objects", "Objects of a stack that differ from git after the "
+            "latest pass (0 once healed; stays above 0 in report mode).", ["stack"], registry=r)
+
         # Series that must exist from the start, so dashboards and increase() see a 0.
         for result in RECONCILE_RESULTS:
             self._reconciles.labels(result=result)
@@ -219,7 +229,8 @@ class MetricsRecorder:
         Returns:
             None. Removes its ``keelson_stack_info``,
             ``keelson_stack_last_synced_timestamp_seconds``, ``keelson_rollouts_total``,
-            ``keelson_rollout_duration_seconds`` and ``keelson_rollbacks_total`` series.
+            ``keelson_rollout_duration_seconds``, ``keelson_rollbacks_total``,
+            ``keelson_drift_detected_total`` and ``keelson_stack_drifted_objects`` series.
             Unknown stacks are ignored.
         Raises:
             Nothing.
@@ -238,6 +249,15 @@ class MetricsRecorder:
                     self._rollouts.remove(stack, result)
                 self._rollout_duration.remove(stack)
                 self._rollbacks.remove(stack)
+            for kind in DRIFT_KINDS:
+                try:
+                    self._drift_detected.remove(stack, kind)
+                except KeyError:
+                    pass
+            try:
+                self._drifted.remove(stack)
+            except KeyError:
+                pass
 
     def _ensure_stack_counters(self, stack: str) -> None:
         """Create ``stack``'s per-stack series at 0 once; caller holds the lock."""
@@ -338,6 +358,24 @@ class MetricsRecorder:
             Nothing.
         """
         self._swarm_writes.labels(kind=kind, action=action).inc()
+
+    def drift(self, stack: str, kinds: Iterable[str], remaining: int) -> None:
+        """Record the drift one pass found in one stack (issue 8.4).
+
+        Args:
+            stack: stack name.
+            kinds: the kind of each drifted object found (``service``, ``network``, ``config``,
+                ``secret``, ``volume``, ``unmanaged``); one increment each.
+            remaining: objects still differing from git after the pass (0 when healed).
+        Returns:
+            None. Increments ``keelson_drift_detected_total{stack,kind}`` and sets
+            ``keelson_stack_drifted_objects{stack}``.
+        Raises:
+            ValueError: an unknown kind (labels stay bounded).
+        """
+        for kind in kinds:
+            self._drift_detected.labels(stack=stack, kind=_check(kind, DRIFT_KINDS, "kind")).inc()
+        self._drifted.labels(stack=stack).set(max(0, int(remaining)))
 
     def swarm_writes_count(self) -> float:
         """Total Swarm writes recorded so far, all kinds and actions (for tests and logs).

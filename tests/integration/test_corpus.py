@@ -1,6 +1,7 @@
 """Issue #4: a corpus of stack files (tests/corpus/NN-topic.yml), each deployed by ``docker
 stack deploy`` and by Keelson (the real App) on the real swarm, compared object by object
-(services, networks, configs, secrets), then applied twice by Keelson.
+(services, networks, configs, secrets), then applied twice by Keelson; the second pass must
+find zero drift on every field (issue 8.4: the live-spec normaliser).
 
 One module fixture does the slow part once for every file: one Keelson App over all corpus
 stacks (a plain folder, one pass), a snapshot, a second pass (the apply-twice check), then the
@@ -154,6 +155,9 @@ def test_corpus_file(corpus_run, name):
     assert status.reason == "Succeeded", status
     assert run["second"].runs[stack].status.reason == "Succeeded"
     assert run["after"][name] == run["before"][name], "a service's Version.Index moved"
+    # issue 8.4: the live-spec normaliser sees zero drift on every object right after apply
+    drift = run["second"].runs[stack].plan.drift
+    assert drift == [], [str(d) for d in drift]
     assert run["before"][name], "Keelson deployed no service"
 
     done = run["docker"][name]

@@ -1,5 +1,5 @@
 """Plan cases (pure): desired + live -> create / update / unchanged / remove."""
-from controller.deploy.diff import drift, plan_stack, prune_changes
+from controller.deploy.diff import plan_stack, prune_changes
 from controller.model import (DesiredConfig, DesiredNetwork, DesiredService, DesiredStack,
                               LiveObject, LiveService, LiveStack)
 from controller.model import labels as L
@@ -16,8 +16,10 @@ def svc_spec(image="img@sha256:1", replicas=1, env=()):
 def desired(**kw):
     d = DesiredStack("s")
     d.services["s_web"] = DesiredService("s_web", "web", svc_spec(**kw))
-    d.networks["s_default"] = DesiredNetwork("s_default", {"Name": "s_default"})
-    d.configs["s_conf-abc"] = DesiredConfig("s_conf-abc", "s_conf", b"x")
+    d.networks["s_default"] = DesiredNetwork("s_default", {"Name": "s_default", "Driver": "overlay",
+                                                           "Labels": L.owner_labels("s")})
+    d.configs["s_conf-abc"] = DesiredConfig("s_conf-abc", "s_conf", b"x",
+                                            labels=L.owner_labels("s"))
     return d
 
 
@@ -26,7 +28,8 @@ def live(hash_="h1", **kw):
     spec = svc_spec(**kw)
     spec["Labels"] = labels
     return LiveStack("s", services={"s_web": LiveService("id1", "s_web", 10, labels, spec)},
-                     networks={"s_default": LiveObject("n1", "s_default", dict(OWNED))},
+                     networks={"s_default": LiveObject("n1", "s_default", dict(OWNED),
+                                                       spec={"Driver": "overlay"})},
                      configs={"s_conf-abc": LiveObject("c1", "s_conf-abc", dict(OWNED)),
                               "s_conf-old": LiveObject("c0", "s_conf-old", dict(OWNED))})
 
@@ -57,8 +60,8 @@ def test_changed_hash_updates():
 def test_drift_by_hand_is_reverted():
     p = plan_stack(desired(replicas=3), live(replicas=1), {"s_web": "h1"}, "me")
     ch = [c for c in p.changes if c.name == "s_web"][0]
-    assert ch.action == "update" and "replicas" in ch.reason
-    assert drift(svc_spec(env=["A=1"]), svc_spec(env=["A=2"])).startswith("drift")
+    assert ch.action == "update" and ch.reason == "drift: Mode.Replicated.Replicas"
+    assert [str(d) for d in p.drift] == ["service s_web: Mode.Replicated.Replicas"]
 
 
 def test_objects_not_owned_are_never_pruned():

@@ -1,0 +1,48 @@
+"""Per-stack options (pure): the ``x-keelson:`` mapping at the top of a stack file.
+
+Compose ignores ``x-`` keys, so ``docker stack deploy`` reads the same file unchanged. Keys read
+here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``. Other keys are left to
+the stages that own them (e.g. ``files``) and are not an error here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from controller.model.drift import RECREATABLE, DriftMode, StackOptions
+from controller.render.schema import Context
+
+OPTIONS_KEY = "x-keelson"
+
+
+def stack_options(doc: Any, ctx: Context) -> StackOptions:
+    """Read ``x-keelson`` from a stack file's top-level mapping.
+
+    Args:
+        doc: the stack file's top-level mapping as loaded (before ``x-`` keys are dropped).
+        ctx: the loading context (for line numbers in errors).
+    Returns:
+        StackOptions: ``drift`` None unless given; ``recreate`` empty unless given.
+    Raises:
+        ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report, or
+            ``recreate`` is not a list of known kinds; located at the key's line.
+    """
+    raw = doc.get(OPTIONS_KEY) if isinstance(doc, dict) else None
+    if raw is None:
+        return StackOptions()
+    if not isinstance(raw, dict):
+        raise ctx.fail(OPTIONS_KEY, f"{OPTIONS_KEY} must be a mapping")
+    drift = None
+    if raw.get("drift") is not None:
+        try:
+            drift = DriftMode(str(raw["drift"]))
+        except ValueError:
+            raise ctx.fail(f"{OPTIONS_KEY}.drift", f"drift must be heal or report, got "
+                                                  f"{raw['drift']!r}") from None
+    recreate = raw.get("recreate") or []
+    if isinstance(recreate, str):
+        recreate = [recreate]
+    if not isinstance(recreate, list) or not all(str(k) in RECREATABLE for k in recreate):
+        raise ctx.fail(f"{OPTIONS_KEY}.recreate",
+                       f"recreate takes a list of {', '.join(sorted(RECREATABLE))}, got "
+                       f"{recreate!r} (volumes are never recreated: their data would be lost)")
+    return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate))

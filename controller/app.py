@@ -19,8 +19,8 @@ from controller.images.digests import DigestCache
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
-from controller.render.sandbox import RepoLimits
-from controller.render.variables import allowed_variables
+from controller.render.compose.sandbox import RepoLimits
+from controller.render.compose.variables import allowed_variables
 from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine

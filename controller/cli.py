@@ -103,8 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "validate":
             from controller.validate import validate_dir
             # issue 7: the same allowed variables and size caps as run, sync and plan
-            from controller.render.sandbox import RepoLimits
-            from controller.render.variables import allowed_variables
+            from controller.render.compose.sandbox import RepoLimits
+            from controller.render.compose.variables import allowed_variables
             local = Settings(**settings_from_env(os.environ))
             return validate_dir(args.dir, allowed_variables(os.environ, local.env_allow),
                                 ScrubbingWriter(sys.stdout), limits=RepoLimits.from_settings(local),

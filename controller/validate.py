@@ -12,7 +12,7 @@ from controller.policy.guard import placeholder_refs
 from controller.policy.protected import ProtectedNames
 
 if TYPE_CHECKING:
-    from controller.render.sandbox import RepoLimits
+    from controller.render.compose.sandbox import RepoLimits
 
 def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
                  limits: Optional["RepoLimits"] = None, level: Optional[str] = None,
@@ -39,9 +39,9 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
         ConfigError: a bad level or policy setting.
     """
     from controller.render.convert import to_desired
-    from controller.render.loader import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
-    from controller.render.loader import find_stacks, load_stack
-    from controller.render.preflight import preflight
+    from controller.render.compose.loader import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
+    from controller.render.compose.loader import find_stacks, load_stack
+    from controller.render.convert.preflight import preflight
     from controller.report import print_merged
 
     settings_env = environ if settings_env is None else settings_env

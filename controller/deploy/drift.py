@@ -23,7 +23,7 @@ from controller.model import labels as L
 from controller.model.drift import Drift, DriftKind, DriftMode, StackOptions
 from controller.model.live import LiveObject
 from controller.model.plan import REPLACE, UPDATE
-from controller.render.normalize import (comparable_network, comparable_service,
+from controller.render.convert.normalize import (comparable_network, comparable_service,
                                          differing_paths)
 
 UNMANAGED_PATHS = ("*",)  # an unmanaged service differs as a whole

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
 from controller.model.live import LiveService, LiveTask
-from controller.swarm.parse import parse_time
+from controller.model.timestamps import parse_time
 
 PROGRESSING, COMPLETED, ROLLED_BACK, PAUSED, FAILED = (
     "progressing", "completed", "rolled_back", "paused", "failed")

@@ -12,7 +12,7 @@ from controller.errors import ImageBuildError
 from controller.images.naming import build_repository, build_tag
 from controller.model import labels as L
 from controller.model.manifest import BuildSpec, ImageRef
-from controller.render.sandbox import RepoLimits, RepoSandbox
+from controller.render.compose.sandbox import RepoLimits, RepoSandbox
 
 if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
     from controller.swarm.engine_images import ImageEngine

@@ -70,7 +70,7 @@ class StackManifest:
             manifests root when known) of stack files, ``.env``, env_files, config/secret
             files, build contexts (tree hash) and Dockerfiles, and ``variable NAME`` for each
             interpolation variable (hash of its value, or ``unset``). See
-            ``controller.render.inputs.inputs_hash``.
+            ``controller.render.compose.inputs.inputs_hash``.
         variables: the variables interpolation used (the stack's ``.env`` overlaid with the
             allowed controller variables); config/secret ``environment:`` reads these too.
         file_data: absolute path -> content of each config/secret ``file:``, read by the loader

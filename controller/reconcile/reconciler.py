@@ -32,7 +32,7 @@ from controller.policy.guard import Guard
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.stack import PassContext, StackLine, StackResult
 from controller.reconcile.state import StatusStore
-from controller.render.loader import find_stacks
+from controller.render.compose.loader import find_stacks
 
 log = logging.getLogger("keelson.reconcile")
 

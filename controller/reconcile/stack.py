@@ -29,13 +29,13 @@ from controller.model.status import HealthStatus, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
-from controller.reconcile.stack_images import StackImages, resolve_pulled_images, stack_images
+from controller.images.stack import StackImages, resolve_pulled_images, stack_images
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
-from controller.render.inputs import inputs_hash
-from controller.render.loader import load_stack
-from controller.render.preflight import preflight
-from controller.render.sandbox import RepoLimits
+from controller.render.compose.inputs import inputs_hash
+from controller.render.compose.loader import load_stack
+from controller.render.convert.preflight import preflight
+from controller.render.compose.sandbox import RepoLimits
 from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")

@@ -20,7 +20,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import IO, Tuple
 
-from controller.render.sandbox import escaping_links
+from controller.render.compose.sandbox import escaping_links
 
 HEADER_BYTES = 512  # a tar header: what an empty file or a folder costs
 COPY_CHUNK = 1 << 20  # bytes copied at a time

@@ -12,12 +12,12 @@ from typing import Dict, Optional
 
 from controller.errors import SourceError
 from controller.model.source import Checkout, Revision
-from controller.render.inputs import hash_file, hash_tree
-from controller.render.sandbox import DEFAULT_LIMITS
+from controller.render.compose.inputs import hash_file, hash_tree
+from controller.render.compose.sandbox import DEFAULT_LIMITS
 
 
 def hash_folder(folder: str) -> str:
-    """Hash a folder's content (``controller.render.inputs.hash_tree``: paths, contents, links).
+    """Hash a folder's content (``controller.render.compose.inputs.hash_tree``: paths, contents, links).
 
     Raises:
         OSError: a file could not be read.

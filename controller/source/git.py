@@ -21,7 +21,7 @@ import git
 
 from controller.config import Settings
 from controller.errors import GitFetchError
-from controller.render.sandbox import DEFAULT_LIMITS
+from controller.render.compose.sandbox import DEFAULT_LIMITS
 from controller.model.source import Checkout, Revision
 from controller.source.auth import GitCredentials, split_credentials
 from controller.source.export import ExportRefused, extract_tree

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from controller.errors import GitFetchError, RepoAccessError
-from controller.render.loader import load_stack
+from controller.render.compose.loader import load_stack
 from controller.source import ChangeWatcher, FolderSource, GitSource, make_source
 from tests.integration.conftest import ManifestRepo, git
 

@@ -5,8 +5,8 @@ from controller.config import Settings, settings_from_env
 from controller.errors import ConfigError, ManifestError
 from controller.reconcile.loop import PassClock
 from controller.render.convert import to_desired
-from controller.render.loader import load_text
-from controller.render.variables import allowed_variables
+from controller.render.compose.loader import load_text
+from controller.render.compose.variables import allowed_variables
 
 ENV = {"HOSTNAME": "planted-host", "KEELSON_REPO": "https://u:planted-token@h/r",
        "APP_DOMAIN": "example.org", "PYTHON_VERSION": "3.11", "KEELSON_GIT_TOKEN": "t"}

@@ -10,7 +10,7 @@ from controller.errors import ConfigError, ManifestError
 from controller.model import StackPlan
 from controller.model.plan import Change
 from controller.render.convert import to_desired
-from controller.render.loader import load_text
+from controller.render.compose.loader import load_text
 from controller.report import plan_exit_code
 
 

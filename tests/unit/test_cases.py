@@ -13,8 +13,8 @@ from controller.model.labels import NAMESPACE, REVISION, SPEC_HASH, STACK_IMAGE
 from controller.model.manifest import ImageRef
 from controller.model.source import Revision
 from controller.render.convert import to_desired
-from controller.render.loader import load_stack
-from controller.render.preflight import ERROR, preflight
+from controller.render.compose.loader import load_stack
+from controller.render.convert.preflight import ERROR, preflight
 
 FIXTURE_CASES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "cases" / "compose"
 CASES = pathlib.Path(os.environ.get("KEELSON_CASES", FIXTURE_CASES))
@@ -157,7 +157,7 @@ def test_c10_start_first_with_host_port_is_a_preflight_error():
 def test_jobs_get_no_update_config_and_refuse_one(tmp_path):
     """Swarm refuses an UpdateConfig on a job ("Jobs may not have an update config")."""
     from controller.errors import ManifestError
-    from controller.render.loader import load_text
+    from controller.render.compose.loader import load_text
     text = """services:
   once:
     image: busybox

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.render.docker_numbers import docker_reading, go_float_text
-from controller.render.loader import load_text
-from controller.render.yaml_load import load_yaml, resolve_plain
+from controller.render.compose.docker_numbers import docker_reading, go_float_text
+from controller.render.compose.loader import load_text
+from controller.render.compose.yaml_load import load_yaml, resolve_plain
 
 
 @pytest.mark.parametrize("text, docker", [

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from controller.images.naming import build_tag
 from controller.model.manifest import BuildSpec, ImageRef
-from controller.render.inputs import inputs_hash
-from controller.render.loader import load_stack
+from controller.render.compose.inputs import inputs_hash
+from controller.render.compose.loader import load_stack
 
 STACK = """services:
   api:

@@ -2,7 +2,7 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.interpolate import chain_lookup, interpolate_tree, substitute
+from controller.render.compose.interpolate import chain_lookup, interpolate_tree, substitute
 
 ENV = {"SET": "v", "EMPTY": "", "B": "b"}
 look = chain_lookup(ENV)

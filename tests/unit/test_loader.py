@@ -4,7 +4,7 @@ import os
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.loader import STACK_FILE_NAMES, find_stacks, load_stack, load_text
+from controller.render.compose.loader import STACK_FILE_NAMES, find_stacks, load_stack, load_text
 
 
 def load(body, **kw):

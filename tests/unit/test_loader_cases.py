@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.loader import load_stack, load_text
+from controller.render.compose.loader import load_stack, load_text
 
 FIXTURE_CASES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "cases" / "compose"
 CASES = pathlib.Path(os.environ.get("KEELSON_CASES", FIXTURE_CASES))

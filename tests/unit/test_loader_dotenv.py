@@ -2,7 +2,7 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.dotenv import parse_dotenv
+from controller.render.compose.dotenv import parse_dotenv
 
 
 def test_dotenv_forms():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.loader import find_stacks, load_stack
-from controller.render.merge import StackDocument, merge_documents
-from controller.render.yaml_load import load_yaml
+from controller.render.compose.loader import find_stacks, load_stack
+from controller.render.compose.merge import StackDocument, merge_documents
+from controller.render.compose.yaml_load import load_yaml
 
 
 def doc(text: str, file: str) -> StackDocument:

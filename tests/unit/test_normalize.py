@@ -1,5 +1,5 @@
 """canonical() and spec_hash(): stable under reordering, blind to Keelson's own labels."""
-from controller.render.normalize import canonical, spec_hash
+from controller.render.convert.normalize import canonical, spec_hash
 
 SPEC = {
     "Name": "s_app",

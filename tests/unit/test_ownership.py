@@ -10,7 +10,7 @@ from controller.model.live import LiveObject, LiveService, LiveStack, StackRecor
 from controller.policy.guard import Guard
 from controller.policy.ownership import (HAND_DEPLOYED, OwnershipRules, foreign_objects,
                                          ownership_problem)
-from controller.render.loader import load_text
+from controller.render.compose.loader import load_text
 from controller.swarm.identity import container_ids_from_mountinfo, identity_from
 
 ME = "keelson-aaaaaaaaaa"

@@ -7,7 +7,7 @@ from controller.model.identity import ControllerIdentity
 from controller.policy.admission import AdmissionPolicy, bind_problem, check
 from controller.policy.protected import ProtectedNames
 from controller.render.convert import to_desired
-from controller.render.loader import load_text
+from controller.render.compose.loader import load_text
 
 BASELINE, RESTRICTED, PRIVILEGED = PolicyLevel.BASELINE, PolicyLevel.RESTRICTED, PolicyLevel.PRIVILEGED
 

@@ -5,7 +5,7 @@ import yaml
 
 from controller.model.manifest import StackManifest
 from controller.render.convert import to_desired
-from controller.render.preflight import Finding, name_problem, preflight
+from controller.render.convert.preflight import Finding, name_problem, preflight
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "convert"
 

@@ -2,8 +2,8 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.loader import load_text
-from controller.render.reference import is_valid_reference
+from controller.render.compose.loader import load_text
+from controller.render.compose.reference import is_valid_reference
 
 
 @pytest.mark.parametrize("ref", ["busybox", "busybox:1.36", "library/busybox:latest",

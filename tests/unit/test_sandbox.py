@@ -5,10 +5,10 @@ import time
 import pytest
 
 from controller.errors import ManifestError, RepoAccessError
-from controller.render.dotenv import parse_dotenv
-from controller.render.loader import load_stack, load_text
-from controller.render.sandbox import RepoLimits, RepoSandbox
-from controller.render.yaml_load import load_yaml
+from controller.render.compose.dotenv import parse_dotenv
+from controller.render.compose.loader import load_stack, load_text
+from controller.render.compose.sandbox import RepoLimits, RepoSandbox
+from controller.render.compose.yaml_load import load_yaml
 
 SECRET = "PLANTED-sandbox-unit"
 

@@ -4,7 +4,7 @@ import pytest
 from controller.config import Settings, settings_from_env
 from controller.errors import ConfigError, ManifestError
 from controller.model.drift import DriftMode
-from controller.render.loader import load_text
+from controller.render.compose.loader import load_text
 
 BASE = """services:
   app:

@@ -1,7 +1,7 @@
 """Units: Go durations, docker RAMInBytes sizes, exact NanoCPUs."""
 import pytest
 
-from controller.render.units import parse_bytes, parse_duration_ns, parse_nano_cpus
+from controller.render.convert.units import parse_bytes, parse_duration_ns, parse_nano_cpus
 
 S = 1_000_000_000
 

@@ -2,7 +2,7 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.yaml_load import PlainText, YamlFloat, YamlInt, load_yaml, resolve_plain
+from controller.render.compose.yaml_load import PlainText, YamlFloat, YamlInt, load_yaml, resolve_plain
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -74,7 +74,7 @@ def test_bad_documents(text, needle):
 
 
 def test_alias_bomb_is_stopped(monkeypatch):
-    import controller.render.yaml_load as yl
+    import controller.render.compose.yaml_load as yl
     monkeypatch.setattr(yl, "MAX_VALUES", 1000)
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 6):

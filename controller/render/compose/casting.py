@@ -3,14 +3,14 @@
 Casts follow docker/cli ``cli/compose/loader/interpolate.go`` (ints base 10, docker's
 ``toBoolean`` words); durations follow Go's ``time.ParseDuration`` syntax and byte sizes
 docker/go-units ``RAMInBytes``. Values are checked, not converted to Engine units: durations,
-sizes and CPUs keep their written form for the converter (``controller.render.units``).
+sizes and CPUs keep their written form for the converter (``controller.render.convert.units``).
 """
 from __future__ import annotations
 
 import re
 from typing import Optional, Sequence
 
-from controller.render.schema import Type, _kind, scalar_text
+from controller.render.compose.schema import Type, _kind, scalar_text
 
 # Go's time.ParseDuration syntax (a sign, then number+unit pairs; "0" alone allowed).
 _DURATION_RE = re.compile(r"^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$")

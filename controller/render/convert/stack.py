@@ -13,14 +13,14 @@ from controller.model.labels import (MANAGED_BY, MANAGED_BY_VALUE, NAMESPACE, RE
                                      SPEC_HASH, STACK_IMAGE)
 from controller.model.manifest import ImageRef, StackManifest
 from controller.model.source import Revision
-from controller.render import convert_service as cs
-from controller.render.convert_context import ConvertContext
-from controller.render.convert_mounts import service_mounts
-from controller.render.convert_objects import (file_object, network_objects, service_file_refs,
+from controller.render.convert import service as cs
+from controller.render.convert.context import ConvertContext
+from controller.render.convert.mounts import service_mounts
+from controller.render.convert.objects import (file_object, network_objects, service_file_refs,
                                                service_networks, volume_objects)
-from controller.render.convert_ports import endpoint_spec
-from controller.render.normalize import spec_hash
-from controller.render.units import parse_duration_ns
+from controller.render.convert.ports import endpoint_spec
+from controller.render.convert.normalize import spec_hash
+from controller.render.convert.units import parse_duration_ns
 
 
 def to_desired(manifest: StackManifest, images: Mapping[str, ImageRef],

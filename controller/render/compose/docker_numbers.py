@@ -17,7 +17,7 @@ import re
 from decimal import Decimal
 from typing import Any, Optional
 
-from controller.render.yaml_load import PlainText, YamlFloat, YamlInt
+from controller.render.compose.yaml_load import PlainText, YamlFloat, YamlInt
 
 _OCTAL_11_RE = re.compile(r"^[-+]?0[0-7]+$")  # YAML 1.1 octal int (``0755``)
 

@@ -16,7 +16,7 @@ build the data ourselves:
 - a key repeated in one mapping (including two ``<<``) is an error at the line of the repeat;
 - every key and list item gets a dotted path (``services.web.ports.0``) -> 1-based line;
 - Compose's override tags (compose-spec ``merge.md``): ``!reset`` gives :data:`RESET` and
-  ``!override`` wraps its value in :class:`Override`; ``controller.render.merge`` applies and
+  ``!override`` wraps its value in :class:`Override`; ``controller.render.compose.merge`` applies and
   removes them.
 """
 from __future__ import annotations

@@ -9,8 +9,8 @@ from __future__ import annotations
 import shlex
 from typing import Dict, List, Optional
 
-from controller.render.convert_context import ConvertContext
-from controller.render.units import parse_bytes, parse_duration_ns, parse_nano_cpus
+from controller.render.convert.context import ConvertContext
+from controller.render.convert.units import parse_bytes, parse_duration_ns, parse_nano_cpus
 
 # Swarm's defaults where Keelson sets an UpdateConfig the stack did not ask for (swarmkit
 # api/defaults: parallelism 1, monitor 5s; same as `docker service create`'s flag defaults).

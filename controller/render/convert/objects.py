@@ -13,9 +13,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from controller.errors import ManifestError
 from controller.model.desired import DesiredConfig, DesiredNetwork
 from controller.model.labels import CONFIG_NAME, NAMESPACE, owner_labels
-from controller.render.convert_context import ConvertContext
-from controller.render.convert_service import as_str, str_dict
-from controller.render.sandbox import DEFAULT_LIMITS, RepoSandbox
+from controller.render.convert.context import ConvertContext
+from controller.render.convert.service import as_str, str_dict
+from controller.render.compose.sandbox import DEFAULT_LIMITS, RepoSandbox
 
 DEFAULT_NETWORK = "default"
 DEFAULT_NETWORK_DRIVER = "overlay"  # docker stack deploy's default driver for stack networks

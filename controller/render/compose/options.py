@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.model.drift import RECREATABLE, DriftMode, StackOptions
-from controller.render.schema import Context
+from controller.render.compose.schema import Context
 
 OPTIONS_KEY = "x-keelson"
 

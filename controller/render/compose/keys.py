@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from controller.render.casting import Bool, Bytes, Cpus, Duration, Float, Int, Mode, Str
-from controller.render.schema import (
+from controller.render.compose.casting import Bool, Bytes, Cpus, Duration, Float, Int, Mode, Str
+from controller.render.compose.schema import (
     AnyValue, Either, ExtraHosts, ListOf, ListOrDict, MapOf, MapOfStr, Struct, Type, scalar_text)
 
 NAME_PATTERN = r"^[a-zA-Z0-9._-]+$"  # keys of services/networks/volumes/configs/secrets

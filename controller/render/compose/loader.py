@@ -16,16 +16,16 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
-from controller.render.dotenv import parse_dotenv
-from controller.render.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
-from controller.render.interpolate import chain_lookup
-from controller.render.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
-from controller.render.merge import MergedDocument, StackDocument, merge_documents, strip_tags
-from controller.render.options import stack_options
-from controller.render.schema import Context, join
-from controller.render.reference import is_valid_reference
-from controller.render.sandbox import RepoLimits, RepoSandbox
-from controller.render.yaml_load import load_yaml
+from controller.render.compose.dotenv import parse_dotenv
+from controller.render.compose.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
+from controller.render.compose.interpolate import chain_lookup
+from controller.render.compose.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
+from controller.render.compose.merge import MergedDocument, StackDocument, merge_documents, strip_tags
+from controller.render.compose.options import stack_options
+from controller.render.compose.schema import Context, join
+from controller.render.compose.reference import is_valid_reference
+from controller.render.compose.sandbox import RepoLimits, RepoSandbox
+from controller.render.compose.yaml_load import load_yaml
 
 STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
                     "compose.yml", "compose.yaml", "docker-compose.yml", "docker-compose.yaml")
@@ -240,7 +240,7 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
 
     The files are chosen by :func:`stack_file_set` from the stack file's folder, then by the
     base file's ``x-keelson.files`` when it has one; they merge by Compose's rules
-    (``controller.render.merge``). Relative paths in every file resolve against the stack
+    (``controller.render.compose.merge``). Relative paths in every file resolve against the stack
     folder, as Compose resolves them against the base file's folder.
 
     Variables for interpolation, highest precedence first: ``environ`` (the controller

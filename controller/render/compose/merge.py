@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
-from controller.render.yaml_load import RESET, Override, YamlFloat, YamlInt
+from controller.render.compose.yaml_load import RESET, Override, YamlFloat, YamlInt
 
 # A service attribute whose later value replaces the earlier one (merge.md "Shell commands").
 _REPLACED = {("command",), ("entrypoint",), ("healthcheck", "test")}

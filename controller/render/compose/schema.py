@@ -4,7 +4,7 @@ Each type is a small object with ``check(value, path, ctx) -> value``. Validatio
 schema, so only values are interpolated (never keys) and ``x-`` keys are dropped before their
 values are touched. Interpolation yields strings, so ints, floats and booleans are cast here (docker/cli
 ``cli/compose/loader/interpolate.go`` lists the same casts). The key tables that use these types
-live in ``controller.render.keys``. Output values are plain Python (no ``YamlInt``).
+live in ``controller.render.compose.keys``. Output values are plain Python (no ``YamlInt``).
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from controller.errors import ManifestError
-from controller.render.docker_numbers import docker_reading
-from controller.render.interpolate import MAX_EXPANSION_CHARS, substitute
-from controller.render.yaml_load import YamlFloat, YamlInt
+from controller.render.compose.docker_numbers import docker_reading
+from controller.render.compose.interpolate import MAX_EXPANSION_CHARS, substitute
+from controller.render.compose.yaml_load import YamlFloat, YamlInt
 
 class Context:
     """Shared state of one validation pass.
@@ -27,7 +27,7 @@ class Context:
         files: dotted path -> the file (as shown) its value came from, for paths that came
             from an override file; errors at or below such a path name that file.
         looked_up: every variable interpolation asked for -> its value (None when unset);
-            part of the stack's inputs (``controller.render.inputs``).
+            part of the stack's inputs (``controller.render.compose.inputs``).
         number_spellings: (path, text kept, text docker would send) for each plain number
             used as a string where ``docker stack deploy`` would spell it differently.
     """
@@ -77,7 +77,7 @@ class Context:
     def note_number(self, value: Any, path: str) -> None:
         """Remember ``value`` at ``path`` (a string field) when docker would spell it otherwise.
 
-        See ``controller.render.docker_numbers``: ``VERSION: 1.10`` is kept as ``1.10`` here,
+        See ``controller.render.compose.docker_numbers``: ``VERSION: 1.10`` is kept as ``1.10`` here,
         ``docker stack deploy`` sends ``1.1``. The loader turns these into warnings.
         """
         docker = docker_reading(value)

@@ -9,10 +9,10 @@ import os
 from typing import List, Mapping, Optional
 
 from controller.model.labels import NAMESPACE
-from controller.render.convert_context import ConvertContext
-from controller.render.convert_objects import external_name
-from controller.render.convert_service import str_dict
-from controller.render.units import parse_bytes
+from controller.render.convert.context import ConvertContext
+from controller.render.convert.objects import external_name
+from controller.render.convert.service import str_dict
+from controller.render.convert.units import parse_bytes
 
 _PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 

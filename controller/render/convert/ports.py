@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from controller.render.convert_context import ConvertContext
+from controller.render.convert.context import ConvertContext
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 PUBLISH_MODES = ("ingress", "host")

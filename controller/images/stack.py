@@ -110,7 +110,7 @@ def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
     """Resolve the tag of every service without ``build:`` to the digest the registry holds.
 
     Nothing is built or pushed, so the pass can call it before deciding whether the stack's
-    inputs (``controller.render.inputs.inputs_hash``, which includes these digests) already
+    inputs (``controller.render.compose.inputs.inputs_hash``, which includes these digests) already
     failed.
 
     Args:

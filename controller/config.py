@@ -212,7 +212,6 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)  # a secret: never in a repr (issue 7)
     prune: bool = True
     instance: str = ""
-    extra_env: Mapping[str, str] = field(default_factory=dict)
     # issue 12 / 8 (core at scale, prune guard)
     workers: int = 4
     image_poll_interval_s: float = 300.0

@@ -209,19 +209,3 @@ class OwnershipError(PolicyError):
     reason = "NotOwned"
 
 
-class RolloutError(KeelsonError):
-    """A rolling update did not converge."""
-
-    reason = "HealthCheckFailed"
-
-
-class RolloutTimeoutError(RolloutError):
-    """A rollout was still progressing at its deadline (tasks Pending, never healthy)."""
-
-    reason = "RolloutTimeout"
-
-
-class RolledBackError(RolloutError):
-    """Swarm rolled the service back (or paused it): the new revision is not healthy."""
-
-    reason = "RolledBack"

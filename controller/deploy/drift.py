@@ -16,7 +16,7 @@ names by content, so only their labels can drift.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Iterable, List, Mapping, Optional, Tuple
 
 from controller.model import DesiredStack, LiveStack, StackPlan
 from controller.model import labels as L
@@ -152,15 +152,6 @@ def stack_drift(desired: DesiredStack, live: Optional[LiveStack], instance: str,
                 out.append(Drift(kind, name, paths))
     return sorted(out, key=lambda d: (d.kind.value, d.name))
 
-
-def network_ids(live_stacks: Mapping[str, LiveStack], extra: Optional[Dict[str, str]] = None
-                ) -> Dict[str, str]:
-    """Network ID -> name for every network of the listed stacks (plus ``extra``)."""
-    out: Dict[str, str] = dict(extra or {})
-    for st in live_stacks.values():
-        for name, net in st.networks.items():
-            out[net.id] = name
-    return out
 
 
 def resolve_options(options: StackOptions, drift_setting: str = "heal",

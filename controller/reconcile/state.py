@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Optional
 
 from controller.model import Condition, HistoryEntry, Revision, StackStatus
 from controller.model import status as S
@@ -111,12 +111,6 @@ class StatusStore:
                 "pass": dict(self._pass),
                 "stacks": {n: dataclasses.asdict(s) for n, s in sorted(self._stacks.items())},
             }
-
-    def all_converged(self, names: Iterable[str]) -> bool:
-        """True when every named stack is Synced."""
-        with self._lock:
-            return all(self._stacks.get(n) is not None and self._stacks[n].sync_status == S.SYNCED
-                       for n in names)
 
 
 def _scrub_status(st: StackStatus) -> None:

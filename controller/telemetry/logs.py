@@ -102,27 +102,3 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
 
 
-def log_stack_summary(logger: logging.Logger, stack: str, revision: str, result: str,
-                      changes: Mapping[str, Any], duration_s: float) -> None:
-    """Write the one summary line a reconcile pass leaves per stack.
-
-    Example: ``msg="stack reconciled" stack=web revision=3f2c1a9b7e10 result=success create=1
-    update=2 unchanged=4 prune=0 duration_s=12.48``.
-
-    Args:
-        logger: where to log; INFO for success/noop/completed, WARNING for any other result.
-        stack: stack name.
-        revision: the revision the pass worked on (logged as given).
-        result: the stack's outcome (success, noop, failed, rolled_back, ...).
-        changes: change kind -> count (a list or set is logged as its length), e.g.
-            ``{"create": 1, "update": 2, "unchanged": 4, "prune": 0}``.
-        duration_s: seconds the stack took in this pass.
-    Returns:
-        None.
-    """
-    kv: dict = {"stack": stack, "revision": revision, "result": result}
-    for kind, value in changes.items():
-        kv[str(kind)] = len(value) if isinstance(value, (list, tuple, set, frozenset)) else value
-    kv["duration_s"] = round(float(duration_s), 3)
-    level = logging.INFO if result in ("success", "noop", "completed", "Succeeded") else logging.WARNING
-    logger.log(level, "stack reconciled", extra={"kv": kv})

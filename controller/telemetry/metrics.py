@@ -377,18 +377,6 @@ class MetricsRecorder:
             self._drift_detected.labels(stack=stack, kind=_check(kind, DRIFT_KINDS, "kind")).inc()
         self._drifted.labels(stack=stack).set(max(0, int(remaining)))
 
-    def swarm_writes_count(self) -> float:
-        """Total Swarm writes recorded so far, all kinds and actions (for tests and logs).
-
-        Returns:
-            float: the sum of every ``keelson_swarm_writes_total`` series.
-        """
-        total = 0.0
-        for family in self._swarm_writes.collect():
-            for sample in family.samples:
-                if sample.name == "keelson_swarm_writes_total":
-                    total += sample.value
-        return total
 
     # -- exposition -----------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ deployed instead.
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import uuid
 

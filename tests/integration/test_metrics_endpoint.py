@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import ROOT
 from tests.integration.keelson_app import WEB_DOCKERFILE, web_stack
-from tests.integration.test_run_loop import KeelsonRun, http, stack_revision, wait_for
+from tests.integration.test_run_loop import KeelsonRun, http, stack_revision
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,6 @@
 """Issue 7, the HTTP side, in process: the API token rule, replay memory, the connection bound
 and stalled clients. Real sockets on an ephemeral port; the callbacks are plain functions."""
 import hashlib
-import hmac
-import http.client
 import logging
 import socket
 import time

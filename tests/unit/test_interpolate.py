@@ -2,7 +2,7 @@
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.compose.interpolate import chain_lookup, interpolate_tree, substitute
+from controller.render.compose.interpolate import chain_lookup, substitute
 
 ENV = {"SET": "v", "EMPTY": "", "B": "b"}
 look = chain_lookup(ENV)
@@ -49,18 +49,6 @@ def test_default_is_lazy():
     # The default is not evaluated when the variable is set, so its error never fires.
     assert substitute("${SET:-${X:?boom}}", look)[0] == "v"
 
-
-def test_tree_interpolates_values_not_keys():
-    tree = {"$SET": ["${SET}", 1, None, {"k": "$B"}]}
-    out, warnings = interpolate_tree(tree, look, {})
-    assert out == {"$SET": ["v", 1, None, {"k": "b"}]}
-    assert warnings == []
-
-
-def test_tree_warns_once_per_variable():
-    out, warnings = interpolate_tree({"a": "$X", "b": "${X}"}, chain_lookup({}), {"a": 1})
-    assert out == {"a": "", "b": ""}
-    assert len(warnings) == 1 and "X" in warnings[0] and "(at a)" in warnings[0]
 
 
 def test_chain_lookup_first_source_wins():

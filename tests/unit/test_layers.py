@@ -3,7 +3,6 @@ prometheus_client, and lower layers never import higher ones (import-linter, .im
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
 

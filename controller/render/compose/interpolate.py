@@ -175,27 +175,6 @@ def _braced(body: str, whole: str, ctx: _Context) -> str:
     return _expand(word, ctx) if present else ""
 
 
-def interpolate_tree(data: Any, lookup: Lookup, positions: Mapping[str, int],
-                     path: str = "") -> Tuple[Any, List[str]]:
-    """Interpolate every string value in a loaded YAML tree (never mapping keys).
-
-    Args:
-        data: dicts/lists/scalars as returned by ``yaml_load.load_yaml``.
-        lookup: variable name -> value or None (see ``loader.load_stack`` for the order).
-        positions: dotted key path -> line, used to locate errors.
-        path: dotted path of ``data`` itself ("" for the document).
-    Returns:
-        (tree, warnings): a new tree with strings interpolated (other scalars unchanged), and one
-        warning per unset variable that defaulted to "" (first place it was used).
-    Raises:
-        ManifestError: see :func:`substitute`; ``key`` is the value's dotted path.
-    """
-    warned: Dict[str, str] = {}
-    result = _walk(data, lookup, positions, path, warned)
-    warnings = [f"variable {name} is not set, using an empty string (at {where})"
-                for name, where in warned.items()]
-    return result, warnings
-
 
 def _walk(data: Any, lookup: Lookup, positions: Mapping[str, int], path: str,
           warned: Dict[str, str]) -> Any:

@@ -401,23 +401,6 @@ class ExtraHosts(Type):
         raise ctx.fail(path, f"must be {self.describe}, got {_kind(value)}")
 
 
-class Checked(Type):
-    """Another type plus a check on the result: ``rule(value) -> error message or None``."""
-
-    leaf = False
-
-    def __init__(self, inner: Type, rule: Callable[[Any], Optional[str]]):
-        self.inner, self.rule = inner, rule
-        self.describe, self.nullable = inner.describe, inner.nullable
-
-    def check(self, value, path, ctx):
-        """Return the inner type's value; raise ``ctx.fail`` with the rule's message if it fails."""
-        out = check(self.inner, value, path, ctx)
-        problem = self.rule(out)
-        if problem:
-            raise ctx.fail(path, problem)
-        return out
-
 
 def check(t: Type, value: Any, path: str, ctx: Context) -> Any:
     """Validate ``value`` at ``path`` against ``t`` (None passes when ``t.nullable``)."""

@@ -11,10 +11,11 @@ import argparse
 import json
 import os
 import sys
+from enum import Enum
 from typing import List, Optional
 
 from controller import __version__
-from controller.config import PolicyLevel, Settings, parse_duration_s, settings_from_env
+from controller.config import Settings, settings_from_env, settings_table
 from controller.errors import ConfigError, KeelsonError
 from controller.telemetry.scrub import ScrubbingWriter, scrub
 
@@ -28,19 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def _common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--repo", help="git URL, local git repo or folder (KEELSON_REPO)")
-        sp.add_argument("--branch", help="branch to follow (KEELSON_BRANCH, default main)")
-        sp.add_argument("--path", help="folder of stacks in the repo (KEELSON_PATH, default manifests)")
-        sp.add_argument("--registry", help="host:port for built images (KEELSON_REGISTRY)")
-        sp.add_argument("--interval", help="seconds between polls, or 30s/5m (KEELSON_INTERVAL)")
-        sp.add_argument("--listen", help="host:port for HTTP, '' to disable (KEELSON_LISTEN)")
-        sp.add_argument("--stack", action="append", default=[], metavar="NAME",
-                        help="limit to this stack (repeatable; KEELSON_STACKS=a,b)")
-        sp.add_argument("--workdir", help="cache folder for clones (KEELSON_WORKDIR)")
-        sp.add_argument("--rollout-timeout", help="seconds a rollout may take (KEELSON_ROLLOUT_TIMEOUT)")
+        for f, meta in settings_table():  # one option per setting that has one
+            if not meta.option:
+                continue
+            default = f.default.value if isinstance(f.default, Enum) else f.default
+            shown = f", default {default}" if default not in ("", ()) else ""
+            if meta.kind == "list":
+                sp.add_argument(meta.option, action="append", default=[], metavar="NAME",
+                                help=f"{meta.help} ({meta.env}=a,b)")
+            else:
+                sp.add_argument(meta.option, help=f"{meta.help} ({meta.env}{shown})")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
-        sp.add_argument("--policy", help="admission level: privileged, baseline, restricted "
-                                         "(KEELSON_POLICY, default baseline)")
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
@@ -66,28 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace, environ) -> Settings:
     """Merge defaults < environment < options into validated Settings (ConfigError if bad)."""
+    given: dict = {}
+    for f, meta in settings_table():
+        if not meta.option:
+            continue
+        value = getattr(args, meta.option.lstrip("-").replace("-", "_"), None)
+        if value in (None, []):
+            continue
+        given[meta.env] = (f.name, tuple(value) if meta.kind == "list"
+                           else meta.parse(value, meta.option))
     # an option replaces its variable entirely: a bad KEELSON_INTERVAL must not fail a run
     # that passes a good --interval
-    given = {"KEELSON_" + opt.upper() for opt in ("repo", "branch", "path", "registry", "interval",
-                                                  "listen", "workdir", "rollout_timeout", "policy")
-             if getattr(args, opt)}
-    if args.stack:
-        given.add("KEELSON_STACKS")
     kw = settings_from_env({k: v for k, v in environ.items() if k not in given})
-    if args.repo:
-        kw["repo"] = args.repo
-    for opt in ("branch", "path", "registry", "listen", "workdir"):
-        val = getattr(args, opt)
-        if val is not None:
-            kw[opt] = val
-    if args.interval:
-        kw["interval_s"] = parse_duration_s(args.interval, "--interval")
-    if args.rollout_timeout:
-        kw["rollout_timeout_s"] = parse_duration_s(args.rollout_timeout, "--rollout-timeout")
-    if args.stack:
-        kw["stacks"] = tuple(args.stack)
-    if args.policy:
-        kw["policy"] = PolicyLevel.parse(args.policy)
+    kw.update(dict(given.values()))
     if "workdir" not in kw:
         kw["workdir"] = os.path.join(os.path.expanduser("~"), ".cache", "keelson") \
             if os.geteuid() != 0 else Settings.workdir

@@ -5,7 +5,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping, Optional, TextIO
 
-from controller.config import PolicyLevel, trust_settings_from_env
+from controller.config import PolicyLevel, settings_from_env
 from controller.errors import KeelsonError
 from controller.policy.admission import AdmissionPolicy, check
 from controller.policy.guard import placeholder_refs
@@ -106,7 +106,7 @@ def _admission(environ: Mapping[str, str], level: Optional[str]) -> AdmissionPol
     """The admission policy ``validate`` checks: ``level`` or KEELSON_POLICY, with the
     operator's protected names and allowed bind paths (Keelson's own service is not known
     offline: the ``keelson_`` prefix and KEELSON_PROTECTED_NAMES stand for it)."""
-    kw = trust_settings_from_env(environ)
+    kw = settings_from_env(environ)
     chosen = PolicyLevel.parse(level) if level else kw.get("policy", PolicyLevel.BASELINE)
     return AdmissionPolicy(chosen, ProtectedNames(patterns=kw.get("protected_names", ())),
                            kw.get("allowed_bind_paths", ()))

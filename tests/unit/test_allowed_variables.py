@@ -62,7 +62,7 @@ def test_settings_from_env():
                   "max_tree_bytes": 64 << 20, "max_env_file_bytes": 1024}
     with pytest.raises(ConfigError, match="KEELSON_MAX_TREE_BYTES"):
         settings_from_env({"KEELSON_MAX_TREE_BYTES": "lots"})
-    with pytest.raises(ConfigError, match="build_timeout_s"):
+    with pytest.raises(ConfigError, match="KEELSON_BUILD_TIMEOUT"):
         Settings(repo="r", build_timeout_s=0).validated()
 
 

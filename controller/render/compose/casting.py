@@ -33,13 +33,13 @@ class Str(Type):
     def check(self, value, path, ctx):
         """The value as a str (numbers as written); ``ctx.fail`` if not a scalar or not allowed."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ctx.fail(path, f"must be a string, got {_kind(value)}")
+            raise ctx.error(path, f"must be a string, got {_kind(value)}")
         ctx.note_number(value, path)
         text = scalar_text(value)
         if self.choices and text not in self.choices:
-            raise ctx.fail(path, f"must be one of {', '.join(self.choices)}, got {text!r}")
+            raise ctx.error(path, f"must be one of {', '.join(self.choices)}, got {text!r}")
         if self.pattern and not self.pattern.match(text):
-            raise ctx.fail(path, f"invalid value {text!r}")
+            raise ctx.error(path, f"invalid value {text!r}")
         return text
 
 
@@ -79,9 +79,9 @@ class Int(Type):
         """The value as an int; ``ctx.fail`` if it does not parse or is below ``minimum``."""
         n = self._parse(value)
         if n is None:
-            raise ctx.fail(path, f"must be an integer, got {scalar_text(value) or _kind(value)!r}")
+            raise ctx.error(path, f"must be an integer, got {scalar_text(value) or _kind(value)!r}")
         if self.minimum is not None and n < self.minimum:
-            raise ctx.fail(path, f"must be >= {self.minimum}, got {n}")
+            raise ctx.error(path, f"must be >= {self.minimum}, got {n}")
         return n
 
 
@@ -109,10 +109,10 @@ class Float(Type):
                 raise ValueError
             f = float(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
-            raise ctx.fail(path, f"must be a number, got {scalar_text(value) or _kind(value)!r}") from None
+            raise ctx.error(path, f"must be a number, got {scalar_text(value) or _kind(value)!r}") from None
         if (self.minimum is not None and f < self.minimum) or (
                 self.maximum is not None and f > self.maximum):
-            raise ctx.fail(path, f"must be between {self.minimum} and {self.maximum}, got {f}")
+            raise ctx.error(path, f"must be between {self.minimum} and {self.maximum}, got {f}")
         return f
 
 
@@ -130,7 +130,7 @@ class Bool(Type):
             return True
         if text in _FALSE:
             return False
-        raise ctx.fail(path, f"must be a boolean (true/false), got {scalar_text(value) or _kind(value)!r}")
+        raise ctx.error(path, f"must be a boolean (true/false), got {scalar_text(value) or _kind(value)!r}")
 
 
 class Duration(Type):
@@ -142,11 +142,11 @@ class Duration(Type):
         """The duration text, stripped; ``ctx.fail`` if it is not Go duration syntax."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None:
-            raise ctx.fail(path, f"must be a duration like 10s, got {_kind(value)}")
+            raise ctx.error(path, f"must be a duration like 10s, got {_kind(value)}")
         text = text.strip()
         if text in ("0", "-0", "+0") or _DURATION_RE.match(text):
             return text
-        raise ctx.fail(path, f"must be a duration like 10s, 1m30s or 500ms, got {text!r}")
+        raise ctx.error(path, f"must be a duration like 10s, 1m30s or 500ms, got {text!r}")
 
 
 class Bytes(Type):
@@ -157,14 +157,14 @@ class Bytes(Type):
     def check(self, value, path, ctx):
         """An int (bytes) or the size text (``64M``); ``ctx.fail`` on a bad or negative size."""
         if isinstance(value, bool):
-            raise ctx.fail(path, "must be a byte size like 64M, got a boolean")
+            raise ctx.error(path, "must be a byte size like 64M, got a boolean")
         if isinstance(value, int):
             if value < 0:
-                raise ctx.fail(path, f"must be >= 0, got {value}")
+                raise ctx.error(path, f"must be >= 0, got {value}")
             return int(value)
         text = scalar_text(value)
         if text is None or not _BYTES_RE.match(text.strip()):
-            raise ctx.fail(path, f"must be a byte size like 64M or 1g, got {text or _kind(value)!r}")
+            raise ctx.error(path, f"must be a byte size like 64M or 1g, got {text or _kind(value)!r}")
         text = text.strip()
         return int(text) if text.isdigit() else text
 
@@ -178,5 +178,5 @@ class Cpus(Type):
         """The CPU count as decimal text (``0.5``); ``ctx.fail`` if it is not one."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None or not _CPUS_RE.match(text.strip()):
-            raise ctx.fail(path, f"must be a CPU count like 0.5, got {text or _kind(value)!r}")
+            raise ctx.error(path, f"must be a CPU count like 0.5, got {text or _kind(value)!r}")
         return text.strip()

@@ -54,7 +54,7 @@ class Published(Type):
         """Return an int port or the range text (``8080-8081``); raise ``ctx.fail`` otherwise."""
         text = scalar_text(value)
         if isinstance(value, bool) or text is None or not re.match(r"^\d+(-\d+)?$", text.strip()):
-            raise ctx.fail(path, f"must be a port or a range like 8080-8081, got {text!r}")
+            raise ctx.error(path, f"must be a port or a range like 8080-8081, got {text!r}")
         text = text.strip()
         return int(text) if text.isdigit() else text
 

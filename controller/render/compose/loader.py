@@ -437,7 +437,7 @@ class _Loading:
             self.inputs[VARIABLE_PREFIX + var] = variable_digest(value)
         options = data.get("x-keelson")
         if options is not None and not isinstance(options, dict):
-            raise self.ctx.fail("x-keelson", "x-keelson must be a mapping of Keelson options")
+            raise self.ctx.error("x-keelson", "x-keelson must be a mapping of Keelson options")
         return StackManifest(name=self.name, file=self.file, directory=self.directory,
                              compose=compose, builds=builds, warnings=self.warnings,
                              positions=dict(self.ctx.positions), x_keelson=dict(options or {}),
@@ -461,7 +461,7 @@ class _Loading:
                   and parts[2] == "name"):
                 broken = not value
             if broken:
-                raise self.ctx.fail(path, f"variable {', '.join(names)} is not set, which leaves "
+                raise self.ctx.error(path, f"variable {', '.join(names)} is not set, which leaves "
                                           f"an invalid value {value!r}")
 
     def _dotenv(self) -> Dict[str, str]:
@@ -481,18 +481,18 @@ class _Loading:
         key = f"services.{svc_name}"
         for bad, hint in FORBIDDEN_SERVICE_KEYS.items():
             if bad in svc:
-                raise self.ctx.fail(join(key, bad), f"{bad} is not supported by Swarm: {hint}")
+                raise self.ctx.error(join(key, bad), f"{bad} is not supported by Swarm: {hint}")
         ignored = sorted(k for k in svc if k in IGNORED_SERVICE_KEYS)
         if ignored:
             self.warnings.append(f"service {svc_name}: ignoring options Swarm does not "
                                  f"support: {', '.join(ignored)}")
         if not svc.get("image") and svc.get("build") is None:
-            raise self.ctx.fail(key, f"service {svc_name} has neither image nor build")
+            raise self.ctx.error(key, f"service {svc_name} has neither image nor build")
         if svc.get("image") and not is_valid_reference(str(svc["image"])):
             # an unset variable is only a warning, unless it leaves an invalid name behind
             unset = self.ctx.missing_at.get(f"{key}.image", [])
             why = f" (variable {', '.join(unset)} is not set)" if unset else ""
-            raise self.ctx.fail(f"{key}.image",
+            raise self.ctx.error(f"{key}.image",
                                 f"invalid image reference {svc['image']!r}{why}")
         if svc.get("build") is not None:
             builds[svc_name] = self._build(svc_name, svc)
@@ -558,7 +558,7 @@ class _Loading:
             try:
                 merged.update(parse_dotenv(text))
             except ManifestError as exc:
-                raise self.ctx.fail(ekey, f"env_file {item['path']} line {exc.line}: "
+                raise self.ctx.error(ekey, f"env_file {item['path']} line {exc.line}: "
                                           f"{exc.message}") from exc
         # ``environment`` wins; a bare ``KEY`` there does not erase the env_file's value.
         for k, v in environment.items():

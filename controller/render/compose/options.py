@@ -30,19 +30,19 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
     if raw is None:
         return StackOptions()
     if not isinstance(raw, dict):
-        raise ctx.fail(OPTIONS_KEY, f"{OPTIONS_KEY} must be a mapping")
+        raise ctx.error(OPTIONS_KEY, f"{OPTIONS_KEY} must be a mapping")
     drift = None
     if raw.get("drift") is not None:
         try:
             drift = DriftMode(str(raw["drift"]))
         except ValueError:
-            raise ctx.fail(f"{OPTIONS_KEY}.drift", f"drift must be heal or report, got "
+            raise ctx.error(f"{OPTIONS_KEY}.drift", f"drift must be heal or report, got "
                                                   f"{raw['drift']!r}") from None
     recreate = raw.get("recreate") or []
     if isinstance(recreate, str):
         recreate = [recreate]
     if not isinstance(recreate, list) or not all(str(k) in RECREATABLE for k in recreate):
-        raise ctx.fail(f"{OPTIONS_KEY}.recreate",
+        raise ctx.error(f"{OPTIONS_KEY}.recreate",
                        f"recreate takes a list of {', '.join(sorted(RECREATABLE))}, got "
                        f"{recreate!r} (volumes are never recreated: their data would be lost)")
     return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate))

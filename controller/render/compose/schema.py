@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from controller.errors import ManifestError
 from controller.render.compose.docker_numbers import docker_reading
 from controller.render.compose.interpolate import MAX_EXPANSION_CHARS, substitute
 from controller.render.compose.yaml_load import YamlFloat, YamlInt
+from controller.render.locate import KeyLocator
 
-class Context:
+
+class Context(KeyLocator):
     """Shared state of one validation pass.
 
     Attributes:
@@ -85,29 +86,6 @@ class Context:
             written = value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value)
             self.number_spellings.append((path, written, docker))
 
-    def line(self, path: str) -> Optional[int]:
-        """Line of ``path``, or of its nearest ancestor that has one."""
-        p = path
-        while p:
-            if p in self.positions:
-                return self.positions[p]
-            p = p.rpartition(".")[0]
-        return None
-
-    def file(self, path: str) -> Optional[str]:
-        """The override file ``path`` (or its nearest ancestor with a line) came from, or None
-        for the base file."""
-        p = path
-        while p:
-            if p in self.positions:
-                return self.files.get(p)
-            p = p.rpartition(".")[0]
-        return None
-
-    def fail(self, path: str, message: str) -> ManifestError:
-        """A ManifestError for ``path`` with its line (and its file when it is an override)."""
-        return ManifestError(message, key=path or None, line=self.line(path), file=self.file(path))
-
 
 def join(path: str, part: Any) -> str:
     """``a.b`` + ``c`` -> ``a.b.c`` (the dotted key path convention)."""
@@ -167,7 +145,7 @@ class Type:
     leaf = True  # receives scalars: ``check()`` interpolates a string before ``check``
 
     def check(self, value: Any, path: str, ctx: Context) -> Any:
-        """Return the validated, cast value; raise ctx.fail(path, ...) when it does not fit."""
+        """Return the validated, cast value; raise ctx.error(path, ...) when it does not fit."""
         raise NotImplementedError
 
 
@@ -195,13 +173,13 @@ class ListOf(Type):
     def check(self, value, path, ctx):
         """Return the list with each item checked; raise ``ctx.fail`` on a non-list or a repeat."""
         if not isinstance(value, list):
-            raise ctx.fail(path, f"must be a list, got {_kind(value)}")
+            raise ctx.error(path, f"must be a list, got {_kind(value)}")
         out = [check(self.item, v, join(path, i), ctx) for i, v in enumerate(value)]
         if self.unique:
             seen: List[Any] = []
             for i, v in enumerate(out):
                 if v in seen:
-                    raise ctx.fail(join(path, i), f"{v!r} is listed twice")
+                    raise ctx.error(join(path, i), f"{v!r} is listed twice")
                 seen.append(v)
         return out
 
@@ -237,7 +215,7 @@ class Either(Type):
         for kinds, t in self.options:
             if k in kinds:
                 return check(t, value, path, ctx)
-        raise ctx.fail(path, f"must be {self.describe}, got {_kind(value)}")
+        raise ctx.error(path, f"must be {self.describe}, got {_kind(value)}")
 
 
 class MapOf(Type):
@@ -261,12 +239,12 @@ class MapOf(Type):
     def check(self, value, path, ctx):
         """Return a dict with each value checked; raise ``ctx.fail`` on a non-mapping or bad key."""
         if not isinstance(value, dict):
-            raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
+            raise ctx.error(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
             p = join(path, k)
             if self.key_re and not self.key_re.match(k):
-                raise ctx.fail(p, f"invalid name {k!r}")
+                raise ctx.error(p, f"invalid name {k!r}")
             if v is None and self.null_as_empty:
                 v = {}
             out[k] = None if v is None and self.nullable_values else check(self.value, v, p, ctx)
@@ -286,7 +264,7 @@ class Struct(Type):
     def check(self, value, path, ctx):
         """A dict of the set keys, checked; ``ctx.fail`` on an unknown or missing key."""
         if not isinstance(value, dict):
-            raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
+            raise ctx.error(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
             if k.startswith("x-"):
@@ -296,13 +274,13 @@ class Struct(Type):
             if t is None:
                 allowed = sorted(self.fields)
                 hint = f" (allowed here: {', '.join(allowed)})" if len(allowed) <= 16 else ""
-                raise ctx.fail(p, f"unknown key {k!r}{hint}")
+                raise ctx.error(p, f"unknown key {k!r}{hint}")
             if v is None and not t.nullable:
                 continue  # ``key:`` with nothing after it means "not set"
             out[k] = check(t, v, p, ctx)
         for k in self.required:
             if k not in out:
-                raise ctx.fail(path, f"missing required key {k!r}")
+                raise ctx.error(path, f"missing required key {k!r}")
         return out
 
 
@@ -328,12 +306,12 @@ class ListOrDict(Type):
                 p = join(path, i)
                 text = scalar_text(ctx.interp(item, p))
                 if text is None or isinstance(item, bool):
-                    raise ctx.fail(p, f"must be a KEY=VALUE string, got {_kind(item)}")
+                    raise ctx.error(p, f"must be a KEY=VALUE string, got {_kind(item)}")
                 key, sep, val = text.partition("=")
                 if not key:
-                    raise ctx.fail(p, f"empty name in {text!r}")
+                    raise ctx.error(p, f"empty name in {text!r}")
                 if key in out:
-                    raise ctx.fail(p, f"{key!r} is set twice")
+                    raise ctx.error(p, f"{key!r} is set twice")
                 out[key] = val if sep else None
                 ctx.positions.setdefault(join(path, key), ctx.line(p) or 0)
         elif isinstance(value, dict):
@@ -341,14 +319,14 @@ class ListOrDict(Type):
                 v = ctx.interp(v, join(path, k))
                 ctx.note_number(v, join(path, k))
                 if v is not None and scalar_text(v) is None:
-                    raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
+                    raise ctx.error(join(path, k), f"must be a string, got {_kind(v)}")
                 out[k] = scalar_text(v)
         else:
-            raise ctx.fail(path, f"must be {self.describe}, got {_kind(value)}")
+            raise ctx.error(path, f"must be {self.describe}, got {_kind(value)}")
         if not self.allow_none:
             for k, v in out.items():
                 if v is None:
-                    raise ctx.fail(join(path, k), f"{k!r} has no value")
+                    raise ctx.error(join(path, k), f"{k!r} has no value")
         return out
 
 
@@ -361,13 +339,13 @@ class MapOfStr(Type):
     def check(self, value, path, ctx):
         """Return dict name -> str; raise ``ctx.fail`` on a non-mapping or a non-scalar value."""
         if not isinstance(value, dict):
-            raise ctx.fail(path, f"must be a mapping, got {_kind(value)}")
+            raise ctx.error(path, f"must be a mapping, got {_kind(value)}")
         out = {}
         for k, v in value.items():
             ctx.note_number(v, join(path, k))
             text = scalar_text(ctx.interp(v, join(path, k)))
             if text is None:
-                raise ctx.fail(join(path, k), f"must be a string, got {_kind(v)}")
+                raise ctx.error(join(path, k), f"must be a string, got {_kind(v)}")
             out[k] = text
         return out
 
@@ -385,7 +363,7 @@ class ExtraHosts(Type):
             for i, v in enumerate(value):
                 text = scalar_text(ctx.interp(v, join(path, i)))
                 if text is None or isinstance(v, bool):
-                    raise ctx.fail(join(path, i), f"must be a host:ip string, got {_kind(v)}")
+                    raise ctx.error(join(path, i), f"must be a host:ip string, got {_kind(v)}")
                 out_list.append(text)
             return out_list
         if isinstance(value, dict):
@@ -395,10 +373,10 @@ class ExtraHosts(Type):
                 for ip in ips:
                     text = scalar_text(ctx.interp(ip, join(path, k)))
                     if text is None:
-                        raise ctx.fail(join(path, k), f"must be an address, got {_kind(ip)}")
+                        raise ctx.error(join(path, k), f"must be an address, got {_kind(ip)}")
                     out.append(f"{k}:{text}")
             return out
-        raise ctx.fail(path, f"must be {self.describe}, got {_kind(value)}")
+        raise ctx.error(path, f"must be {self.describe}, got {_kind(value)}")
 
 
 
@@ -407,7 +385,7 @@ def check(t: Type, value: Any, path: str, ctx: Context) -> Any:
     if value is None:
         if t.nullable:
             return None
-        raise ctx.fail(path, f"must be {t.describe}, got null")
+        raise ctx.error(path, f"must be {t.describe}, got null")
     if t.leaf:
         value = ctx.interp(value, path)
     return t.check(value, path, ctx)

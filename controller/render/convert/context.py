@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, NoReturn, TypeVar
+from typing import Callable, Dict, List, TypeVar
 
-from controller.errors import ManifestError
 from controller.model.manifest import StackManifest
+from controller.render.locate import KeyLocator
 
 T = TypeVar("T")
 
 
 @dataclass
-class ConvertContext:
+class ConvertContext(KeyLocator):
     """One stack's conversion state.
 
     Attributes:
@@ -30,52 +30,24 @@ class ConvertContext:
         """The stack name (``com.docker.stack.namespace``)."""
         return self.manifest.name
 
-    def scope(self, name: str) -> str:
-        """Return ``<stack>_<name>``, docker's ``Namespace.Scope`` (docker/cli convert/compose.go)."""
-        return f"{self.stack}_{name}"
+    @property
+    def positions(self) -> Dict[str, int]:
+        """Dotted key path -> line, from the loaded stack."""
+        return self.manifest.positions or {}
 
-    def line_of(self, key: str) -> "int | None":
-        """Line of ``key`` in the stack file, or of its nearest known parent; None if unknown."""
-        positions: Dict[str, int] = self.manifest.positions or {}
-        parts = key.split(".")
-        while parts:
-            line = positions.get(".".join(parts))
-            if line:
-                return line
-            parts.pop()
-        return None
+    @property
+    def files(self) -> Dict[str, str]:
+        """Dotted key path -> the override file its line is in."""
+        return self.manifest.position_files
 
-    def error(self, key: str, message: str) -> ManifestError:
-        """Build a ManifestError located at ``key`` (dotted path) in this stack's file.
-
-        Args:
-            key: dotted key path, e.g. ``services.web.deploy.update_config.delay``.
-            message: what is wrong, in the user's terms.
-        Returns:
-            ManifestError: with stack, file, line (when known) and key filled in.
-        """
-        return ManifestError(message, stack=self.stack, file=self.file_of(key),
-                             line=self.line_of(key), key=key)
-
-    def file_of(self, key: str) -> "str | None":
-        """The file holding ``key``'s line: an override file when it came from one, else the
-        stack file (None when unknown)."""
-        positions: Dict[str, int] = self.manifest.positions or {}
-        parts = key.split(".")
-        while parts:
-            path = ".".join(parts)
-            if positions.get(path):
-                return self.manifest.position_files.get(path) or self._base_file()
-            parts.pop()
-        return self._base_file()
-
-    def _base_file(self) -> "str | None":
+    @property
+    def base_file(self) -> "str | None":
         """The stack file as errors show it (relative to the manifests root when known)."""
         return self.manifest.shown_file or self.manifest.file or None
 
-    def fail(self, key: str, message: str) -> NoReturn:
-        """Raise :meth:`error` (``raise ctx.error(...)`` for call sites that read better so)."""
-        raise self.error(key, message)
+    def scope(self, name: str) -> str:
+        """Return ``<stack>_<name>``, docker's ``Namespace.Scope`` (docker/cli convert/compose.go)."""
+        return f"{self.stack}_{name}"
 
     def parse(self, key: str, parser: Callable[..., T], value) -> T:
         """Apply a units parser, turning its ValueError into a located ManifestError.

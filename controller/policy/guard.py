@@ -9,7 +9,7 @@ on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from controller.config import Settings
 from controller.errors import ManifestError, OwnershipError, PolicyError
@@ -34,6 +34,14 @@ def placeholder_refs(manifest: StackManifest) -> Dict[str, ImageRef]:
     """
     return {svc: ImageRef(f"registry.invalid/{manifest.name}_{svc}", "unbuilt")
             for svc in manifest.builds}
+
+
+def wanted_objects(desired: DesiredStack) -> Set[str]:
+    """``kind name`` of every object a stack asks for (as ``foreign_objects`` spells them)."""
+    return ({f"service {n}" for n in desired.services}
+            | {f"network {n}" for n, net in desired.networks.items() if not net.external}
+            | {f"config {n}" for n, c in desired.configs.items() if not c.external}
+            | {f"secret {n}" for n, c in desired.secrets.items() if not c.external})
 
 
 @dataclass(frozen=True)
@@ -69,18 +77,22 @@ class Guard:
                             allowed_bind_paths=tuple(settings.allowed_bind_paths)
                             + ((settings.bind_root,) if settings.bind_root else ())))
 
-    def check_owner(self, manifest: StackManifest, live: Optional[LiveStack]) -> None:
+    def check_owner(self, manifest: StackManifest, live: Optional[LiveStack],
+                    wanted: Optional[Set[str]] = None) -> None:
         """Refuse a stack this Keelson does not own (see ``policy.ownership``).
 
         Args:
             manifest: the loaded stack (for ``x-keelson.adopt``). live: its objects, or None.
+            wanted: ``kind name`` of every object the stack asks for (see
+                :func:`wanted_objects`); in a stack this Keelson owns, only those count.
         Raises:
             OwnershipError: the owner(s) found and how to adopt; nothing may be written (also
                 when ``x-keelson.adopt`` is malformed in a stack with another owner, so that
                 no failure record lands in someone else's stack).
             ManifestError: ``x-keelson.adopt`` is not a boolean in a stack Keelson owns.
         """
-        problem = ownership_problem(manifest.name, live, self.ownership, adopt=False)
+        problem = ownership_problem(manifest.name, live, self.ownership, adopt=False,
+                                    wanted=wanted)
         try:
             adopt = stack_adopts(manifest)
         except ManifestError as exc:
@@ -88,7 +100,8 @@ class Guard:
                 raise OwnershipError(f"{problem}; also {exc}") from exc
             raise
         if problem and adopt:
-            problem = ownership_problem(manifest.name, live, self.ownership, adopt=True)
+            problem = ownership_problem(manifest.name, live, self.ownership, adopt=True,
+                                        wanted=wanted)
         if problem:
             raise OwnershipError(problem)
 

@@ -14,7 +14,7 @@ that instance in KEELSON_ADOPT_INSTANCES.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional
+from typing import Dict, FrozenSet, List, Optional, Set
 
 from controller.errors import ManifestError
 from controller.model import labels as L
@@ -102,12 +102,17 @@ def foreign_objects(live: Optional[LiveStack], rules: OwnershipRules) -> Dict[st
 
 
 def ownership_problem(stack: str, live: Optional[LiveStack], rules: OwnershipRules,
-                      adopt: bool) -> str:
+                      adopt: bool, wanted: Optional[Set[str]] = None) -> str:
     """Why this Keelson must not change ``stack``, or "" when it may.
+
+    In a stack this Keelson already owns, an object someone else made whose name the stack
+    file does not ask for (a debug service started by hand) is not adopted, nor touched: the
+    drift report names it as unmanaged. Only one the stack would write to counts here.
 
     Args:
         stack: stack name. live: its objects on the swarm (None if none).
         rules: OwnershipRules. adopt: the stack's ``x-keelson.adopt``.
+        wanted: ``kind name`` of every object the stack file asks for (None: all count).
     Returns:
         A message naming every owner found and how to proceed; "" when the stack is free, all
         Keelson's own, or adoptable (``adopt`` or ``rules.adopt_all``, hand-deployed only).
@@ -116,6 +121,9 @@ def ownership_problem(stack: str, live: Optional[LiveStack], rules: OwnershipRul
         return (f"stack {stack} is the stack Keelson itself runs in; Keelson never changes or "
                 "prunes it (deploy Keelson with docker stack deploy, or rename the folder)")
     found = foreign_objects(live, rules)
+    if wanted is not None and live is not None and live.owned_by(rules.instance):
+        found = {owner: [o for o in objs if o in wanted] for owner, objs in found.items()}
+        found = {owner: objs for owner, objs in found.items() if objs}
     if adopt or rules.adopt_all:
         for owner in ADOPTABLE:
             found.pop(owner, None)

@@ -26,7 +26,7 @@ from controller.images.digests import DigestCache
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model.status import HealthStatus, SyncStatus
-from controller.policy.guard import Guard, placeholder_refs
+from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
 from controller.images.stack import StackImages, resolve_pulled_images, stack_images
@@ -178,9 +178,10 @@ class StackLine:
             if rendered is None:
                 loaded = self._load(name, stack_file, ctx.checkout)
                 # ownership and admission, before any build, registry call or write
-                self.guard.check_owner(loaded, live)
-                self.guard.check_admission(loaded, to_desired(
-                    loaded, placeholder_refs(loaded), None, bind_root=self.settings.bind_root))
+                sketch = to_desired(loaded, placeholder_refs(loaded), None,
+                                    bind_root=self.settings.bind_root)
+                self.guard.check_owner(loaded, live, wanted_objects(sketch))
+                self.guard.check_admission(loaded, sketch)
                 pulled = resolve_pulled_images(loaded, live, digests=self.digests)
                 inputs = inputs_hash(loaded, pulled.refs, self._options())
                 if decide.is_stalled(record, inputs):
@@ -203,7 +204,7 @@ class StackLine:
             inputs = rendered.inputs
             fast = loaded is None
             if fast:  # the swarm may have changed since the stack was rendered
-                self.guard.check_owner(rendered.manifest, live)
+                self.guard.check_owner(rendered.manifest, live, wanted_objects(rendered.desired))
             # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
             opts = resolve_options(rendered.manifest.options, self.settings.drift,
                                    self.settings.recreate)

@@ -190,3 +190,16 @@ def test_stack_named_keelson_is_keelsons_own_unless_another_is_known():
                          name="keelson", environ={})
     with pytest.raises(OwnershipError, match="the stack Keelson itself runs in"):
         Guard.from_settings(settings).check_owner(adopting, None)
+
+
+def test_a_hand_made_extra_object_in_an_owned_stack_is_left_to_the_drift_report():
+    """A debug service someone started in a stack this Keelson owns is neither adopted nor a
+    reason to refuse the stack (drift reports it as unmanaged); one the stack file names is."""
+    rules = OwnershipRules(ME)
+    live = stack(network_labels=keelson_labels("s"), service_labels={L.NAMESPACE: "s"})
+    assert ownership_problem("s", live, rules, False, wanted={"network s_default"}) == ""
+    assert "service s_web" in ownership_problem("s", live, rules, False,
+                                                wanted={"network s_default", "service s_web"})
+    # a stack this Keelson does not own at all is refused whatever it asks for
+    foreign = stack(service_labels={L.NAMESPACE: "s"})
+    assert ownership_problem("s", foreign, rules, False, wanted=set()) != ""

@@ -19,6 +19,7 @@ import subprocess
 
 import pytest
 
+from controller.config import PolicyLevel
 from tests.integration.keelson_app import make_app, versions, writes
 from tests.integration.parity.compare import (ABSENT, KEELSON_DEFAULT_UPDATE, compare,
                                               docker_copy, docker_deploy, keelson_folder,
@@ -69,7 +70,10 @@ def test_keelson_matches_docker_stack_deploy(engine, registry, stack_names, pari
 
     # Keelson first (it builds and pushes any build: image docker then deploys by reference)
     base = keelson_folder(folder, tmp_path / "repo", ours_name, stack_file)
-    app = make_app(str(base), tmp_path / "wd", registry, [ours_name])
+    # parity is about conversion: no admission level refuses a key here (the "full" fixture
+    # binds /tmp, adds NET_ADMIN and sets sysctls; policy is tested in test_trust_policy)
+    app = make_app(str(base), tmp_path / "wd", registry, [ours_name],
+                   policy=PolicyLevel.PRIVILEGED)
     out = app.sync()
     assert out.converged, app.store.snapshot()
     ours = snapshot(engine, ours_name, [theirs_name])

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
 from controller.model.live import LiveService, LiveTask
+from controller.model.status import RolloutPhase
 from controller.model.timestamps import parse_time
 
-PROGRESSING, COMPLETED, ROLLED_BACK, PAUSED, FAILED = (
-    "progressing", "completed", "rolled_back", "paused", "failed")
 
 # Task states before the container starts: the scheduler has not placed it, or the node has
 # not accepted it yet. A task stuck here past the pending timeout cannot run.
@@ -72,7 +71,7 @@ class Assessment:
     @property
     def settled(self) -> bool:
         """True for every phase but ``progressing``."""
-        return self.phase != PROGRESSING
+        return self.phase != RolloutPhase.PROGRESSING
 
 
 def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, now: float,
@@ -115,40 +114,40 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
     detail = _last_failure(tasks, started_at)
 
     if state == "rollback_completed":
-        return Assessment(ROLLED_BACK, "RolledBack", _join(us_message, detail))
+        return Assessment(RolloutPhase.ROLLED_BACK, "RolledBack", _join(us_message, detail))
     if state == "paused":
-        return Assessment(PAUSED, "UpdatePaused", _join(us_message, detail))
+        return Assessment(RolloutPhase.PAUSED, "UpdatePaused", _join(us_message, detail))
     if state == "rollback_paused":
-        return Assessment(PAUSED, "RollbackPaused", _join(us_message, detail))
+        return Assessment(RolloutPhase.PAUSED, "RollbackPaused", _join(us_message, detail))
     if state == "rollback_started":
-        return Assessment(PROGRESSING, "RollingBack", _join(us_message, detail))
+        return Assessment(RolloutPhase.PROGRESSING, "RollingBack", _join(us_message, detail))
 
     stuck = _stuck_task(tasks, started_at, now, pending_timeout_s)
     if stuck is None and is_finite(service.spec):
         return _assess_finite(service, tasks, started_at, now, created)
     if stuck is not None:
         waited = now - max(stuck.created_at, started_at)
-        return Assessment(FAILED, "TaskPending",
+        return Assessment(RolloutPhase.FAILED, "TaskPending",
                           f"task {stuck.id[:12]} {stuck.state} for {waited:.0f}s: "
                           f"{stuck.error or stuck.message}")
     if state == "completed":
-        return Assessment(COMPLETED, "Succeeded", us_message)
+        return Assessment(RolloutPhase.COMPLETED, "Succeeded", us_message)
     if _replicas(service) == 0:
-        return Assessment(COMPLETED, "Succeeded", "0 replicas")
+        return Assessment(RolloutPhase.COMPLETED, "Succeeded", "0 replicas")
     if state == "updating":
-        return Assessment(PROGRESSING, "Updating", us_message)
+        return Assessment(RolloutPhase.PROGRESSING, "Updating", us_message)
     if (not state and _expects_rolling_update(service, created)
             and now - started_at < UPDATE_START_GRACE_S):
-        return Assessment(PROGRESSING, "Updating", "waiting for Swarm to start the rolling update")
+        return Assessment(RolloutPhase.PROGRESSING, "Updating", "waiting for Swarm to start the rolling update")
 
     failures = [t for t in tasks if t.state in FAILED_STATES and t.created_at >= started_at]
     if len(failures) >= FAILING_TASKS_LIMIT:
-        return Assessment(FAILED, "TasksFailing",
+        return Assessment(RolloutPhase.FAILED, "TasksFailing",
                           f"{len(failures)} tasks failed since the rollout began: {detail}")
     running, desired = _running_replicas(service, tasks)
     if running >= desired:
-        return Assessment(COMPLETED, "Succeeded", f"{running}/{desired} replicas running")
-    return Assessment(PROGRESSING, "Starting", f"{running}/{desired} replicas running")
+        return Assessment(RolloutPhase.COMPLETED, "Succeeded", f"{running}/{desired} replicas running")
+    return Assessment(RolloutPhase.PROGRESSING, "Starting", f"{running}/{desired} replicas running")
 
 
 def is_finite(spec: dict) -> bool:
@@ -195,7 +194,7 @@ def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: floa
     if failed:
         last = max(failed, key=lambda t: t.updated_at or t.created_at)
         code = f"exit code {last.exit_code}" if last.exit_code is not None else last.state
-        return Assessment(FAILED, "TaskFailed", f"task {last.id[:12]} {code}: "
+        return Assessment(RolloutPhase.FAILED, "TaskFailed", f"task {last.id[:12]} {code}: "
                                                 f"{last.error or last.message}")
     # a running task counts once it ran for the update monitor period, as Swarm's updater
     # judges it (UpdateConfig.Monitor, nanoseconds; docker's default 5 s)
@@ -215,12 +214,12 @@ def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: floa
         done = len({t.slot for t in mine if ok(t)})
     else:  # global and global-job: one task per node that got one
         if not mine and now - started_at < UPDATE_START_GRACE_S:
-            return Assessment(PROGRESSING, "Running", "waiting for Swarm to start tasks")
+            return Assessment(RolloutPhase.PROGRESSING, "Running", "waiting for Swarm to start tasks")
         want = len({t.node_id for t in mine})
         done = len({t.node_id for t in mine if ok(t)})
     if done >= want:
-        return Assessment(COMPLETED, "Succeeded", f"{done}/{want} tasks complete or running")
-    return Assessment(PROGRESSING, "Running", f"{done}/{want} tasks complete or running")
+        return Assessment(RolloutPhase.COMPLETED, "Succeeded", f"{done}/{want} tasks complete or running")
+    return Assessment(RolloutPhase.PROGRESSING, "Running", f"{done}/{want} tasks complete or running")
 
 
 def _current_update_status(service: LiveService, started_at: float, created: bool,
@@ -347,8 +346,8 @@ def stack_health(services: Iterable[LiveService], running: Iterable[LiveTask]) -
         if up < want:
             short.append(f"{svc.name} {up}/{want} running")
     if short:
-        return Assessment(FAILED, "Degraded", "; ".join(short))
-    return Assessment(COMPLETED, "Healthy", "")
+        return Assessment(RolloutPhase.FAILED, "Degraded", "; ".join(short))
+    return Assessment(RolloutPhase.COMPLETED, "Healthy", "")
 
 
 def _newest_per_slot(mode: dict, tasks: List[LiveTask]) -> List[LiveTask]:

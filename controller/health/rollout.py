@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
 
 from controller.errors import SwarmError
-from controller.health.assess import (COMPLETED, FAILED, PAUSED, PROGRESSING, ROLLED_BACK,
-                                      Assessment, assess)
+from controller.health.assess import Assessment, assess
 from controller.model.live import LiveService, LiveTask
-from controller.model.status import COMPLETED as OUT_COMPLETED
-from controller.model.status import ROLLED_BACK_RESULT, ROLLOUT_FAILED, Rollout, RolloutResult
+from controller.model.status import Rollout, RolloutOutcome, RolloutPhase, RolloutResult
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +123,7 @@ class RolloutWatcher:
                 log.exception("rollout watch round failed")
                 for w in open_:
                     if w.result is None:
-                        w.result = RolloutResult(w.name, ROLLOUT_FAILED, "WatchFailed",
+                        w.result = RolloutResult(w.name, RolloutOutcome.FAILED, "WatchFailed",
                                                  "internal error while watching", w.image,
                                                  self._clock() - w.started_at)
             settled = [w for w in open_ if w.result is not None]
@@ -160,7 +158,7 @@ class RolloutWatcher:
         """Judge one rollout from this round's listing; set ``w.result`` when it settles."""
         started_at = w.started_at
         if svc is None:
-            w.result = RolloutResult(w.name, ROLLOUT_FAILED, "ServiceMissing",
+            w.result = RolloutResult(w.name, RolloutOutcome.FAILED, "ServiceMissing",
                                      "the service is gone", w.image, now - started_at)
             return
         w.image = _image(svc)
@@ -169,28 +167,28 @@ class RolloutWatcher:
                    prior_update_started=w.rollout.prior_update_started)
         if a != w.last:
             # rollbacks and failures stand out in the log; progress is info
-            level = logging.WARNING if a.phase in (ROLLED_BACK, PAUSED, FAILED) else logging.INFO
+            level = logging.WARNING if a.phase in (RolloutPhase.ROLLED_BACK, RolloutPhase.PAUSED, RolloutPhase.FAILED) else logging.INFO
             log.log(level, "rollout of %s: %s (%s) %s", svc.name, a.phase, a.reason, a.message)
         w.last = a
         elapsed = now - started_at
         if w.rolling_back:
             self._poll_rollback(w, svc, a, elapsed)
-        elif a.phase == COMPLETED:
-            w.result = RolloutResult(svc.name, OUT_COMPLETED, "Succeeded", a.message,
+        elif a.phase == RolloutPhase.COMPLETED:
+            w.result = RolloutResult(svc.name, RolloutOutcome.COMPLETED, "Succeeded", a.message,
                                      w.image, elapsed)
-        elif a.phase == ROLLED_BACK:
-            w.result = RolloutResult(svc.name, ROLLED_BACK_RESULT, "RolledBack", a.message,
+        elif a.phase == RolloutPhase.ROLLED_BACK:
+            w.result = RolloutResult(svc.name, RolloutOutcome.ROLLED_BACK, "RolledBack", a.message,
                                      w.image, elapsed)
-        elif a.phase == PAUSED:
-            w.result = RolloutResult(svc.name, ROLLOUT_FAILED, a.reason, a.message, w.image,
+        elif a.phase == RolloutPhase.PAUSED:
+            w.result = RolloutResult(svc.name, RolloutOutcome.FAILED, a.reason, a.message, w.image,
                                      elapsed)
-        elif a.phase == FAILED:
+        elif a.phase == RolloutPhase.FAILED:
             self._on_failure(w, svc, a, elapsed)
 
     def _on_failure(self, w: _Watch, svc: LiveService, a: Assessment, elapsed: float) -> None:
         """Roll back when allowed, otherwise report the failure."""
         if not self._may_roll_back(svc, w.rollout.created):
-            w.result = RolloutResult(svc.name, ROLLOUT_FAILED, a.reason, a.message, w.image,
+            w.result = RolloutResult(svc.name, RolloutOutcome.FAILED, a.reason, a.message, w.image,
                                      elapsed)
             return
         log.warning("rollout of %s failed (%s): %s; rolling back", svc.name, a.reason,
@@ -198,7 +196,7 @@ class RolloutWatcher:
         try:
             self.client.rollback_service(svc.id)
         except SwarmError as err:
-            w.result = RolloutResult(svc.name, ROLLOUT_FAILED, a.reason,
+            w.result = RolloutResult(svc.name, RolloutOutcome.FAILED, a.reason,
                                      f"{a.message}; rollback failed: {err}", w.image, elapsed)
             return
         w.rolling_back, w.failure = True, a.message
@@ -207,11 +205,11 @@ class RolloutWatcher:
                        elapsed: float) -> None:
         """Follow a rollback the watcher started until Swarm reports it done or paused."""
         state = (svc.update_status or {}).get("State", "")
-        if a.phase in (ROLLED_BACK, COMPLETED) and state in ("rollback_completed", "completed"):
-            w.result = RolloutResult(svc.name, ROLLED_BACK_RESULT, "RolledBack", w.failure,
+        if a.phase in (RolloutPhase.ROLLED_BACK, RolloutPhase.COMPLETED) and state in ("rollback_completed", "completed"):
+            w.result = RolloutResult(svc.name, RolloutOutcome.ROLLED_BACK, "RolledBack", w.failure,
                                      w.image, elapsed)
-        elif a.phase == PAUSED:
-            w.result = RolloutResult(svc.name, ROLLOUT_FAILED, a.reason,
+        elif a.phase == RolloutPhase.PAUSED:
+            w.result = RolloutResult(svc.name, RolloutOutcome.FAILED, a.reason,
                                      f"{w.failure}; {a.message}", w.image, elapsed)
 
     @staticmethod
@@ -230,14 +228,14 @@ class RolloutWatcher:
 
     def _timed_out(self, w: _Watch, elapsed: float) -> RolloutResult:
         """The result of a rollout still unsettled at the deadline."""
-        last = w.last or Assessment(PROGRESSING, "Unknown", "never inspected")
+        last = w.last or Assessment(RolloutPhase.PROGRESSING, "Unknown", "never inspected")
         doing = "rollback" if w.rolling_back else "rollout"
         message = f"{doing} still {last.reason} after {elapsed:.0f}s"
         if last.message:
             message += f": {last.message}"
         if w.failure:
             message = f"{w.failure}; {message}"
-        return RolloutResult(w.name, ROLLOUT_FAILED, "RolloutTimeout", message,
+        return RolloutResult(w.name, RolloutOutcome.FAILED, "RolloutTimeout", message,
                              w.image, elapsed)
 
 

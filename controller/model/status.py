@@ -50,6 +50,17 @@ class RolloutOutcome(Word):
     FAILED = "failed"
 
 
+class RolloutPhase(Word):
+    """Where one service's rollout stands at one look (``health.assess``): ``progressing``,
+    then ``completed``, ``rolled_back``, ``paused`` or ``failed``."""
+
+    PROGRESSING = "progressing"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+    PAUSED = "paused"
+    FAILED = "failed"
+
+
 class PassResult(Word):
     """How one pass ended (``keelson_reconcile_total{result}``): ``success`` (something
     changed, all converged), ``noop`` (nothing to change), ``partial`` (some stacks failed),
@@ -59,16 +70,6 @@ class PassResult(Word):
     NOOP = "noop"
     PARTIAL = "partial"
     FAILED = "failed"
-
-
-# Module-level spellings used across the code base (each is the Enum member itself).
-SYNCED, OUT_OF_SYNC, PROGRESSING, FAILED, STALLED, SUSPENDED, UNKNOWN = (
-    SyncStatus.SYNCED, SyncStatus.OUT_OF_SYNC, SyncStatus.PROGRESSING, SyncStatus.FAILED,
-    SyncStatus.STALLED, SyncStatus.SUSPENDED, SyncStatus.UNKNOWN)
-HEALTHY, DEGRADED, ROLLED_BACK, MISSING = (
-    HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.ROLLED_BACK, HealthStatus.MISSING)
-COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED = (
-    RolloutOutcome.COMPLETED, RolloutOutcome.ROLLED_BACK, RolloutOutcome.FAILED)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ class StackStatus:
     """
 
     name: str
-    sync_status: str = UNKNOWN
-    health_status: str = UNKNOWN
+    sync_status: SyncStatus = SyncStatus.UNKNOWN
+    health_status: HealthStatus = HealthStatus.UNKNOWN
     last_attempted_revision: str = ""
     last_applied_revision: str = ""
     last_error: str = ""

@@ -12,7 +12,7 @@ import time
 from typing import Dict, List, Optional
 
 from controller.model import Condition, HistoryEntry, Revision, StackStatus
-from controller.model import status as S
+from controller.model.status import SyncStatus
 from controller.telemetry.scrub import scrub
 
 HISTORY_LIMIT = 5  # entries kept per stack (newest first), as Flux keeps a bounded history
@@ -123,11 +123,11 @@ def _scrub_status(st: StackStatus) -> None:
 def conditions_for(st: StackStatus) -> List[Condition]:
     """Flux-style conditions for a status: Ready always; Reconciling / Stalled only while true."""
     now = time.time()
-    ready = st.sync_status == S.SYNCED
+    ready = st.sync_status == SyncStatus.SYNCED
     conds = [Condition("Ready", "True" if ready else "False", st.reason or
                        ("Succeeded" if ready else st.sync_status), st.last_error, now)]
-    if st.sync_status == S.PROGRESSING:
+    if st.sync_status == SyncStatus.PROGRESSING:
         conds.append(Condition("Reconciling", "True", "Progressing", "", now))
-    if st.sync_status in (S.STALLED, S.FAILED):
+    if st.sync_status in (SyncStatus.STALLED, SyncStatus.FAILED):
         conds.append(Condition("Stalled", "True", st.reason or "Failed", st.last_error, now))
     return conds

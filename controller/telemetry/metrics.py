@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import exposition as _exposition
 
 from controller import __version__
-from controller.model.status import COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED
+from controller.model.status import RolloutOutcome
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
-ROLLOUT_RESULTS = (COMPLETED, ROLLED_BACK_RESULT, ROLLOUT_FAILED)
+ROLLOUT_RESULTS = tuple(RolloutOutcome)
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
@@ -291,7 +291,7 @@ class MetricsRecorder:
             self._ensure_stack_counters(stack)
             self._rollouts.labels(stack=stack, result=result).inc()
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
-            if result == ROLLED_BACK_RESULT:
+            if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
 
     def image_build(self, stack: str, service: str, result: str, duration_s: float) -> None:

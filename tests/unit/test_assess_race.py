@@ -5,7 +5,8 @@ reported done in 0.06 s): the old ``completed`` UpdateStatus and tasks that all 
 image look converged. A changed task template means Swarm will roll tasks, so the rollout is
 progressing until Swarm reports the new update.
 """
-from controller.health.assess import COMPLETED, PROGRESSING, UPDATE_START_GRACE_S, assess
+from controller.health.assess import UPDATE_START_GRACE_S, assess
+from controller.model.status import RolloutPhase
 from controller.model import LiveService, LiveTask
 
 OLD = "2026-11-29T07:00:00.000000000Z"
@@ -30,28 +31,28 @@ def test_stale_completed_status_of_the_previous_update_is_not_ours():
     svc = service(CONFIG_B, CONFIG_A, {"State": "completed", "StartedAt": OLD})
     a = assess(svc, tasks("img@sha256:1"), started_at=1000.0, now=1000.1,
                pending_timeout_s=60, created=False, prior_update_started=OLD)
-    assert a.phase == PROGRESSING and a.reason == "Updating"
+    assert a.phase == RolloutPhase.PROGRESSING and a.reason == "Updating"
 
 
 def test_no_status_yet_after_a_template_change_is_progressing():
     svc = service(CONFIG_B, CONFIG_A, None)
     a = assess(svc, tasks("img@sha256:1"), started_at=1000.0, now=1000.1,
                pending_timeout_s=60, created=False)
-    assert a.phase == PROGRESSING
+    assert a.phase == RolloutPhase.PROGRESSING
 
 
 def test_a_template_change_swarm_never_rolls_is_judged_by_tasks_after_the_grace():
     svc = service(CONFIG_B, CONFIG_A, None)
     a = assess(svc, tasks("img@sha256:1"), started_at=1000.0,
                now=1000.0 + UPDATE_START_GRACE_S + 1, pending_timeout_s=60, created=False)
-    assert a.phase == COMPLETED
+    assert a.phase == RolloutPhase.COMPLETED
 
 
 def test_replicas_only_change_completes_from_tasks_at_once():
     svc = service(CONFIG_A, CONFIG_A, {"State": "completed", "StartedAt": OLD})
     a = assess(svc, tasks("img@sha256:1"), started_at=1000.0, now=1000.1,
                pending_timeout_s=60, created=False, prior_update_started=OLD)
-    assert a.phase == COMPLETED
+    assert a.phase == RolloutPhase.COMPLETED
 
 
 def test_stack_health_counts_running_tasks_per_service():

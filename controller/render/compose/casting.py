@@ -8,7 +8,7 @@ sizes and CPUs keep their written form for the converter (``controller.render.co
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from controller.render.compose.schema import Type, _kind, scalar_text
 

@@ -23,6 +23,7 @@ MAX_HEAD_BYTES = 64 * 1024  # a request head longer than this is not HTTP we und
 COPY_CHUNK_BYTES = 64 * 1024
 
 _DOCKER_VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
+_DOCKER_VERBS = ("create", "prune", "json", "events")  # second segments that are not IDs
 _HTTP_START = re.compile(rb"^[A-Z]{1,12}( |$)")
 _REGISTRY_ROUTE = re.compile(r"^/v2/.+/(manifests|blobs|tags)(/.*)?$")
 
@@ -34,7 +35,8 @@ def route_of(method: str, target: str) -> str:
         method: the HTTP method (``GET``). target: the request target (``/v1.41/services?x=y``).
     Returns:
         str: e.g. ``GET /services``, ``POST /services/*/update``, ``GET /distribution/*/json``
-        (docker's API version prefix dropped; the second segment is always an ID or name), or
+        (docker's API version prefix dropped; a second segment other than ``create``,
+        ``prune``, ``json`` or ``events`` is an ID or name), or
         for the registry ``HEAD /v2/*/manifests/*`` and ``GET /v2/``.
     """
     path = target.split("?", 1)[0]
@@ -45,7 +47,7 @@ def route_of(method: str, target: str) -> str:
     if path.startswith("/distribution/"):  # the image reference itself contains slashes
         return f"{method} /distribution/*/json"
     parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2:
+    if len(parts) >= 2 and parts[1] not in _DOCKER_VERBS:
         parts[1] = "*"
     return f"{method} /" + "/".join(parts) + ("/" if path.endswith("/") and parts else "")
 

@@ -36,9 +36,11 @@ import fcntl
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -81,7 +83,7 @@ class Plan:
 
 QUICK = Plan(scales=(20,), pairs=(2,), running_stacks=20, running_pairs=2, latency_pairs=2,
              idle_stacks=20, idle_s=60)
-FULL = Plan(scales=(20, 100, 300), pairs=(5, 5, 3), running_stacks=20, running_pairs=5,
+FULL = Plan(scales=(20, 100, 300), pairs=(5, 5, 3), running_stacks=20, running_pairs=3,
             latency_pairs=5, idle_stacks=100, idle_s=180)
 
 
@@ -415,13 +417,13 @@ def _count(samples: Sequence[Sample], figure: str, stacks: int, side: str,
     return F.median([getattr(s, which).total for s in chosen])
 
 
-def report(plan: Plan, res: Results, elapsed_s: float, mode: str) -> str:
-    """The Markdown report of one run (tables with targets)."""
+def report(plan: Plan, res: Results, elapsed_s: float, mode: str, context: str = "") -> str:
+    """The Markdown report of one run (tables with targets); ``context`` goes in the header."""
     s = res.samples
     out = [f"Keelson vs `docker stack deploy`, {mode} mode, "
            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, run took "
-           f"{elapsed_s / 60:.1f} min, {os.cpu_count()} CPUs. Medians of alternating pairs; "
-           "ratio = Keelson / docker.", ""]
+           f"{elapsed_s / 60:.1f} min, {os.cpu_count()} CPUs. {context} Medians of alternating "
+           "pairs; ratio = Keelson / docker.", ""]
 
     rows = []
     noop_times = []
@@ -524,6 +526,23 @@ def report(plan: Plan, res: Results, elapsed_s: float, mode: str) -> str:
 
 # -- main ------------------------------------------------------------------------------------
 
+def loadavg() -> str:
+    """The 1-minute load average now (/proc/loadavg)."""
+    return pathlib.Path("/proc/loadavg").read_text().split()[0]
+
+
+def checkout_revision() -> str:
+    """The commit of the checkout Keelson runs from (``+dirty`` with uncommitted changes)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+
+    def git_out(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True,
+                              text=True).stdout.strip()
+
+    dirty = "+dirty" if git_out("status", "--porcelain") else ""
+    return git_out("rev-parse", "--short=12", "HEAD") + dirty
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python3 -m bench.run", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="20 stacks, 2 pairs, 60 s idle")
@@ -560,20 +579,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     base = pathlib.Path(tempfile.mkdtemp(prefix="keelson-bench-"))
     bench = Bench(plan, base)
     started = time.monotonic()
+    load_start, revision = loadavg(), checkout_revision()
     leftovers = stack_prefixes_in_use(bench.swarm)
     if leftovers:
         say(f"removing {len(leftovers)} leftover {PREFIX}* stacks of an earlier run")
         bench.swarm.remove_prefix(PREFIX)
     say(f"run {bench.run_id}: docker via {bench.docker_host}, registry via {bench.registry}, "
         f"files in {base}")
-    ok = False
+    phases = []
+    if "control" in only:
+        phases += [(f"control plane at {n} stacks", bench.control_plane, (n, p))
+                   for n, p in zip(plan.scales, plan.pairs)]
+    if "running" in only:  # before the largest scale, the longest phase
+        at = len(phases) - 1 if len(phases) > 1 else len(phases)
+        phases.insert(at, ("replicas 1 and latency", bench.running_and_latency, ()))
+    ok = True
     try:
-        if "control" in only:
-            for stacks, pairs in zip(plan.scales, plan.pairs):
-                bench.control_plane(stacks, pairs)
-        if "running" in only:
-            bench.running_and_latency()
-        ok = True
+        for label, phase, phase_args in phases:
+            try:
+                phase(*phase_args)
+            except Exception as exc:  # report what the other phases measured
+                ok = False
+                traceback.print_exc()
+                bench.results.notes.append(f"{label} stopped: {exc}")
+                bench.swarm.remove_prefix(PREFIX + bench.run_id)
     finally:
         try:
             bench.swarm.remove_prefix(PREFIX + bench.run_id)
@@ -583,12 +612,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 shutil.rmtree(base, ignore_errors=True)
             else:
                 say(f"logs and repos kept in {base}")
+    context = (f"Keelson at {revision}; load average (1 min) {load_start} at the "
+               f"start, {loadavg()} at the end (the machine is shared).")
     text = report(plan, bench.results, time.monotonic() - started,
-                  "quick" if args.quick else "full")
+                  "quick" if args.quick else "full", context)
     print(text)
     if args.out:
         pathlib.Path(args.out).write_text(text)
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -263,7 +263,8 @@ class CountingProxy:
                         break
                     head = _Head(raw)
                 except ValueError:
-                    self.unparsed_connections += 1
+                    with self._lock:
+                        self.unparsed_connections += 1
                     reader.rest()
                     return
                 with self._lock:

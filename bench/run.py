@@ -219,6 +219,7 @@ class Bench:
         return Sample(figure, stacks, F.DOCKER, seconds, d1.minus(d0), r1.minus(r0))
 
     def record(self, s: Sample) -> None:
+        """Keep a sample and print it as progress."""
         self.results.samples.append(s)
         say(f"{s.figure:<8} {s.stacks:>4} stacks {s.side:<8} {s.seconds:8.2f} s"
             f"  dockerd {s.dockerd.total if s.dockerd else '-'}"

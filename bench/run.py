@@ -396,6 +396,16 @@ class Bench:
             if now != last:
                 last, since = now, time.monotonic()
 
+    def clean_up(self) -> bool:
+        """Remove every stack of this run; False (and a note) if that failed."""
+        try:
+            self.swarm.remove_prefix(PREFIX + self.run_id)
+            return True
+        except Exception as exc:  # e.g. dockerd restarted under us; the next run removes them
+            self.results.notes.append(f"removing {PREFIX}{self.run_id}* failed: {exc}; the "
+                                      "next run removes the leftovers")
+            return False
+
     def close(self) -> None:
         """Stop the proxies and the swarm client."""
         self.docker_proxy.stop()
@@ -603,16 +613,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 ok = False
                 traceback.print_exc()
                 bench.results.notes.append(f"{label} stopped: {exc}")
-                bench.swarm.remove_prefix(PREFIX + bench.run_id)
+                ok = bench.clean_up() and ok
     finally:
-        try:
-            bench.swarm.remove_prefix(PREFIX + bench.run_id)
-        finally:
-            bench.close()
-            if ok and not args.keep:
-                shutil.rmtree(base, ignore_errors=True)
-            else:
-                say(f"logs and repos kept in {base}")
+        ok = bench.clean_up() and ok
+        bench.close()
+        if ok and not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            say(f"logs and repos kept in {base}")
     context = (f"Keelson at {revision}; load average (1 min) {load_start} at the "
                f"start, {loadavg()} at the end (the machine is shared).")
     text = report(plan, bench.results, time.monotonic() - started,

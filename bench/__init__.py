@@ -1,0 +1,1 @@
+"""Benchmarks of Keelson against looping `docker stack deploy` (see run.py)."""

@@ -217,7 +217,9 @@ def keelson_env(repo: str, workdir: str, registry: str, instance: str,
         interval: KEELSON_INTERVAL (``1h`` for timed passes, ``30s`` for the idle figure).
     """
     env = {"KEELSON_REPO": repo, "KEELSON_WORKDIR": workdir, "KEELSON_REGISTRY": registry,
-           "KEELSON_INSTANCE": instance, "KEELSON_INTERVAL": interval}
+           "KEELSON_INSTANCE": instance, "KEELSON_INTERVAL": interval,
+           # the bench wakes Keelson with an unsigned POST /hooks/git on loopback
+           "KEELSON_WEBHOOK_ALLOW_UNSIGNED": "true"}
     if docker_host:
         env["DOCKER_HOST"] = docker_host
     return env

@@ -76,9 +76,16 @@ def stalled(record: StackRecord) -> Outcome:
     return Outcome(SyncStatus.STALLED,
                    HealthStatus.ROLLED_BACK if record.failed_reason == ROLLED_BACK
                    else HealthStatus.DEGRADED,
-                   record.failed_reason or FAILED,
-                   f"failed at revision {record.failed_revision[:12]}: {record.failed_message}",
+                   record.failed_reason or FAILED, _at_revision(record),
                    attempted=record.failed_revision)
+
+
+def _at_revision(record: StackRecord) -> str:
+    """The remembered failure, prefixed with its revision once (a rollout's message already
+    carries the prefix)."""
+    prefix = f"failed at revision {record.failed_revision[:12]}"
+    message = record.failed_message
+    return message if message.startswith("failed at revision") else f"{prefix}: {message}"
 
 
 def refused(reason: str, message: str, *, retryable: bool, loaded: bool) -> Outcome:

@@ -12,6 +12,7 @@ unless the operator allows it; a stack's fault (even a crash) stays in that stac
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -118,7 +119,10 @@ class Reconciler:
         revision = checkout.revision
         rejected: Dict[str, str] = {}
         try:
-            stack_files = find_stacks(checkout.manifests, rejected=rejected)
+            # a manifests folder the revision does not have holds no stacks (git drops an
+            # emptied folder); the prune guard stands between that and removing everything
+            stack_files = (find_stacks(checkout.manifests, rejected=rejected)
+                           if os.path.isdir(checkout.manifests) else {})
         except ManifestError as exc:
             return self._fail_pass(revision, f"cannot list stacks: {exc}")
         try:
@@ -240,6 +244,8 @@ class Reconciler:
                     last_attempted_revision=rev.sha, reason=PRUNE_BLOCKED, last_error=message))
                 if not dry_run:
                     self.store.put(runs[name].status)
+                    self.metrics.stack_status(name, rev.sha, SyncStatus.OUT_OF_SYNC,
+                                              HealthStatus.UNKNOWN)
             if not dry_run:
                 self.store.source_failed(message)
             return [], message

@@ -248,7 +248,6 @@ class StackLine:
                                      loaded=bool(inputs))
             if verdict.remember_failure and not ctx.dry_run:
                 self._record(name, live, rev.sha, inputs, verdict, wrote=False)
-            log.error("stack %s: %s: nothing else changed", name, exc)
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
 
@@ -346,11 +345,14 @@ class StackLine:
                      dry_run: bool) -> None:
         """Log and count the drift a plan found (issue 8.4; metrics only on real passes)."""
         left = remaining_drift(plan)
+        heal = "would be healed" if dry_run else "healing"
         for d in plan.drift:
-            action = ("replacing" if d.immutable else "reported only" if d in left else "healing")
-            log.warning("stack=%s drift %s (%s)", name, describe([d]), action)
-            if action == "healing":
-                warnings.append(f"drift healed: {describe([d])}")
+            action = ("replacing" if d.immutable else "reported only" if d in left else heal)
+            if not dry_run:
+                log.warning("stack=%s drift %s (%s)", name, describe([d]), action)
+            if action == heal:
+                warnings.append(f"drift {'would be healed' if dry_run else 'healed'}: "
+                                f"{describe([d])}")
         if not dry_run:
             self.metrics.drift(name, [d.kind.value for d in plan.drift], len(left))
 

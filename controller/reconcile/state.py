@@ -56,7 +56,7 @@ class StatusStore:
             now = time.time()
             self._pass.update(running=False, last_result=result, last_finished_at=now,
                               count=int(self._pass["count"]) + 1)
-            if result in ("success", "noop"):
+            if result in ("success", "noop", "partial"):  # the pass ran to its end
                 self._pass["last_success_at"] = now
 
     def get(self, stack: str) -> Optional[StackStatus]:

@@ -196,9 +196,12 @@ class GitSource:
             except KeyError:
                 tree = None
             if tree is None or tree.type != "tree":
-                raise GitFetchError(f"manifests path {self.path!r} not found in branch "
-                                    f"{self.branch!r} at {commit.hexsha[:12]} of "
-                                    f"{self._redact(self.url)}")
+                # git keeps no empty folder: a commit that deletes every stack removes the
+                # manifests path too. That is "no stacks" (the prune guard decides), not a
+                # failed fetch.
+                log.warning("manifests path %r not found in branch %r at %s: no stacks",
+                            self.path, self.branch, commit.hexsha[:12])
+                return {}
         return {t.name: t.hexsha for t in tree.trees}
 
     def _export(self, repo: git.Repo, sha: str) -> str:

@@ -129,11 +129,13 @@ def test_unreachable_url_keeps_the_old_tree(manifest_repo, tmp_path):
     assert os.path.exists(co.root + ".complete")
 
 
-def test_missing_manifests_path_is_named(manifest_repo, tmp_path):
+def test_missing_manifests_path_means_no_stacks(manifest_repo, tmp_path):
+    """git keeps no empty folder: deleting every stack deletes the manifests path. That is a
+    revision with no stacks (the pass's prune guard decides), not a failed fetch."""
     seeded(manifest_repo)
     src = GitSource(manifest_repo.url, "main", "deploy/stacks", str(tmp_path / "wd"), environ={})
-    with pytest.raises(GitFetchError, match="manifests path 'deploy/stacks' not found"):
-        src.fetch()
+    co = src.fetch()
+    assert co.stack_hashes == {} and not os.path.isdir(co.manifests)
 
 
 def test_top_level_path_and_local_work_tree(manifest_repo, tmp_path):

@@ -80,3 +80,9 @@ def test_a_stack_reads_only_its_folder_unless_a_path_leaves_it(tmp_path):
     assert not reads_only_its_folder(manifest({"services": {"a": {"env_file": "../x.env"}}}))
     assert not reads_only_its_folder(manifest({}, {"a": BuildSpec(str(tmp_path / "other"))}))
     assert not reads_only_its_folder(manifest({}, {"a": BuildSpec(str(folder), "../Dockerfile")}))
+
+
+def test_stalled_message_names_the_revision_once():
+    rec = StackRecord(failed_revision="a" * 40, failed_source_hash="h", failed_reason="RolledBack",
+                      failed_message="failed at revision aaaaaaaaaaaa: s_a: rolled_back (x)")
+    assert outcome.stalled(rec).message == "failed at revision aaaaaaaaaaaa: s_a: rolled_back (x)"

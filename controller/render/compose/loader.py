@@ -409,7 +409,8 @@ class _Loading:
                 "make both agree)")
         for var, where in self.ctx.missing.items():
             self.warnings.append(f"variable {var} is not set, using an empty string "
-                                 f"(at {where})")
+                                 f"(at {where}; stacks see their .env and the controller "
+                                 "variables named in KEELSON_ENV_ALLOW)")
         compose.pop("version", None)  # accepted for compatibility, means nothing
         if compose.pop("name", None) is not None:
             self.warnings.append("top-level name is ignored: a stack is named after its folder")

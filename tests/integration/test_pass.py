@@ -109,3 +109,22 @@ def test_one_stack_fault_stays_in_that_stack(engine, registry, manifest_repo, st
     assert st[bad_folder]["sync_status"] == "Failed"
     assert "not a valid stack name" in st[bad_folder]["last_error"]
     assert versions(engine, deep) == {}
+
+
+def test_deleting_every_stack_folder_is_blocked_not_a_failed_fetch(engine, registry, manifest_repo,
+                                                                   stack_names, tmp_path):
+    """git keeps no empty folder: a commit that deletes every stack deletes the manifests folder.
+    That revision has no stacks, so the prune guard blocks it (nothing removed, PruneBlocked)."""
+    names = [stack_names("all") for _ in range(2)]
+    for n in names:
+        manifest_repo.write(f"manifests/{n}/stack.yml", busy_stack(registry))
+    manifest_repo.commit("two stacks")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, names)
+    assert app.sync().converged
+    for n in names:
+        manifest_repo.remove(f"manifests/{n}")
+    manifest_repo.commit("everything deleted")
+    out = app.sync()
+    assert out.result == "failed" and out.removed == [] and "prune blocked" in out.error
+    st = app.store.snapshot()["stacks"]
+    assert all(st[n]["reason"] == "PruneBlocked" and versions(engine, n) for n in names)

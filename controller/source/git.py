@@ -175,7 +175,8 @@ class GitSource:
         """Fetch only the followed branch (the URL is passed each time, never stored)."""
         tracking = TRACKING_PREFIX + self.branch
         try:
-            repo.git.fetch("--no-tags", "--force", "--quiet", self.url,
+            # no auto-maintenance: a poll every 30 s must not spawn git's housekeeping each time
+            repo.git.fetch("--no-tags", "--force", "--quiet", "--no-auto-maintenance", self.url,
                            f"+refs/heads/{self.branch}:{tracking}",
                            env=env, kill_after_timeout=self.timeout_s)
         except git.GitCommandError as exc:

@@ -166,13 +166,13 @@ class StackLine:
             return self.settle(name, live, ctx, decide.crashed(exc))
 
     def _run(self, name: str, stack_file: str, live: Optional[LiveStack],
-             ctx: PassContext) -> StackResult:
+             ctx: PassContext, use_cache: bool = True) -> StackResult:
         rev = ctx.checkout.revision
         record = (live.record if live else None) or StackRecord()
         if record.instance not in self.guard.ownership.record_owners:
             record = StackRecord()  # another instance's memory is not ours to act on
         rendered = self._cached(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
-                                ctx.dry_run)
+                                ctx.dry_run) if use_cache else None
         loaded, inputs = None, ""
         try:
             if rendered is None:
@@ -210,6 +210,10 @@ class StackLine:
                                    self.settings.recreate)
             plan = plan_stack(rendered.desired, live, None, self.settings.instance,
                               network_names=ctx.network_names, drift_mode=opts.drift)
+            if fast and not plan.empty:
+                # something to write: render again from the files (the cached stack keeps
+                # only what a no-op pass needs)
+                return self._run(name, stack_file, live, ctx, use_cache=False)
             warnings = list(rendered.warnings)
             self._drift_found(name, plan, warnings, ctx.dry_run)
             try:
@@ -283,8 +287,13 @@ class StackLine:
         return rendered
 
     def _remember(self, name: str, rendered: Rendered) -> None:
+        """Keep a rendered stack for the fast path, without what only a render needs (the
+        Compose document, positions, file contents, variables): memory stays small at
+        hundreds of stacks, and no interpolated value outlives its pass."""
+        slim = replace(rendered.manifest, compose={}, positions={}, file_data={}, inputs={},
+                       position_files={}, variables={})
         with self._lock:
-            self._rendered[name] = rendered
+            self._rendered[name] = replace(rendered, manifest=slim)
 
     def keep_only(self, names: Sequence[str]) -> None:
         """Forget rendered stacks not in ``names`` (memory stays bounded by the repo)."""

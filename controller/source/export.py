@@ -59,7 +59,15 @@ def extract_tree(stream: IO[bytes], dest: str, *, max_bytes: int) -> ExportRepor
     """
     dest = os.path.abspath(dest)
     total = 0
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|")
+    except tarfile.ReadError as exc:
+        # a commit with no files: git writes its pax global header and then the end of the
+        # archive, which Python's tarfile reads as a broken header. That is an empty tree.
+        if "end of file header" in str(exc) or "empty file" in str(exc):
+            return ExportReport(total_bytes=0, escaping_links=())
+        raise
+    with tar:
         for member in tar:
             if member.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
                 continue  # pax headers (git writes the commit id in one)

@@ -61,3 +61,19 @@ def test_refused_members(tmp_path, python, members):
 def test_tree_cap(tmp_path):
     with pytest.raises(ExportRefused, match="KEELSON_MAX_TREE_BYTES"):
         extract_tree(tar_of(("a", "file", b"x" * 5000)), str(tmp_path), max_bytes=4000)
+
+
+def test_a_commit_without_files_exports_an_empty_tree(tmp_path):
+    """git archive of an empty tree is a pax global header and the end of the archive, which
+    Python's tarfile reads as a broken header: Keelson exports it as an empty tree."""
+    import subprocess
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-q", "--allow-empty", "-m", "empty"], check=True)
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", "HEAD"],
+                             check=True, capture_output=True).stdout
+    dest = tmp_path / "out"
+    dest.mkdir()
+    report = extract_tree(io.BytesIO(archive), str(dest), max_bytes=1 << 20)
+    assert report.total_bytes == 0 and list(dest.iterdir()) == []

@@ -141,6 +141,7 @@ class ImageBuilder:
             log.debug("image %s already in the registry (%s); not building", ref, info[0])
             return ImageRef(repo, tag, *info)
         if self.engine.local_image(ref) is None:
+            log.info("image %s building (%s/%s)", ref, stack, service)
             inputs = build_inputs(build, self.limits)
             self._timed("image_build", stack, service, lambda: self.engine.build(
                 build.context, inputs.dockerfile, ref,

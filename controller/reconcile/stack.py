@@ -421,7 +421,7 @@ class StackLine:
         """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
         prev = self.store.get(name)
         st = StackStatus(name, sync_status=SyncStatus.PROGRESSING,
-                         health_status=prev.health_status if prev else HealthStatus.UNKNOWN,
+                         health_status=HealthStatus.PROGRESSING,  # judged when it settles
                          last_attempted_revision=revision,
                          last_applied_revision=prev.last_applied_revision if prev else "",
                          reason="Progressing", warnings=list(warnings))

@@ -404,18 +404,3 @@ def default_instance(repo: str, path: str, legacy: bool = False) -> str:
     ident = repo if legacy else repo_identity(repo)
     where = path if legacy else path.strip("/")
     return "keelson-" + hashlib.sha256(f"{ident}#{where}".encode()).hexdigest()[:10]
-
-
-
-
-def default_instance(repo: str, path: str, legacy: bool = False) -> str:
-    """``keelson-`` + 10 hex of sha256(repo identity + ``#`` + path).
-
-    Args:
-        repo: KEELSON_REPO. path: KEELSON_PATH.
-        legacy: hash the URL as given (credentials included), as versions before issue 7 did;
-            used only to take over stacks such a version labelled.
-    """
-    ident = repo if legacy else repo_identity(repo)
-    where = path if legacy else path.strip("/")
-    return "keelson-" + hashlib.sha256(f"{ident}#{where}".encode()).hexdigest()[:10]

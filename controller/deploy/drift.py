@@ -88,6 +88,7 @@ def label_drift(desired_labels: Mapping[str, str], live_labels: Mapping[str, str
     """``Labels.<key>`` paths where a config's or secret's labels differ (Keelson's own
     ``io.keelson.*`` labels excluded)."""
     def mine(labels):
+        """The labels without Keelson's own bookkeeping."""
         return {k: v for k, v in labels.items() if not k.startswith("io.keelson.")}
     return tuple(f"Labels.{k}" for k in sorted(set(mine(desired_labels)) | set(mine(live_labels)))
                  if mine(desired_labels).get(k) != mine(live_labels).get(k))

@@ -201,6 +201,7 @@ def _assess_finite(service: LiveService, tasks: List[LiveTask], started_at: floa
     monitor_s = ((service.spec.get("UpdateConfig") or {}).get("Monitor") or 5e9) / 1e9
 
     def ok(t: LiveTask) -> bool:
+        """A task done by design: complete, or running past the monitor period."""
         return t.state == "complete" or (
             not job and t.state == "running" and now - (t.updated_at or now) >= monitor_s)
     if "ReplicatedJob" in mode:

@@ -41,6 +41,7 @@ class _Watch:
 
     @property
     def name(self) -> str:
+        """The service's name, or its ID before the first look."""
         return self.rollout.service or self.rollout.service_id
 
 

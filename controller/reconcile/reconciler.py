@@ -167,6 +167,7 @@ class Reconciler:
         does not wait behind the others.
         """
         def changed_first(name: str):
+            """Sort key: (already applied?, name), so changed stacks come first."""
             record = live_all[name].record if name in live_all else None
             applied = record.applied_source_hash if record else ""
             return (applied == ctx.checkout.stack_hashes.get(name, ""), name)

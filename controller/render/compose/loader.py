@@ -272,6 +272,7 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
     shown = sandbox.shown
 
     def read(path: str) -> str:
+        """A stack file's text, through the sandbox and under its size cap."""
         return sandbox.read_text(path, what="stack file",
                                  max_bytes=sandbox.limits.stack_file_bytes)
 

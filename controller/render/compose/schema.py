@@ -48,6 +48,7 @@ class Context(KeyLocator):
             inner = lookup
 
             def recording(name: str) -> Optional[str]:
+                """Look ``name`` up and remember it (it is an input of the stack)."""
                 value = inner(name)
                 self.looked_up[name] = value
                 return value

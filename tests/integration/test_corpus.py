@@ -15,6 +15,7 @@ deployed instead.
 from __future__ import annotations
 
 import pathlib
+import re
 import uuid
 
 import pytest
@@ -100,10 +101,23 @@ def _stack(tag: str, name: str) -> str:
     return f"{tag}{name[:2]}"
 
 
+LEFTOVER = re.compile(r"^c[kd][0-9a-f]{5}[0-9a-z-]{2}$")  # corpus stacks (see ``_stack``)
+
+
+def remove_leftover_corpus_stacks(engine) -> None:
+    """Remove corpus stacks a killed earlier run left behind: they hold the corpus's fixed
+    published ports (4003x), and a new deploy of the same file would be refused."""
+    spaces = {s.attrs["Spec"].get("Labels", {}).get("com.docker.stack.namespace", "")
+              for s in engine.services.list(filters={"label": "com.docker.stack.namespace"})}
+    for ns in sorted(n for n in spaces if LEFTOVER.match(n)):
+        remove_stack(engine, ns)
+
+
 @pytest.fixture(scope="module")
 def corpus_run(engine, registry, tmp_path_factory):
     """Deploy every corpus file with Keelson (twice) and with docker; snapshots of both."""
     tag = uuid.uuid4().hex[:5]
+    remove_leftover_corpus_stacks(engine)
     ours = {f: _stack(f"ck{tag}", f) for f in FILES}
     theirs = {f: _stack(f"cd{tag}", f) for f in FILES}
     base = tmp_path_factory.mktemp("corpus")

@@ -16,6 +16,7 @@ from controller.deploy.apply import Applier
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
 from controller.images.digests import DigestCache
+from controller.secrets.sops import SopsDecryptor
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -85,7 +86,10 @@ class App:
                                      applier=self.applier, watcher=self.watcher,
                                      metrics=self.metrics, store=self.store,
                                      environ=allowed_variables(environ, settings.env_allow),
-                                     guard=self.guard)
+                                     guard=self.guard,
+                                     # issue 9: SOPS files decrypted in memory with the age key
+                                     decryptor=(SopsDecryptor(settings.sops_age_key_file)
+                                                if settings.sops_age_key_file else None))
         self.loop: Optional[ReconcileLoop] = None
         self.server = None
         self.file_watcher = None

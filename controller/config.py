@@ -291,6 +291,11 @@ class Settings:
                                    "seconds a git fetch may take", above=0)
     pass_deadline_s: float = setting(3600.0, "KEELSON_PASS_DEADLINE", "duration",
                                      "seconds a pass may run before /readyz answers 503", above=0)
+    # -- secrets in git: SOPS + age (issue 9) --
+    sops_age_key_file: str = setting("", "KEELSON_SOPS_AGE_KEY_FILE", "str",
+                                     "file (Docker secret) with the age identity that decrypts "
+                                     "SOPS-encrypted files in the repo ('' : none)",
+                                     empty_ok=True)
 
     def validated(self) -> "Settings":
         """Return the settings checked and completed (policy level parsed, default instance).

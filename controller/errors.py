@@ -112,6 +112,13 @@ class RepoAccessError(ManifestError):
                          key=key)
 
 
+class DecryptError(ManifestError):
+    """A SOPS-encrypted file Keelson cannot decrypt: not for its age key, a key service named,
+    or sops failed (issue 9). Names the file and recipients, never the content."""
+
+    reason = "DecryptFailed"
+
+
 class ImageError(KeelsonError):
     """An image could not be built, pushed or resolved."""
 

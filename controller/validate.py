@@ -43,6 +43,7 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
     from controller.render.compose.loader import find_stacks, load_stack
     from controller.render.convert.preflight import preflight
     from controller.report import print_merged
+    from controller.secrets.sops import SopsDecryptor
 
     settings_env = environ if settings_env is None else settings_env
     policy = _admission(settings_env, level)  # issue 7
@@ -66,10 +67,13 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
     if not stacks:
         print(f"{directory}: no stacks found (a sub-folder with stack.yml or compose.yml)", file=out)
         return 1
+    key_file = settings_env.get("KEELSON_SOPS_AGE_KEY_FILE", "")
+    decryptor = SopsDecryptor(key_file) if key_file else None  # issue 9: SOPS files
     bad = 0
     for name, file in stacks.items():
         try:
-            manifest = load_stack(name, file, environ, root=directory, limits=limits)
+            manifest = load_stack(name, file, environ, root=directory, limits=limits,
+                                  decryptor=decryptor)
             # built images do not exist offline: a placeholder stands in for each
             desired = to_desired(manifest, placeholder_refs(manifest), None,  # secrets read
                                  bind_root=settings_env.get("KEELSON_BIND_ROOT", ""))  # .variables

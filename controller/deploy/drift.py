@@ -167,7 +167,8 @@ def resolve_options(options: StackOptions, drift_setting: str = "heal",
         StackOptions with ``drift`` always set.
     """
     return StackOptions(drift=options.drift or DriftMode(drift_setting),
-                        recreate=frozenset(options.recreate) | frozenset(recreate_setting))
+                        recreate=frozenset(options.recreate) | frozenset(recreate_setting),
+                        follow_tags=options.follow_tags)
 
 
 def remaining_drift(plan: StackPlan) -> List[Drift]:

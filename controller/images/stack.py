@@ -144,6 +144,68 @@ def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
     return out
 
 
+@dataclass(frozen=True)
+class TagMove:
+    """A service whose tag now names another digest than the one it runs (issue 9).
+
+    Attributes:
+        service: the compose service name. tag: ``repo:tag``. old: the digest the live service
+            pins (``sha256:...``). new: the digest the tag names now.
+    """
+
+    service: str
+    tag: str
+    old: str
+    new: str
+
+
+def live_pinned_images(manifest: StackManifest, live: Optional[LiveStack]) -> Optional[StackImages]:
+    """The image-only services at the digests their live services pin (``follow_tags: false``).
+
+    Args:
+        manifest: the loaded stack. live: its live objects.
+    Returns:
+        StackImages with a ref for every image-only service, or None when one of them does not
+        run pinned at the same repository and tag (a new service, a changed tag): then the
+        registry must be asked.
+    """
+    out = StackImages()
+    for svc, body in sorted(manifest.services.items()):
+        if svc in manifest.builds:
+            continue
+        want = ImageRef.parse(str(body.get("image") or ""))
+        if want.digest:
+            out.refs[svc] = want
+            continue
+        kept = _keep_live(live, manifest.name, svc, want)
+        if kept is None:
+            return None
+        out.refs[svc] = ImageRef(kept.repository, kept.tag or "latest", kept.digest,
+                                 kept.platforms)
+    return out
+
+
+def tag_moves(manifest: StackManifest, live: Optional[LiveStack],
+              refs: Dict[str, ImageRef]) -> List[TagMove]:
+    """Services whose image reference names the same repo:tag as the live service but another
+    digest: a tag that moved at the registry (no change in git).
+
+    Args:
+        manifest: the loaded stack. live: its live objects. refs: service -> ImageRef to run.
+    Returns:
+        one TagMove per such service, sorted by service.
+    """
+    moves = []
+    for svc, ref in sorted(refs.items()):
+        if svc in manifest.builds or not ref.tag or not ref.digest:
+            continue
+        cur = ImageRef.parse(live_image_for(live, manifest.name, svc))
+        if (cur.digest and cur.digest != ref.digest
+                and (cur.repository, cur.tag or "latest") == (ref.repository, ref.tag)):
+            moves.append(TagMove(svc, f"{ref.repository}:{ref.tag}", cur.digest, ref.digest))
+    return moves
+
+
 def _keep_live(live: Optional[LiveStack], stack: str, service: str,
                want: ImageRef) -> Optional[ImageRef]:
     """The live pinned image when it is the same repository and tag as ``want`` (else None).

@@ -65,7 +65,10 @@ class StackOptions:
         drift: DriftMode, or None to follow the operator's setting (KEELSON_DRIFT).
         recreate: object kinds (``networks``) the stack allows Keelson to replace when a
             change cannot be applied in place; empty by default.
+        follow_tags: True (default) rolls a service when its tag moves at the registry; False
+            keeps the digest live services pin while the stack's inputs are unchanged (issue 9).
     """
 
     drift: "DriftMode | None" = None
     recreate: FrozenSet[str] = frozenset()
+    follow_tags: bool = True

@@ -74,11 +74,12 @@ class Reconciler:
         builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
         metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
         guard: ownership rules and admission policy; None builds one from ``settings``.
+        decryptor: SOPS decryptor handed to every stack's loader (None: no age key).
     """
 
     def __init__(self, settings: Settings, *, source, client, builder, digests: DigestCache,
                  applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
-                 guard: Optional[Guard] = None):
+                 guard: Optional[Guard] = None, decryptor=None):
         self.settings = settings
         self.source = source
         self.client = client
@@ -89,7 +90,8 @@ class Reconciler:
         self.guard = guard or Guard.from_settings(settings)
         self.line = StackLine(settings, source=source, client=client, builder=builder,
                               digests=digests, applier=applier, watcher=watcher,
-                              metrics=metrics, store=store, environ=environ, guard=self.guard)
+                              metrics=metrics, store=store, environ=environ, guard=self.guard,
+                              decryptor=decryptor)
 
     def reconcile(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
         """Run one pass.

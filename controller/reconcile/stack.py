@@ -29,9 +29,11 @@ from controller.model.status import HealthStatus, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import StackImages, resolve_pulled_images, stack_images
+from controller.images.stack import (StackImages, TagMove, live_pinned_images,
+                                     resolve_pulled_images, stack_images, tag_moves)
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
+from controller.render.compose.encrypted import Decryptor
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.convert.preflight import preflight
@@ -135,12 +137,15 @@ class StackLine:
         builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
         metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
         guard: ownership rules and admission policy (``policy.guard.Guard``).
+        decryptor: decrypts SOPS-encrypted files in memory (``secrets.sops.SopsDecryptor``),
+            or None when no age key is configured.
     """
 
     def __init__(self, settings, *, source, client, builder, digests: DigestCache,
                  applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
-                 guard: Guard):
+                 guard: Guard, decryptor: Optional[Decryptor] = None):
         self.settings = settings
+        self.decryptor = decryptor
         self.guard = guard
         self.limits = RepoLimits.from_settings(settings)
         self.source = source
@@ -182,8 +187,7 @@ class StackLine:
                                     bind_root=self.settings.bind_root)
                 self.guard.check_owner(loaded, live, wanted_objects(sketch))
                 self.guard.check_admission(loaded, sketch)
-                pulled = resolve_pulled_images(loaded, live, digests=self.digests)
-                inputs = inputs_hash(loaded, pulled.refs, self._options())
+                pulled, inputs = self._pulled(loaded, live, record)
                 if decide.is_stalled(record, inputs):
                     # these inputs already failed: wait until one of them changes
                     return self.settle(name, live, ctx, decide.stalled(record))
@@ -233,11 +237,14 @@ class StackLine:
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
                 self._progressing(name, rev.sha, warnings)
+            moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
+                     if applied.rollouts else [])
             results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
             for res in results:
                 self.metrics.rollout_finished(name, res.service, res.outcome, res.duration_s)
             verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
                                             degraded=rendered.images.degraded)
+            verdict = self._tags_moved(name, rev, moves, verdict)
             if verdict.prune:
                 warnings.extend(self.applier.prune(name, plan, live, result=applied))
             if verdict.sync == SyncStatus.SYNCED and not results:
@@ -259,9 +266,56 @@ class StackLine:
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
         # every read is confined to the tree and capped by the operator's limits
         manifest = load_stack(name, stack_file, self.environ, root=checkout.root,
-                              limits=self.limits)
+                              limits=self.limits, decryptor=self.decryptor)
         manifest.source_hash = checkout.stack_hashes.get(name, "")
         return manifest
+
+    def _pulled(self, loaded: StackManifest, live: Optional[LiveStack],
+                record: StackRecord) -> Tuple[StackImages, str]:
+        """The image-only services pinned, and the stack's inputs key with them.
+
+        With ``x-keelson: {follow_tags: false}`` the digests live services pin are kept while
+        every other input is what was last applied (no registry request); any change of an
+        input (a commit) resolves the tags again. Otherwise each tag is resolved through the
+        digest cache (asked at most once per KEELSON_IMAGE_POLL_INTERVAL).
+        """
+        if not loaded.options.follow_tags and record.applied_source_hash:
+            kept = live_pinned_images(loaded, live)
+            if kept is not None:
+                inputs = inputs_hash(loaded, kept.refs, self._options())
+                if inputs == record.applied_source_hash:
+                    return kept, inputs
+        pulled = resolve_pulled_images(loaded, live, digests=self.digests)
+        return pulled, inputs_hash(loaded, pulled.refs, self._options())
+
+    def _tags_moved(self, name: str, rev, moves: Sequence[TagMove],
+                    verdict: Outcome) -> Outcome:
+        """Report tags that moved at the registry and rolled out (issue 9): one log line and
+        one history entry per service, with the fields ``stack service tag old new result``
+        (what a notifier hooks on). A failed rollout's message names the digest that failed, so
+        the Stalled status after it says which digest is not retried until the tag moves.
+
+        Returns:
+            the verdict, its message prefixed with the failed digests when it failed.
+        """
+        if not moves:
+            return verdict
+        ok = verdict.sync == SyncStatus.SYNCED
+        result = "Succeeded" if ok else verdict.reason
+        for m in moves:
+            log.log(logging.INFO if ok else logging.WARNING,
+                    "stack=%s service=%s image update tag=%s old=%s new=%s result=%s",
+                    name, m.service, m.tag, m.old, m.new, result)
+            self.store.add_history(name, HistoryEntry(
+                rev.sha, "ImageUpdated" if ok else "ImageUpdateFailed", time.time(),
+                f"service={m.service} tag={m.tag} old={m.old} new={m.new} result={result}"))
+        if ok:
+            return verdict
+        named = ", ".join(f"{m.tag}@{m.new}" for m in moves)
+        prefix = f"failed at revision {rev.short}"
+        rest = verdict.message[len(prefix):].lstrip(": ") if verdict.message.startswith(
+            prefix) else verdict.message
+        return replace(verdict, message=f"{prefix}: image {named} (tag moved): {rest}")
 
     def _options(self) -> Dict[str, str]:
         """Operator settings a stack's rendering depends on (part of its inputs key)."""

@@ -93,6 +93,16 @@ class StatusStore:
             status.history = hist[:HISTORY_LIMIT]
             self._stacks[status.name] = status
 
+    def add_history(self, stack: str, entry: HistoryEntry) -> None:
+        """Prepend ``entry`` (message scrubbed) to ``stack``'s history without changing its
+        status (e.g. an image update, issue 9); a stack not seen yet gets an empty status."""
+        entry = dataclasses.replace(entry, message=scrub(entry.message))
+        with self._lock:
+            st = self._stacks.get(stack)
+            if st is None:
+                st = self._stacks[stack] = StackStatus(stack)
+            st.history = [entry, *st.history][:HISTORY_LIMIT]
+
     def forget(self, stack: str) -> None:
         """Drop a stack that left the repo and the swarm."""
         with self._lock:

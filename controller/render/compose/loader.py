@@ -24,6 +24,7 @@ from controller.render.compose.merge import MergedDocument, StackDocument, merge
 from controller.render.compose.options import stack_options
 from controller.render.compose.schema import Context, join
 from controller.render.compose.reference import is_valid_reference
+from controller.render.compose.encrypted import Decryptor, sops_metadata
 from controller.render.compose.sandbox import RepoLimits, RepoSandbox
 from controller.render.compose.yaml_load import load_yaml
 
@@ -235,7 +236,8 @@ def check_files_list(value, key: str, positions: Mapping[str, int], shown: str) 
 
 
 def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] = None, *,
-               root: Optional[str] = None, limits: Optional[RepoLimits] = None) -> StackManifest:
+               root: Optional[str] = None, limits: Optional[RepoLimits] = None,
+               decryptor: Optional[Decryptor] = None) -> StackManifest:
     """Load one stack (its base file merged with its override files) into a StackManifest.
 
     The files are chosen by :func:`stack_file_set` from the stack file's folder, then by the
@@ -255,6 +257,8 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
         root: the tree every read must stay in (the exported revision); errors name files
             relative to it. Default: the stack's own folder.
         limits: size caps (default ``sandbox.DEFAULT_LIMITS``).
+        decryptor: decrypts SOPS-encrypted secret/config files, env_files and ``.env`` in
+            memory (``encrypted.Decryptor``); None: such a file is an error.
     Returns:
         StackManifest with ``compose`` interpolated, cast and validated, ``files`` (merge
         order), ``builds``, warnings (ignored keys, unset variables), ``positions`` and
@@ -301,7 +305,7 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
         raise exc.located(stack=name, file=shown(stack_file))
     merged = merge_documents(docs) if len(docs) > 1 else None
     return _load(docs[0], merged, name=name, directory=directory, fileset=fileset,
-                 environ=environ, root=root, sandbox=sandbox)
+                 environ=environ, root=root, sandbox=sandbox, decryptor=decryptor)
 
 
 def _read_document(path: str, shown, read: Reader) -> StackDocument:
@@ -354,9 +358,11 @@ def load_text(text: str, *, name: str = "test", directory: str = ".",
 
 def _load(base: StackDocument, merged: Optional[MergedDocument], *, name: str, directory: str,
           fileset: StackFileSet, environ: Optional[Mapping[str, str]],
-          root: Optional[str], sandbox: RepoSandbox) -> StackManifest:
+          root: Optional[str], sandbox: RepoSandbox,
+          decryptor: Optional[Decryptor] = None) -> StackManifest:
     try:
-        return _Loading(name, directory, fileset, environ, root, sandbox).run(base, merged)
+        return _Loading(name, directory, fileset, environ, root, sandbox,
+                        decryptor).run(base, merged)
     except ManifestError as exc:
         raise exc.located(stack=name, file=base.file)
     except RecursionError as exc:  # a guard missed a deep structure: still this stack's fault
@@ -369,8 +375,9 @@ class _Loading:
 
     def __init__(self, name: str, directory: str, fileset: StackFileSet,
                  environ: Optional[Mapping[str, str]], root: Optional[str],
-                 sandbox: RepoSandbox):
+                 sandbox: RepoSandbox, decryptor: Optional[Decryptor] = None):
         self.name, self.directory, self.file = name, directory, fileset.base
+        self.decryptor = decryptor
         self.fileset = fileset
         self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
         self.inputs: Dict[str, str] = {}
@@ -426,9 +433,9 @@ class _Loading:
                     fkey = f"{kind}.{key}.file"
                     obj["file"] = self._path(obj["file"], fkey, want="file")
                     try:
-                        file_data[obj["file"]] = self.sandbox.read(
+                        file_data[obj["file"]] = self._plain(obj["file"], self.sandbox.read(
                             obj["file"], what=f"{kind[:-1]} file",
-                            max_bytes=self.sandbox.limits.object_file_bytes)
+                            max_bytes=self.sandbox.limits.object_file_bytes))
                     except ManifestError as exc:
                         raise exc.at(key=fkey, line=self.ctx.line(fkey))
                     self._input(obj["file"], "file")
@@ -471,8 +478,7 @@ class _Loading:
         path = os.path.join(self.directory, DOTENV_NAME)
         if not os.path.lexists(path):
             return {}
-        text = self.sandbox.read_text(path, what=DOTENV_NAME,
-                                      max_bytes=self.sandbox.limits.env_file_bytes)
+        text = self._text(path, what=DOTENV_NAME)
         self._input(path, "file")
         try:
             return parse_dotenv(text)
@@ -552,8 +558,7 @@ class _Loading:
             if not os.path.lexists(path):
                 continue  # ``required: false`` and absent
             try:
-                text = self.sandbox.read_text(path, what="env_file",
-                                              max_bytes=self.sandbox.limits.env_file_bytes)
+                text = self._text(path, what="env_file")
             except ManifestError as exc:
                 raise exc.at(key=ekey, line=self.ctx.line(ekey))
             self._input(path, "file")
@@ -567,6 +572,37 @@ class _Loading:
             if v is not None or k not in merged:
                 merged[k] = v
         return merged
+
+    def _plain(self, path: str, data: bytes) -> bytes:
+        """``data`` as is, or decrypted in memory when it is a SOPS-encrypted file (age only).
+
+        Raises:
+            ManifestError: it names a key service other than age, Keelson holds no age key,
+                or it cannot be decrypted; naming the file and its recipients, never content.
+        """
+        meta = sops_metadata(data)
+        if meta is None:
+            return data
+        shown = self.sandbox.shown(path)
+        if meta.remote_keys:
+            raise ManifestError(f"{shown} is SOPS-encrypted with {', '.join(meta.remote_keys)} "
+                                "keys: Keelson decrypts age recipients only (sops must not call "
+                                "a key service)")
+        if self.decryptor is None:
+            raise ManifestError(f"{shown} is SOPS-encrypted (age recipients: "
+                                f"{', '.join(meta.recipients) or 'none'}) but Keelson holds no "
+                                "age key: set KEELSON_SOPS_AGE_KEY_FILE")
+        return self.decryptor.decrypt(data, meta, shown)
+
+    def _text(self, path: str, *, what: str) -> str:
+        """A dotenv file's text (decrypted when SOPS-encrypted), through the sandbox."""
+        data = self._plain(path, self.sandbox.read(path, what=what,
+                                                   max_bytes=self.sandbox.limits.env_file_bytes))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{what} {self.sandbox.shown(path)} is not UTF-8 text "
+                                f"(byte {exc.start})") from exc
 
     def _input(self, path: str, kind: str) -> None:
         """Record ``path`` (a file, or a folder's tree) and its hash in ``inputs``.

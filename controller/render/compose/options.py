@@ -1,7 +1,8 @@
 """Per-stack options (pure): the ``x-keelson:`` mapping at the top of a stack file.
 
 Compose ignores ``x-`` keys, so ``docker stack deploy`` reads the same file unchanged. Keys read
-here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``. Other keys are left to
+here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``; (issue 9)
+``follow_tags: true|false``. Other keys are left to
 the stages that own them (e.g. ``files``) and are not an error here.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         StackOptions: ``drift`` None unless given; ``recreate`` empty unless given.
     Raises:
         ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report, or
-            ``recreate`` is not a list of known kinds; located at the key's line.
+            ``recreate`` is not a list of known kinds, or ``follow_tags`` is not a boolean;
+            located at the key's line.
     """
     raw = doc.get(OPTIONS_KEY) if isinstance(doc, dict) else None
     if raw is None:
@@ -45,4 +47,9 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         raise ctx.error(f"{OPTIONS_KEY}.recreate",
                        f"recreate takes a list of {', '.join(sorted(RECREATABLE))}, got "
                        f"{recreate!r} (volumes are never recreated: their data would be lost)")
-    return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate))
+    follow = raw.get("follow_tags", True)
+    if not isinstance(follow, bool):
+        raise ctx.error(f"{OPTIONS_KEY}.follow_tags",
+                        f"follow_tags must be true or false, got {follow!r}")
+    return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate),
+                        follow_tags=follow)

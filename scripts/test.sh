@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/dev-env.sh
-python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -i 'warning' || true
+python3 -m pip install -q --disable-pip-version-check -e '.[test,sops]' 2>&1 | grep -v -i 'warning' || true
 PYTEST=(python3 -m pytest -p no:cacheprovider -q)
 if [ $# -gt 0 ]; then
   exec "${PYTEST[@]}" "$@"

@@ -74,7 +74,10 @@ class StackManifest:
         variables: the variables interpolation used (the stack's ``.env`` overlaid with the
             allowed controller variables); config/secret ``environment:`` reads these too.
         file_data: absolute path -> content of each config/secret ``file:``, read by the loader
-            through the sandbox (size-capped, confined to the tree).
+            through the sandbox (size-capped, confined to the tree; decrypted when SOPS-encrypted).
+        file_versions: absolute path -> version id (hex) of each SOPS-decrypted ``file:``, a
+            keyed hash of its plaintext (``encrypted.Decryptor.version``) that names its
+            versioned config/secret instead of the plain content hash.
         options: the stack's ``x-keelson`` options (drift mode, recreate).
     """
 
@@ -93,6 +96,7 @@ class StackManifest:
     shown_file: str = ""
     variables: Dict[str, str] = field(default_factory=dict)
     file_data: Dict[str, bytes] = field(default_factory=dict)
+    file_versions: Dict[str, str] = field(default_factory=dict)
     options: StackOptions = field(default_factory=StackOptions)
 
     @property

@@ -325,13 +325,15 @@ class StackLine:
     def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
         """The stack as last rendered, when its inputs are the same (its folder's content for a
         stack that reads only its folder, else the revision) and every digest it pinned is
-        still fresh in the digest cache."""
+        still fresh in the digest cache (``follow_tags: false``: whatever the registry says)."""
         if dry_run:
             return None
         with self._lock:
             rendered = self._rendered.get(name)
         if rendered is None or rendered.key not in (inputs or None, f"rev:{revision}"):
             return None
+        if not rendered.manifest.options.follow_tags:
+            return rendered  # issue 9: same inputs keep the pinned digests, nothing to ask
         for ref in rendered.images.refs.values():
             if not ref.tag:
                 continue  # pinned by digest in the stack file: nothing to ask
@@ -344,7 +346,7 @@ class StackLine:
         """Keep a rendered stack for the fast path, without what only a render needs (the
         Compose document, positions, file contents, variables): memory stays small at
         hundreds of stacks, and no interpolated value outlives its pass."""
-        slim = replace(rendered.manifest, compose={}, positions={}, file_data={}, inputs={},
+        slim = replace(rendered.manifest, compose={}, positions={}, file_data={}, file_versions={}, inputs={},
                        position_files={}, variables={})
         with self._lock:
             self._rendered[name] = replace(rendered, manifest=slim)

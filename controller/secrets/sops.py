@@ -12,6 +12,8 @@ README, "Encrypting using age").
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import logging
 import os
@@ -81,6 +83,14 @@ class SopsDecryptor:
         self.key_file = os.path.abspath(key_file)
         self.timeout_s = timeout_s
         self.recipients = public_key_of(self.key_file)
+        with open(self.key_file, "rb") as fh:  # only this digest of the key is kept
+            self._version_key = hashlib.sha256(b"keelson-sops-version\0" + fh.read()).digest()
+
+    def version(self, plain: bytes) -> str:
+        """HMAC-SHA256 (hex) of ``plain`` keyed with a digest of the age key: equal values get
+        equal versioned names (re-encryption alone rolls nothing), and a name reveals nothing
+        of the value to whoever lists Swarm secrets. A new age key renames (and rolls) once."""
+        return hmac.new(self._version_key, plain, hashlib.sha256).hexdigest()
 
     def decrypt(self, data: bytes, meta: SopsFile, shown: str) -> bytes:
         """Decrypt one file's bytes in memory.

@@ -59,6 +59,11 @@ class Decryptor(Protocol):
             ManifestError: it cannot be decrypted (naming the file and its recipients).
         """
 
+    def version(self, plain: bytes) -> str:
+        """A version id for decrypted content: hex of a hash keyed with a secret the repo does
+        not hold, so equal plaintexts get equal ids but an id reveals nothing of a (possibly
+        short, guessable) value. Names the versioned Swarm secret/config."""
+
 
 def sops_metadata(data: bytes) -> Optional[SopsFile]:
     """The SOPS metadata of a file's bytes, or None when it is not SOPS-encrypted.

@@ -378,6 +378,7 @@ class _Loading:
                  sandbox: RepoSandbox, decryptor: Optional[Decryptor] = None):
         self.name, self.directory, self.file = name, directory, fileset.base
         self.decryptor = decryptor
+        self.versions: Dict[str, str] = {}  # path -> version id of a SOPS-decrypted file
         self.fileset = fileset
         self.shown = os.path.relpath(fileset.base, root) if root else os.path.basename(fileset.base)
         self.inputs: Dict[str, str] = {}
@@ -435,7 +436,7 @@ class _Loading:
                     try:
                         file_data[obj["file"]] = self._plain(obj["file"], self.sandbox.read(
                             obj["file"], what=f"{kind[:-1]} file",
-                            max_bytes=self.sandbox.limits.object_file_bytes))
+                            max_bytes=self.sandbox.limits.object_file_bytes), version=True)
                     except ManifestError as exc:
                         raise exc.at(key=fkey, line=self.ctx.line(fkey))
                     self._input(obj["file"], "file")
@@ -453,6 +454,7 @@ class _Loading:
                              files=self.fileset.files, position_files=dict(self.ctx.files),
                              inputs=dict(sorted(self.inputs.items())),
                              shown_file=self.shown, variables=variables, file_data=file_data,
+                             file_versions=dict(self.versions),
                              options=stack_opts)
 
     def _unset_breaks_value(self, compose: dict) -> None:
@@ -573,8 +575,9 @@ class _Loading:
                 merged[k] = v
         return merged
 
-    def _plain(self, path: str, data: bytes) -> bytes:
-        """``data`` as is, or decrypted in memory when it is a SOPS-encrypted file (age only).
+    def _plain(self, path: str, data: bytes, version: bool = False) -> bytes:
+        """``data`` as is, or decrypted in memory when it is a SOPS-encrypted file (age only;
+        ``version``: remember the decryptor's version id of the plaintext for ``path``).
 
         Raises:
             ManifestError: it names a key service other than age, Keelson holds no age key,
@@ -592,7 +595,10 @@ class _Loading:
             raise ManifestError(f"{shown} is SOPS-encrypted (age recipients: "
                                 f"{', '.join(meta.recipients) or 'none'}) but Keelson holds no "
                                 "age key: set KEELSON_SOPS_AGE_KEY_FILE")
-        return self.decryptor.decrypt(data, meta, shown)
+        plain = self.decryptor.decrypt(data, meta, shown)
+        if version:
+            self.versions[path] = self.decryptor.version(plain)
+        return plain
 
     def _text(self, path: str, *, what: str) -> str:
         """A dotenv file's text (decrypted when SOPS-encrypted), through the sandbox."""

@@ -159,7 +159,11 @@ def file_object(ctx: ConvertContext, kind: str, key: str, obj: dict,
     logical = str(obj["name"]) if obj.get("name") else ctx.scope(key)
     labels = {**str_dict(ctx, f"{path}.labels", obj.get("labels")), **owner_labels(ctx.stack),
               CONFIG_NAME: logical}
-    return DesiredConfig(name=content_name(logical, data), logical_name=logical, data=data,
+    # a SOPS-decrypted file is named by a keyed hash: its name tells nothing of the plaintext
+    version = ctx.manifest.file_versions.get(str(obj.get("file")))
+    name = (f"{logical}-{version[:CONTENT_HASH_LEN]}" if version
+            else content_name(logical, data))
+    return DesiredConfig(name=name, logical_name=logical, data=data,
                          labels=labels, template_driver=obj.get("template_driver") or None)
 
 

@@ -75,6 +75,8 @@ class StackResult:
         to_build: services whose image a pass would build (plan mode). written: writes by
             ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
         manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
+        image_updates: tags that moved at the registry and rolled out this pass (issue 9:
+            stack, service, tag, old -> new digest; the verdict says whether they held).
     """
 
     name: str
@@ -86,6 +88,7 @@ class StackResult:
     written: Dict[str, int] = field(default_factory=dict)
     fast: bool = False
     manifest: Optional[StackManifest] = None
+    image_updates: Tuple[TagMove, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,7 @@ class StackLine:
             verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
-                               desired=rendered.desired, fast=fast)
+                               desired=rendered.desired, fast=fast, image_updates=moves)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
@@ -346,8 +349,8 @@ class StackLine:
         """Keep a rendered stack for the fast path, without what only a render needs (the
         Compose document, positions, file contents, variables): memory stays small at
         hundreds of stacks, and no interpolated value outlives its pass."""
-        slim = replace(rendered.manifest, compose={}, positions={}, file_data={}, file_versions={}, inputs={},
-                       position_files={}, variables={})
+        slim = replace(rendered.manifest, compose={}, positions={}, file_data={},
+                       file_versions={}, inputs={}, position_files={}, variables={})
         with self._lock:
             self._rendered[name] = replace(rendered, manifest=slim)
 
@@ -488,7 +491,7 @@ class StackLine:
                plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
                rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
                desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False) -> StackResult:
+               fast: bool = False, image_updates: Sequence[TagMove] = ()) -> StackResult:
         """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
         rev = ctx.checkout.revision
         if ctx.dry_run:
@@ -515,7 +518,8 @@ class StackLine:
                 verdict.sync, verdict.reason, writes,
                 f" error={verdict.message!r}" if verdict.message else "")
         return StackResult(name, status=st, plan=plan, error=error, warnings=tuple(warnings),
-                           written=dict(written or {}), fast=fast)
+                           written=dict(written or {}), fast=fast,
+                           image_updates=tuple(image_updates))
 
     def _status(self, name: str, live: Optional[LiveStack], revision: str, verdict: Outcome,
                 warnings: Sequence[str], rollouts: Sequence[RolloutResult],

@@ -60,13 +60,18 @@ def status(app, stack: str) -> dict:
     return app.store.snapshot()["stacks"][stack]
 
 
-def sync_until(app, done, deadline_s: float = 90.0):
-    """Run passes until ``done()`` (a deadline only guards against a hang)."""
+def sync_until(app, done, deadline_s: float = 90.0) -> list:
+    """Run passes until ``done()`` (a deadline only guards against a hang).
+
+    Returns:
+        every pass's PassResult.
+    """
+    passes = []
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        app.sync()
+        passes.append(app.sync())
         if done():
-            return
+            return passes
         time.sleep(0.5)
     raise AssertionError(f"not reached before the deadline: {app.store.snapshot()}")
 
@@ -88,7 +93,10 @@ def test_moved_tag_rolls_out_and_a_broken_one_is_rolled_back_once(
 
     second = push(registry, repo, GOOD, tmp_path)
     caplog.set_level(logging.INFO, logger="keelson")
-    sync_until(app, lambda: image_of(engine, f"{name}_app").endswith(second))
+    passes = sync_until(app, lambda: image_of(engine, f"{name}_app").endswith(second))
+    updates = [u for p in passes for u in p.runs[name].image_updates]
+    assert [(u.service, u.tag, u.old, u.new) for u in updates] == [
+        ("app", f"{registry}/{repo}:stable", first, second)]
     assert status(app, name)["sync_status"] == "Synced"
     entry = next(h for h in status(app, name)["history"] if h["result"] == "ImageUpdated")
     assert (f"service=app tag={registry}/{repo}:stable old={first} new={second} "

@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass
 from typing import FrozenSet, Tuple
 
+from controller.model.analysis import AnalysisSpec
+
 
 class DriftMode(str, enum.Enum):
     """What a pass does with a live object that differs from git.
@@ -65,7 +67,10 @@ class StackOptions:
         drift: DriftMode, or None to follow the operator's setting (KEELSON_DRIFT).
         recreate: object kinds (``networks``) the stack allows Keelson to replace when a
             change cannot be applied in place; empty by default.
+        analysis: the checks to run after a rollout (issue 10.2), stack level and per service;
+            empty by default.
     """
 
     drift: "DriftMode | None" = None
     recreate: FrozenSet[str] = frozenset()
+    analysis: Tuple[AnalysisSpec, ...] = ()

@@ -58,9 +58,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def urllib_get(url: str, timeout_s: float, max_bytes: int) -> HttpResponse:
     """GET ``url`` with nothing of the controller's: no proxy, no credentials, no redirect.
 
@@ -76,11 +73,13 @@ def urllib_get(url: str, timeout_s: float, max_bytes: int) -> HttpResponse:
         Nothing.
     """
     deadline = time.monotonic() + timeout_s
+    # no proxy from the environment, no redirects; urllib adds no credentials by itself
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,
                                                "Accept": "application/json, */*"})
     try:
         try:
-            resp = _OPENER.open(req, timeout=timeout_s)
+            resp = opener.open(req, timeout=timeout_s)
         except urllib.error.HTTPError as err:
             resp = err  # 4xx/5xx/3xx: still an answer, with a body
         with resp:

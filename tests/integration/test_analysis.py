@@ -247,3 +247,56 @@ services:
         "(prometheus:9090)): x-keelson.analysis: http://169.254.169.254/latest"), st
     assert versions(engine, name) == {} and writes(app) == 0
     assert engine.configs.list(filters={"label": f"com.docker.stack.namespace={name}"}) == []
+
+
+def test_requests_are_bounded_and_carry_nothing_of_the_controller(monkeypatch):
+    """The real urllib GET against a loopback server: no redirect followed, a too large
+    answer refused, 4xx returned as a status, no proxy from the environment, no credentials."""
+    import http.server
+    import threading
+
+    from controller.health.analysis import urllib_get
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(dict(self.headers))
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/")
+                self.end_headers()
+            elif self.path == "/big":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"x" * 5000)
+            elif self.path == "/ok":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"fine")
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # would refuse every request
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    try:
+        assert urllib_get(f"{base}/ok", 5, 100) == urllib_get(f"{base}/ok", 5, 100)
+        ok = urllib_get(f"{base}/ok", 5, 100)
+        assert (ok.status, ok.body, ok.error) == (200, b"fine", "")
+        assert urllib_get(f"{base}/redirect", 5, 100).status == 302
+        big = urllib_get(f"{base}/big", 5, 1000)
+        assert big.status == 0 and "larger than 1000 bytes" in big.error
+        assert urllib_get(f"{base}/missing", 5, 10000).status == 404
+        assert urllib_get("http://127.0.0.1:9/", 2, 100).status == 0  # refused: no answer
+    finally:
+        server.shutdown()
+    assert len(seen) == 6  # the redirect was not followed
+    assert not any(k.lower() in ("authorization", "cookie", "proxy-authorization")
+                   for h in seen for k in h)
+    assert {h["User-Agent"] for h in seen} == {"keelson-analysis"}

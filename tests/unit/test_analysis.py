@@ -12,7 +12,7 @@ from controller.errors import ConfigError, ManifestError, PolicyError
 from controller.health.analysis import (HttpResponse, judge, query_url, query_values,
                                         run_analysis)
 from controller.model import RolloutResult
-from controller.model.analysis import AnalysisKind, AnalysisSpec
+from controller.model.analysis import AnalysisKind, AnalysisResult, AnalysisSpec
 from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
 from controller.policy.analysis import check_analysis_allowed, url_allowed
 from controller.reconcile import outcome as decide
@@ -256,8 +256,8 @@ def test_post_check_counts_and_never_calls_a_refused_url():
 
     def run(spec):
         called.append(spec)
-        return __import__("controller.model.analysis", fromlist=["x"]).AnalysisResult(
-            spec.service != "web", "GET ... answered 404, expected 204", (), spec)
+        return AnalysisResult(spec.service != "web", "GET ... answered 404, expected 204", (),
+                              spec)
 
     metrics = MetricsRecorder()
     step = AnalysisStep(("prom", "web.example"), metrics, run=run)
@@ -282,3 +282,20 @@ def test_after_analysis_outcome():
                            "above max 0.1; shop_web: rolled back")
     none = decide.after_analysis("x", [], revision_short="abc123")
     assert none.health == HealthStatus.DEGRADED and "nothing to roll back" in none.message
+
+
+def test_a_list_of_checks_and_a_crashing_check():
+    m = load_text("x-keelson:\n  analysis:\n    - http: {url: 'http://a/'}\n"
+                  "    - http: {url: 'http://b/', status: 204}\n"
+                  "services:\n  s:\n    image: busybox\n")
+    assert [(s.url, s.status, s.key) for s in m.options.analysis] == [
+        ("http://a/", 200, "x-keelson.analysis.0"), ("http://b/", 204, "x-keelson.analysis.1")]
+
+    def run(spec):
+        if spec.url == "http://b/":
+            raise RuntimeError("boom")
+        return AnalysisResult(True, "", (200.0,), spec)
+
+    why = AnalysisStep(("a", "b"), MetricsRecorder(), run=run).post_check(
+        "st", ["st_s"], m.options.analysis)
+    assert why == "internal error: boom"

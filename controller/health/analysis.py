@@ -178,7 +178,8 @@ def query_url(spec: AnalysisSpec) -> str:
 
 
 def _sample(spec: AnalysisSpec, get: HttpGet, timeout_s: float) -> Tuple[Optional[float], str]:
-    """Take one sample: (value, "") or (None, why it failed)."""
+    """Take one sample: (value, "") or (None, what went wrong, value and threshold first; the
+    query itself is added by the caller, last, as it may be long)."""
     if spec.kind == AnalysisKind.HTTP:
         resp = get(spec.url, timeout_s, MAX_PROBE_BYTES)
         if resp.status == 0:
@@ -187,23 +188,17 @@ def _sample(spec: AnalysisSpec, get: HttpGet, timeout_s: float) -> Tuple[Optiona
             return None, f"GET {spec.url} answered {resp.status}, expected {spec.status}"
         return float(resp.status), ""
     resp = get(query_url(spec), timeout_s, MAX_RESPONSE_BYTES)
-    where = f"query {spec.query!r} at {spec.url}"
     if resp.status == 0:
-        return None, f"{where}: no answer: {resp.error}"
-    if resp.status != 200:
-        detail = ""
-        try:
-            query_values(resp.body)
-        except ValueError as exc:
-            detail = f": {exc}"
-        return None, f"{where}: HTTP {resp.status}{detail}"
+        return None, f"query got no answer from {spec.url}: {resp.error}"
     try:
         values = query_values(resp.body)
     except ValueError as exc:
-        return None, f"{where}: {exc}"
+        return None, f"query got HTTP {resp.status} from {spec.url}: {exc}"
+    if resp.status != 200:
+        return None, f"query got HTTP {resp.status} from {spec.url}"
     bad = judge(values, spec.max_value, spec.min_value)
     if bad:
-        return None, f"query {spec.query!r} {bad}"
+        return None, f"query {bad}"
     return worst_value(values, spec.max_value), ""
 
 
@@ -219,8 +214,10 @@ def run_analysis(spec: AnalysisSpec, *, http_get: HttpGet = urllib_get,
     Returns:
         AnalysisResult: passed when every sample taken from the start until ``for_s`` seconds
         later passed (a first sample at once, then one every ``interval_s``, the last at the
-        end of the window); otherwise failed at the first bad sample, with a reason naming
-        the query or URL, the value or status seen, and the threshold or expected status.
+        end of the window); otherwise failed at the first bad sample, with a reason giving
+        the value or status seen and the threshold or expected status first, then the
+        query (``query returned 0.5, above max 0.1 (after 4s of 60s): 'rate(...)'``) or the
+        URL (``GET <url> answered 404, expected 200 (after 0s of 30s)``).
     Raises:
         Nothing: network errors are failed samples. Returns at most ``for_s`` +
         DEADLINE_MARGIN_S seconds after it was called.
@@ -234,8 +231,10 @@ def run_analysis(spec: AnalysisSpec, *, http_get: HttpGet = urllib_get,
         value, why = _sample(spec, http_get, timeout_s)
         if value is None:
             at = clock() - start
-            return AnalysisResult(False, f"{why} after {at:.0f}s of {spec.for_s:g}s",
-                                  tuple(samples), spec)
+            why += f" (after {at:.0f}s of {spec.for_s:g}s)"
+            if spec.kind == AnalysisKind.PROMETHEUS:
+                why += f": {spec.query!r}"
+            return AnalysisResult(False, why, tuple(samples), spec)
         samples.append(value)
         now = clock()
         if now >= end:

@@ -157,7 +157,8 @@ def test_promql_analysis_passes_then_fails_and_rolls_back(engine, registry, mani
     assert (st["sync_status"], st["reason"], st["health_status"]) == (
         "Failed", "AnalysisFailed", "RolledBack"), st
     assert st["last_error"].startswith(f"failed at revision {bad[:12]}: analysis failed: "
-                                       f"query {q!r} returned 0.5, above max 0.1"), st
+                                       "query returned 0.5, above max 0.1 (after "), st
+    assert f"s of 3s): {q!r}" in st["last_error"]
     assert f"{name}_web: rolled back" in st["last_error"]
     assert st["last_applied_revision"] == good
     assert st["history"][0]["result"] == "AnalysisFailed"

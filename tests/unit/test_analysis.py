@@ -209,20 +209,23 @@ def test_fails_at_the_first_bad_sample_naming_query_value_threshold():
     f = Fake([good, good, bad, good])
     res = run_analysis(prom_spec(), http_get=f.get, clock=f.clock, sleep=f.sleep)
     assert not res.passed and res.samples == (0.01, 0.01) and len(f.calls) == 3
-    assert res.reason == "query 'rate(e[1m])' returned 0.5, above max 0.1 after 4s of 10s"
+    assert res.reason == "query returned 0.5, above max 0.1 (after 4s of 10s): 'rate(e[1m])'"
 
 
 @pytest.mark.parametrize("resp, words", [
     (HttpResponse(200, answer("vector", [])), "returned no data"),
-    (HttpResponse(0, error="URLError: refused"), "no answer: URLError: refused"),
+    (HttpResponse(0, error="URLError: refused"),
+     "got no answer from http://prom:9090/: URLError: refused"),
     (HttpResponse(400, json.dumps({"status": "error", "errorType": "bad_data",
                                    "error": "parse error"}).encode()),
-     "HTTP 400: Prometheus said bad_data: parse error"),
+     "got HTTP 400 from http://prom:9090/: Prometheus said bad_data: parse error"),
+    (HttpResponse(502, b"<html>bad gateway</html>"), "got HTTP 502 from http://prom:9090/: "
+                                                     "the answer is not JSON"),
 ])
 def test_empty_result_or_http_error_fails(resp, words):
     f = Fake([resp])
     res = run_analysis(prom_spec(), http_get=f.get, clock=f.clock, sleep=f.sleep)
-    assert not res.passed and words in res.reason and "rate(e[1m])" in res.reason
+    assert not res.passed and words in res.reason and res.reason.endswith(": 'rate(e[1m])'")
 
 
 def test_http_probe_expects_its_status():
@@ -231,7 +234,7 @@ def test_http_probe_expects_its_status():
     f = Fake([HttpResponse(200), HttpResponse(404)])
     res = run_analysis(spec, http_get=f.get, clock=f.clock, sleep=f.sleep)
     assert not res.passed and res.samples == (200,)
-    assert res.reason.startswith("GET http://web:8080/missing answered 404, expected 200")
+    assert res.reason == "GET http://web:8080/missing answered 404, expected 200 (after 1s of 4s)"
     f = Fake([HttpResponse(200)])
     assert run_analysis(spec, http_get=f.get, clock=f.clock, sleep=f.sleep).passed
 

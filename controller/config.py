@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from controller.errors import ConfigError
 
@@ -296,6 +297,10 @@ class Settings:
                                      "file (Docker secret) with the age identity that decrypts "
                                      "SOPS-encrypted files in the repo ('' : none)",
                                      empty_ok=True)
+    # -- analysis after a rollout (issue 10.2) --
+    analysis_allow: Tuple[str, ...] = setting((), "KEELSON_ANALYSIS_ALLOW", "list",
+                                              "hosts (host[:port]) or URL prefixes analysis "
+                                              "checks may call ('' = analysis refused)")
 
     def validated(self) -> "Settings":
         """Return the settings checked and completed (policy level parsed, default instance).
@@ -321,6 +326,10 @@ class Settings:
         if any(k != "networks" for k in self.recreate):
             raise ConfigError(f"KEELSON_RECREATE takes a comma list of: networks "
                               f"(volumes are never recreated), got {','.join(self.recreate)!r}")
+        for entry in self.analysis_allow:
+            problem = analysis_allow_entry_error(entry)
+            if problem:
+                raise ConfigError(f"KEELSON_ANALYSIS_ALLOW: {problem}")
         for p in self.allowed_bind_paths:
             if not p.startswith("/"):
                 raise ConfigError(f"KEELSON_ALLOWED_BIND_PATHS: {p!r} is not an absolute path")
@@ -341,6 +350,30 @@ class Settings:
         if not re.fullmatch(INSTANCE_RE, checked.instance):
             raise ConfigError(f"KEELSON_INSTANCE: letters, digits, . _ - only, got {checked.instance!r}")
         return checked
+
+
+def analysis_allow_entry_error(entry: str) -> Optional[str]:
+    """Why ``entry`` is not a valid KEELSON_ANALYSIS_ALLOW entry, or None when it is.
+
+    An entry is a host or ``host:port`` (no path), or an http(s) URL prefix; neither may carry
+    credentials. The rules that match URLs against entries are in ``controller.policy.analysis``.
+    """
+    text = entry.strip()
+    if not text:
+        return "empty entry"
+    probe = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(probe)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"{entry!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{entry!r} is neither a host[:port] nor an http(s) URL prefix"
+    if parts.username is not None or parts.password is not None:
+        return f"{entry!r}: credentials do not belong in an allow entry"
+    if "://" not in text and (parts.path or parts.query):
+        return f"{entry!r}: a host entry has no path (write a URL prefix: http://{text})"
+    return None
 
 
 def settings_table() -> Iterator[Tuple[dataclasses.Field, Setting]]:

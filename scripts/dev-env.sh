@@ -26,6 +26,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
+# Debian's prometheus: the analysis tests (issue 10.2) run a real one on loopback with their
+# own config and data folder (the package's own service is not used)
+if ! command -v prometheus >/dev/null; then
+  log "installing prometheus"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 # busybox-static may not be detected by path on every layout
 dpkg -s busybox-static >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
 

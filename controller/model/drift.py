@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass
 from typing import FrozenSet, Tuple
 
+from controller.model.analysis import AnalysisSpec
+
 
 class DriftMode(str, enum.Enum):
     """What a pass does with a live object that differs from git.
@@ -67,8 +69,11 @@ class StackOptions:
             change cannot be applied in place; empty by default.
         follow_tags: True (default) rolls a service when its tag moves at the registry; False
             keeps the digest live services pin while the stack's inputs are unchanged (issue 9).
+        analysis: the checks to run after a rollout (issue 10.2), stack level and per service;
+            empty by default.
     """
 
     drift: "DriftMode | None" = None
     recreate: FrozenSet[str] = frozenset()
     follow_tags: bool = True
+    analysis: Tuple[AnalysisSpec, ...] = ()

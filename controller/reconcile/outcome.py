@@ -13,6 +13,7 @@ from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
 
 # Condition reasons (Flux's words, DESIGN.md).
 SUCCEEDED, ROLLED_BACK, FAILED, INTERNAL_ERROR = "Succeeded", "RolledBack", "Failed", "InternalError"
+ANALYSIS_FAILED = "AnalysisFailed"  # issue 10.2: the check after a completed rollout failed
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,35 @@ def after_rollouts(plan: StackPlan, results: Sequence[RolloutResult], *, revisio
                    SUCCEEDED, prune=bool(plan.of("remove")))
 
 
+def after_analysis(failure: str, rollbacks: Sequence[RolloutResult], *,
+                   revision_short: str) -> Outcome:
+    """Decide a stack's outcome when its rollouts completed but its analysis failed.
+
+    Args:
+        failure: why the analysis failed (names the query or URL, the value and the threshold).
+        rollbacks: one RolloutResult per updated service Keelson rolled back (services the
+            pass created have nothing to roll back to and are left as they are).
+        revision_short: the revision's short id, for the message.
+    Returns:
+        Outcome Failed, reason AnalysisFailed, remembered (Stalled until an input changes);
+        health RolledBack when every rollback completed (and there was one), else Degraded;
+        nothing pruned. The message is ``failed at revision R: analysis failed: <failure>``
+        plus how each rollback ended.
+    """
+    done = [r for r in rollbacks if r.outcome == RolloutOutcome.ROLLED_BACK]
+    message = f"failed at revision {revision_short}: analysis failed: {failure}"
+    if rollbacks:
+        message += "; " + "; ".join(
+            f"{r.service}: rolled back" if r in done else
+            f"{r.service}: rollback {r.outcome} ({r.message or r.reason})" for r in rollbacks)
+    else:
+        message += "; nothing to roll back (the services were created by this pass)"
+    healthy_back = bool(rollbacks) and len(done) == len(rollbacks)
+    return Outcome(SyncStatus.FAILED,
+                   HealthStatus.ROLLED_BACK if healthy_back else HealthStatus.DEGRADED,
+                   ANALYSIS_FAILED, message, remember_failure=True)
+
+
 def stalled(record: StackRecord) -> Outcome:
     """The outcome of a stack whose current inputs already failed (not applied again).
 
@@ -74,7 +104,8 @@ def stalled(record: StackRecord) -> Outcome:
         Outcome Stalled with the remembered reason and message, attempted = the failed revision.
     """
     return Outcome(SyncStatus.STALLED,
-                   HealthStatus.ROLLED_BACK if record.failed_reason == ROLLED_BACK
+                   HealthStatus.ROLLED_BACK if record.failed_reason in (ROLLED_BACK,
+                                                                        ANALYSIS_FAILED)
                    else HealthStatus.DEGRADED,
                    record.failed_reason or FAILED, _at_revision(record),
                    attempted=record.failed_revision)

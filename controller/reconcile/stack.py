@@ -31,6 +31,8 @@ from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
 from controller.images.stack import (StackImages, TagMove, live_pinned_images,
                                      resolve_pulled_images, stack_images, tag_moves)
+from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
+from controller.policy.analysis import check_analysis_allowed  # issue 10.2
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.encrypted import Decryptor
@@ -142,11 +144,14 @@ class StackLine:
         guard: ownership rules and admission policy (``policy.guard.Guard``).
         decryptor: decrypts SOPS-encrypted files in memory (``secrets.sops.SopsDecryptor``),
             or None when no age key is configured.
+        analysis: the analysis step after rollouts (issue 10.2); default: one built from
+            ``settings.analysis_allow``, ``metrics``, ``client`` and ``watcher``.
     """
 
     def __init__(self, settings, *, source, client, builder, digests: DigestCache,
                  applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
-                 guard: Guard, decryptor: Optional[Decryptor] = None):
+                 guard: Guard, decryptor: Optional[Decryptor] = None,
+                 analysis: Optional[AnalysisStep] = None):
         self.settings = settings
         self.decryptor = decryptor
         self.guard = guard
@@ -160,6 +165,8 @@ class StackLine:
         self.metrics = metrics
         self.store = store
         self.environ = environ
+        self.analysis = analysis or AnalysisStep(settings.analysis_allow, metrics,
+                                                 client=client, watcher=watcher)
         self._rendered: Dict[str, Rendered] = {}
         self._lock = threading.Lock()
 
@@ -190,6 +197,9 @@ class StackLine:
                                     bind_root=self.settings.bind_root)
                 self.guard.check_owner(loaded, live, wanted_objects(sketch))
                 self.guard.check_admission(loaded, sketch)
+                # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
+                check_analysis_allowed(name, loaded.options.analysis,
+                                       self.settings.analysis_allow)
                 pulled, inputs = self._pulled(loaded, live, record)
                 if decide.is_stalled(record, inputs):
                     # these inputs already failed: wait until one of them changes
@@ -248,6 +258,9 @@ class StackLine:
             verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
                                             degraded=rendered.images.degraded)
             verdict = self._tags_moved(name, rev, moves, verdict)
+            if verdict.sync == SyncStatus.SYNCED and results:  # issue 10.2
+                verdict, results = self._analyse(name, rendered.manifest, applied, results,
+                                                 verdict, rev.short)
             if verdict.prune:
                 warnings.extend(self.applier.prune(name, plan, live, result=applied))
             if verdict.sync == SyncStatus.SYNCED and not results:
@@ -266,6 +279,21 @@ class StackLine:
                                warnings=list(rendered.warnings) if rendered else [])
 
     # -- steps ---------------------------------------------------------------------------------
+    def _analyse(self, name: str, manifest: StackManifest, applied: ApplyResult,
+                 results: List[RolloutResult], verdict: Outcome,
+                 revision_short: str) -> Tuple[Outcome, List[RolloutResult]]:
+        """Issue 10.2: run the stack's analysis once its rollouts completed; on failure roll
+        back the services this pass updated. Returns the outcome and the rollout results
+        (a rolled-back service's result replaced by its rollback's)."""
+        failure = self.analysis.post_check(name, [r.service for r in results],
+                                           manifest.options.analysis)
+        if failure is None:
+            return verdict, results
+        rolled = self.analysis.roll_back(applied.rollouts)
+        back = {r.service: r for r in rolled}
+        return (decide.after_analysis(failure, rolled, revision_short=revision_short),
+                [back.get(r.service, r) for r in results])
+
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
         # every read is confined to the tree and capped by the operator's limits
         manifest = load_stack(name, stack_file, self.environ, root=checkout.root,

@@ -16,10 +16,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import exposition as _exposition
 
 from controller import __version__
+from controller.model.analysis import AnalysisVerdict
 from controller.model.status import RolloutOutcome
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
+ANALYSIS_RESULTS = tuple(AnalysisVerdict)  # issue 10.2
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
@@ -132,6 +134,10 @@ class MetricsRecorder:
         self._drifted = Gauge(
             "keelson_stack_drifted_objects", "Objects of a stack that differ from git after the "
             "latest pass (0 once healed; stays above 0 in report mode).", ["stack"], registry=r)
+        # issue 10.2: analysis after a rollout
+        self._analyses = Counter(
+            "keelson_analysis", "Analyses run after a stack's rollout, by stack and result "
+            "(passed|failed).", ["stack", "result"], registry=r)
 
         # Series that must exist from the start, so dashboards and increase() see a 0.
         for result in RECONCILE_RESULTS:
@@ -258,6 +264,11 @@ class MetricsRecorder:
                 self._drifted.remove(stack)
             except KeyError:
                 pass
+            for result in ANALYSIS_RESULTS:  # issue 10.2
+                try:
+                    self._analyses.remove(stack, result)
+                except KeyError:
+                    pass
 
     def _ensure_stack_counters(self, stack: str) -> None:
         """Create ``stack``'s per-stack series at 0 once; caller holds the lock."""
@@ -293,6 +304,23 @@ class MetricsRecorder:
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
             if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
+
+    def analysis(self, stack: str, result: str) -> None:
+        """Record how one stack's analysis after a rollout ended (issue 10.2).
+
+        Args:
+            stack: stack name. result: ``passed`` or ``failed`` (a refused URL is failed).
+        Returns:
+            None. Increments ``keelson_analysis_total{stack,result}`` (both results of the
+            stack exist from its first analysis, so increase() sees a 0).
+        Raises:
+            ValueError: ``result`` is not one of the two above.
+        """
+        _check(result, ANALYSIS_RESULTS, "analysis result")
+        with self._lock:
+            for other in ANALYSIS_RESULTS:
+                self._analyses.labels(stack=stack, result=other)
+            self._analyses.labels(stack=stack, result=result).inc()
 
     def image_build(self, stack: str, service: str, result: str, duration_s: float) -> None:
         """Record one image build.

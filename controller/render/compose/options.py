@@ -2,7 +2,8 @@
 
 Compose ignores ``x-`` keys, so ``docker stack deploy`` reads the same file unchanged. Keys read
 here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``; (issue 9)
-``follow_tags: true|false``. Other keys are left to
+``follow_tags: true|false``; issue 10.2: ``analysis`` (also under a service's own
+``x-keelson``; see ``analysis_options``). Other keys are left to
 the stages that own them (e.g. ``files``) and are not an error here.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.model.drift import RECREATABLE, DriftMode, StackOptions
+from controller.render.compose.analysis_options import analysis_specs
 from controller.render.compose.schema import Context
 
 OPTIONS_KEY = "x-keelson"
@@ -22,15 +24,17 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         doc: the stack file's top-level mapping as loaded (before ``x-`` keys are dropped).
         ctx: the loading context (for line numbers in errors).
     Returns:
-        StackOptions: ``drift`` None unless given; ``recreate`` empty unless given.
+        StackOptions: ``drift`` None unless given; ``recreate`` empty unless given;
+        ``analysis`` the checks of the stack and of its services (issue 10.2).
     Raises:
         ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report, or
             ``recreate`` is not a list of known kinds, or ``follow_tags`` is not a boolean;
             located at the key's line.
     """
     raw = doc.get(OPTIONS_KEY) if isinstance(doc, dict) else None
+    analysis = analysis_specs(doc, ctx)  # issue 10.2: top level and per service
     if raw is None:
-        return StackOptions()
+        return StackOptions(analysis=analysis)
     if not isinstance(raw, dict):
         raise ctx.error(OPTIONS_KEY, f"{OPTIONS_KEY} must be a mapping")
     drift = None
@@ -52,4 +56,4 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         raise ctx.error(f"{OPTIONS_KEY}.follow_tags",
                         f"follow_tags must be true or false, got {follow!r}")
     return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate),
-                        follow_tags=follow)
+                        follow_tags=follow, analysis=analysis)

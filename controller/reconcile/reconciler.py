@@ -203,7 +203,7 @@ class Reconciler:
             checkout: Checkout = self.source.fetch()
         except SourceError as exc:
             self.metrics.git_fetch("error", time.monotonic() - t0)
-            self.store.source_failed(str(exc))
+            self.store.source_failed(str(exc), fetch=True)
             log.error("fetch failed, nothing changed: %s", exc)
             return PassResult(Result.FAILED, error=str(exc))
         self.metrics.git_fetch("success", time.monotonic() - t0)

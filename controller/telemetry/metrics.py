@@ -8,11 +8,13 @@ that are always 1 and carry their facts as labels. docs/metrics.md lists every s
 """
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from typing import Dict, Iterable, Optional, Set, Tuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram,
+                               PlatformCollector, ProcessCollector, generate_latest)
 from prometheus_client import exposition as _exposition
 
 from controller import __version__
@@ -21,6 +23,7 @@ from controller.model.status import RolloutOutcome
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
+NOTIFY_RESULTS = ("sent", "error", "suppressed", "dropped")  # issue 13.2
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
 # Bucket edges in seconds. A pass spans a no-op (tens of ms) to a slow rollout (10 min).
@@ -63,9 +66,14 @@ class MetricsRecorder:
         self._lock = threading.Lock()
         r = self.registry
         self._build_info = Gauge(
-            "keelson_build_info", "Always 1; the version label is Keelson's version.",
-            ["version"], registry=r)
-        self._build_info.labels(version=__version__).set(1)
+            "keelson_build_info", "Always 1; Keelson's version and the Python it runs on.",
+            ["version", "python"], registry=r)
+        self._build_info.labels(version=__version__, python=platform.python_version()).set(1)
+        # issue 13.4: the standard collectors, on Keelson's own registry (process_* on Linux,
+        # python_info, python_gc_*), as the default registry would have them
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self._reconciles = Counter(
             "keelson_reconcile_total", "Reconcile passes, by result (success|failed|partial|noop).",
             ["result"], registry=r)
@@ -132,6 +140,11 @@ class MetricsRecorder:
         self._drifted = Gauge(
             "keelson_stack_drifted_objects", "Objects of a stack that differ from git after the "
             "latest pass (0 once healed; stays above 0 in report mode).", ["stack"], registry=r)
+
+        # issue 13.2: notifications
+        self._notifications = Counter(
+            "keelson_notifications_total", "Notification events, by event kind and result "
+            "(sent|error|suppressed|dropped).", ["event", "result"], registry=r)
 
         # Series that must exist from the start, so dashboards and increase() see a 0.
         for result in RECONCILE_RESULTS:
@@ -377,6 +390,22 @@ class MetricsRecorder:
             self._drift_detected.labels(stack=stack, kind=_check(kind, DRIFT_KINDS, "kind")).inc()
         self._drifted.labels(stack=stack).set(max(0, int(remaining)))
 
+
+    def notification(self, event: str, result: str) -> None:
+        """Count one notification event (issue 13.2).
+
+        Args:
+            event: the EventKind value (rollout_started, failed, stalled...).
+            result: ``sent`` (every receiver accepted it), ``error`` (a receiver refused it or
+                was unreachable), ``suppressed`` (a repeat inside the repeat window) or
+                ``dropped`` (the send queue was full).
+        Returns:
+            None. Increments ``keelson_notifications_total{event,result}``.
+        Raises:
+            ValueError: an unknown result (labels stay bounded).
+        """
+        _check(result, NOTIFY_RESULTS, "notification result")
+        self._notifications.labels(event=event, result=result).inc()
 
     # -- exposition -----------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class App:
         self.settings = settings
         environ = dict(os.environ if environ is None else environ)
         self.metrics = metrics or MetricsRecorder()
+        self.metrics.reconcile_interval(settings.interval_s)
         self.notifier = make_notifier(settings, self.metrics)  # issue 13.2; None when no URLs
         self.store = StatusStore(observer=self.notifier)
         self.client = client or connect_swarm(environ)

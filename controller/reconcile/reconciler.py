@@ -151,6 +151,8 @@ class Reconciler:
         in_repo = set(stack_files) | set(rejected)
         removed, blocked = self._prune_gone(in_repo, live_all, revision, dry_run,
                                             allow_mass_prune, runs, ctx)
+        if not dry_run:
+            self.metrics.prune_blocked(bool(blocked))  # issue 13.4: KeelsonPruneBlocked
         if blocked:
             return PassResult(Result.FAILED, revision, runs, [], blocked)
         failed = [r for r in runs.values() if r.status and r.status.sync_status in

@@ -23,6 +23,7 @@ from controller.model.status import RolloutOutcome
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
+ROLLBACK_SCOPES = ("service", "stack")  # issue 13.4
 NOTIFY_RESULTS = ("sent", "error", "suppressed", "dropped")  # issue 13.2
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
@@ -140,6 +141,18 @@ class MetricsRecorder:
         self._drifted = Gauge(
             "keelson_stack_drifted_objects", "Objects of a stack that differ from git after the "
             "latest pass (0 once healed; stays above 0 in report mode).", ["stack"], registry=r)
+
+        # issue 13.4: what the shipped alert rules need
+        self._stack_rollbacks = Counter(
+            "keelson_stack_rollbacks_total", "Rollbacks, by stack and scope (service: Swarm "
+            "rolled one service back; stack: Keelson put the whole stack back).",
+            ["stack", "scope"], registry=r)
+        self._prune_blocked = Gauge(
+            "keelson_prune_blocked", "1 while the latest pass's prune was blocked by the "
+            "guard (KEELSON_PRUNE_MAX_STACKS / _RATIO), else 0.", registry=r)
+        self._interval = Gauge(
+            "keelson_reconcile_interval_seconds", "The poll interval (KEELSON_INTERVAL), "
+            "seconds; alert rules compare the last completed pass with it.", registry=r)
 
         # issue 13.2: notifications
         self._notifications = Counter(
@@ -262,6 +275,8 @@ class MetricsRecorder:
                     self._rollouts.remove(stack, result)
                 self._rollout_duration.remove(stack)
                 self._rollbacks.remove(stack)
+                for scope in ROLLBACK_SCOPES:
+                    self._stack_rollbacks.remove(stack, scope)
             for kind in DRIFT_KINDS:
                 try:
                     self._drift_detected.remove(stack, kind)
@@ -280,6 +295,8 @@ class MetricsRecorder:
             self._rollouts.labels(stack=stack, result=result)
         self._rollout_duration.labels(stack=stack)
         self._rollbacks.labels(stack=stack)
+        for scope in ROLLBACK_SCOPES:
+            self._stack_rollbacks.labels(stack=stack, scope=scope)
         self._stacks_seen.add(stack)
 
     # -- rollouts and images ----------------------------------------------------------------------
@@ -306,6 +323,29 @@ class MetricsRecorder:
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
             if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
+                self._stack_rollbacks.labels(stack=stack, scope="service").inc()
+
+    def stack_rollback(self, stack: str, scope: str) -> None:
+        """Count one rollback of ``scope`` (``service`` or ``stack``) in ``stack``.
+
+        Returns:
+            None. Increments ``keelson_stack_rollbacks_total{stack,scope}`` (service-scope
+            rollbacks are counted by ``rollout_finished`` already).
+        Raises:
+            ValueError: an unknown scope.
+        """
+        _check(scope, ROLLBACK_SCOPES, "rollback scope")
+        with self._lock:
+            self._ensure_stack_counters(stack)
+            self._stack_rollbacks.labels(stack=stack, scope=scope).inc()
+
+    def prune_blocked(self, blocked: bool) -> None:
+        """Set ``keelson_prune_blocked`` to 1 when the latest pass's prune was blocked, else 0."""
+        self._prune_blocked.set(1 if blocked else 0)
+
+    def reconcile_interval(self, interval_s: float) -> None:
+        """Publish the poll interval (``keelson_reconcile_interval_seconds``, seconds)."""
+        self._interval.set(float(interval_s))
 
     def image_build(self, stack: str, service: str, result: str, duration_s: float) -> None:
         """Record one image build.

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 sp.add_argument(meta.option, help=f"{meta.help} ({meta.env}{shown})")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
+        sp.add_argument("--log-format", default=os.environ.get("KEELSON_LOG_FORMAT", "logfmt"),
+                        help="logfmt or json (KEELSON_LOG_FORMAT, default logfmt)")
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
@@ -89,7 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from controller.telemetry.logs import setup_logging
     try:
-        setup_logging(args.log_level)
+        setup_logging(args.log_level, getattr(args, "log_format", None)
+                      or os.environ.get("KEELSON_LOG_FORMAT", "logfmt"))
         if args.command == "validate":
             from controller.validate import validate_dir
             # issue 7: the same allowed variables and size caps as run, sync and plan

@@ -7,7 +7,9 @@ tells rolled back, then stalled on the next poll, and a repeat pass tells nothin
 """
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 import time
 
 import pytest
@@ -172,5 +174,63 @@ def test_real_passes_notify_rollouts_rollbacks_and_stalls(engine, registry, mani
             assert n == (2 if what == "rollout started" else 1), final
         assert app.metrics.registry.get_sample_value(
             "keelson_notifications_total", {"event": "stalled", "result": "sent"}) == 1
+    finally:
+        app.stop()
+
+
+def busy(registry: str) -> str:
+    """An image-only stack with no replicas (control plane only: nothing to wait for)."""
+    return f"""services:
+  a:
+    image: {registry}/library/busybox:latest
+    command: ["sleep", "3600"]
+    deploy:
+      replicas: 0
+"""
+
+
+def test_real_passes_notify_drift_prune_blocked_and_a_failing_source(
+        engine, registry, manifest_repo, stack_names, tmp_path, receiver):
+    one, two = stack_names("kno"), stack_names("kno")
+    for name in (one, two):
+        manifest_repo.write(f"manifests/{name}/stack.yml", busy(registry))
+    manifest_repo.commit("two stacks")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [one, two],
+                   notify_urls=receiver.url, notify_fetch_failing_after_s=0.0,
+                   prune_max_stacks=0)
+    try:
+        assert app.sync().converged, app.store.snapshot()
+
+        # drift: a hand-made change outside git is healed and told
+        subprocess.run(["docker", "service", "update", "-d", "--env-add", "HAND=1",
+                        f"{one}_a"], check=True, capture_output=True)
+        app.sync()
+        got = receiver.wait_for(lambda p: f"Keelson: {one} drift healed" in titles(p))
+        healed = next(p["message"] for p in got if p["title"] == f"Keelson: {one} drift healed")
+        assert f"{one}_a" in healed and "Env" in healed
+
+        # the prune guard (KEELSON_PRUNE_MAX_STACKS=0) blocks removing a stack that left git
+        manifest_repo.remove(f"manifests/{two}")
+        manifest_repo.commit("remove the second stack")
+        assert app.sync().result == "failed"
+        got = receiver.wait_for(lambda p: f"Keelson: {two} prune blocked" in titles(p))
+        blocked = next(p["message"] for p in got if p["title"] == f"Keelson: {two} prune blocked")
+        assert "reason: PruneBlocked" in blocked and "KEELSON_PRUNE_MAX_STACKS" in blocked
+
+        # the repo goes away: fetch_failing (threshold 0 s), then recovered when it is back
+        moved = manifest_repo.bare.with_name("moved.git")
+        manifest_repo.bare.rename(moved)
+        try:
+            assert app.sync().result == "failed"
+            receiver.wait_for(lambda p: "Keelson: source fetch failing" in titles(p))
+        finally:
+            moved.rename(manifest_repo.bare)
+        app.sync()
+        receiver.wait_for(lambda p: "Keelson: source recovered" in titles(p))
+        app.notifier.close()
+        final = titles(receiver.payloads)
+        assert final.count(f"Keelson: {two} prune blocked") == 1, final  # not every poll
+        # the URL is a secret: never in the status
+        assert "json://" not in json.dumps(app.store.snapshot())
     finally:
         app.stop()

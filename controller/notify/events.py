@@ -6,6 +6,7 @@ the time. Unit-tested without Docker or a receiver.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -97,7 +98,8 @@ def stack_events(prev: Optional[StackStatus], new: StackStatus, source: Optional
         at: unix seconds of the change.
     Returns:
         list of NotificationEvent, in the order they happened: rollout_started when the stack
-        turns Progressing (or Progressing on another revision); on a settled status,
+        turns Progressing (or Progressing on another revision), listing the images that ran
+        before it; on a settled status,
         drift_healed when the pass healed drift, then rollout_completed (Synced after
         rollouts), rolled_back (Failed, reason RolledBack or a rolled-back rollout), failed
         (Failed otherwise), stalled (turned Stalled), prune_blocked (turned PruneBlocked),
@@ -105,8 +107,11 @@ def stack_events(prev: Optional[StackStatus], new: StackStatus, source: Optional
         and revision to the previous one makes only failed (repeat suppression is the
         notifier's).
     """
-    base = _base(new, source, at)
     sync = new.sync_status
+    if sync == SyncStatus.PROGRESSING and not new.services and prev is not None:
+        # a rollout has just started: what runs now is what the stack ran before it
+        new = dataclasses.replace(new, services=dict(prev.services))
+    base = _base(new, source, at)
     if sync == SyncStatus.PROGRESSING:
         if prev is None or prev.sync_status != SyncStatus.PROGRESSING or (
                 prev.last_attempted_revision != new.last_attempted_revision):

@@ -21,8 +21,11 @@ def kinds(events):
 
 
 def test_progressing_is_rollout_started_once():
-    first = stack_events(st(SyncStatus.SYNCED), st(SyncStatus.PROGRESSING), REV, 1.0)
+    starting = StackStatus("web", sync_status=SyncStatus.PROGRESSING,
+                           last_attempted_revision=SHA)  # as the stack line shows it
+    first = stack_events(st(SyncStatus.SYNCED), starting, REV, 1.0)
     assert kinds(first) == [EventKind.ROLLOUT_STARTED]
+    assert first[0].services == ("web_web=127.0.0.1:5000/web@sha256:" + "b" * 64,)  # runs now
     assert stack_events(st(SyncStatus.PROGRESSING), st(SyncStatus.PROGRESSING), REV, 2.0) == []
 
 

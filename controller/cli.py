@@ -20,6 +20,7 @@ from controller.errors import ConfigError, KeelsonError
 from controller.telemetry.scrub import ScrubbingWriter, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NOTIFY_FLUSH_S = 15.0  # seconds `keelson sync` waits, at most, for its notifications to go out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print_plan(outcome, sys.stdout, show_merged=args.show_merged)
         return plan_exit_code(outcome, args.detailed_exitcode)
     outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
+    if app.notifier is not None:  # one pass, then exit: deliver what it told first
+        app.notifier.close(timeout_s=NOTIFY_FLUSH_S)
     if args.json:
         print(json.dumps(app.store.snapshot(), indent=2, default=str))  # scrubbed by the store
     else:

@@ -1,7 +1,8 @@
 """KEELSON_LOG_FORMAT=json on a real pass (issue 13.5): ``keelson sync`` builds, pushes and
 deploys a stack on the real swarm; every line it writes to stderr parses as JSON, the per-stack
 summary carries stack, revision, result, reason and writes as members, and the build's steps
-and pushed layers are there (debug) with the image as a field.
+and pushed layers are there (debug) with the image as a field. The same run's notifications
+reach a loopback receiver before the command exits, and the receiver's URL is in no line.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import pytest
 
 from tests.integration.keelson_app import WEB_DOCKERFILE, web_stack
+from tests.integration.receiver import Receiver
 from tests.integration.test_cli import clean_env, keelson
 
 pytestmark = pytest.mark.integration
@@ -21,9 +23,18 @@ def test_json_logs_of_a_real_pass(engine, registry, manifest_repo, stack_names, 
     manifest_repo.write(f"manifests/{web}/site/Dockerfile", WEB_DOCKERFILE)
     manifest_repo.write(f"manifests/{web}/page.conf", "colour=blue\n")
     sha = manifest_repo.commit("web: first")
-    env = clean_env(tmp_path, KEELSON_LOG_FORMAT="json")
-    proc = keelson(["sync", "--repo", manifest_repo.url, "--registry", registry, "--stack", web,
-                    "--log-level", "debug"], env, module=True)
+    receiver = Receiver()
+    urls = tmp_path / "notify-urls"
+    urls.write_text(receiver.url + "\n")
+    env = clean_env(tmp_path, KEELSON_LOG_FORMAT="json", KEELSON_NOTIFY_URLS_FILE=str(urls))
+    try:
+        proc = keelson(["sync", "--repo", manifest_repo.url, "--registry", registry,
+                        "--stack", web, "--log-level", "debug"], env, module=True)
+    finally:
+        receiver.close()
+    # `keelson sync` delivers its notifications before it exits
+    assert [p["title"] for p in receiver.payloads] == [f"Keelson: {web} rollout started",
+                                                       f"Keelson: {web} rollout completed"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines
@@ -36,3 +47,4 @@ def test_json_logs_of_a_real_pass(engine, registry, manifest_repo, stack_names, 
     assert steps and all(r["image"].startswith(f"{registry}/") for r in steps)
     assert [r["step"] for r in steps] == list(range(1, steps[0]["steps"] + 1))
     assert any(r["msg"] == "layer pushed" for r in records)
+    assert receiver.url.split("://")[1] not in proc.stderr  # the URL is a secret

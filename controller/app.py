@@ -17,6 +17,7 @@ from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
 from controller.images.digests import DigestCache
 from controller.secrets.sops import SopsDecryptor
+from controller.notify.notifier import Notifier, parse_events, parse_urls
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -46,6 +47,20 @@ def connect_swarm(environ: Mapping[str, str]) -> SwarmClient:
         raise SwarmError(f"cannot connect to the Docker engine at {endpoint}: {exc}") from exc
 
 
+def make_notifier(settings: Settings, metrics: MetricsRecorder) -> Optional[Notifier]:
+    """The Notifier for KEELSON_NOTIFY_URLS_FILE's URLs, or None when there are none.
+
+    Raises:
+        ConfigError: an unknown event name or a URL Apprise does not understand.
+    """
+    urls = parse_urls(settings.notify_urls)
+    if not urls:
+        return None
+    return Notifier(urls, events=parse_events(settings.notify_events),
+                    repeat_window_s=settings.notify_repeat_window_s,
+                    fetch_failing_after_s=settings.notify_fetch_failing_after_s, metrics=metrics)
+
+
 class App:
     """Keelson, wired.
 
@@ -64,7 +79,9 @@ class App:
         self.settings = settings
         environ = dict(os.environ if environ is None else environ)
         self.metrics = metrics or MetricsRecorder()
-        self.store = StatusStore()
+        self.metrics.reconcile_interval(settings.interval_s)
+        self.notifier = make_notifier(settings, self.metrics)  # issue 13.2; None when no URLs
+        self.store = StatusStore(observer=self.notifier)
         self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
@@ -146,6 +163,8 @@ class App:
             self.loop.stop()
         if self.server:
             self.server.stop()
+        if self.notifier:
+            self.notifier.close()
         self.client.close()
 
     def run_forever(self) -> None:

@@ -20,6 +20,7 @@ from controller.errors import ConfigError, KeelsonError
 from controller.telemetry.scrub import ScrubbingWriter, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NOTIFY_FLUSH_S = 15.0  # seconds `keelson sync` waits, at most, for its notifications to go out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 sp.add_argument(meta.option, help=f"{meta.help} ({meta.env}{shown})")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
+        sp.add_argument("--log-format", default=os.environ.get("KEELSON_LOG_FORMAT", "logfmt"),
+                        help="logfmt or json (KEELSON_LOG_FORMAT, default logfmt)")
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
@@ -89,7 +92,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from controller.telemetry.logs import setup_logging
     try:
-        setup_logging(args.log_level)
+        setup_logging(args.log_level, getattr(args, "log_format", None)
+                      or os.environ.get("KEELSON_LOG_FORMAT", "logfmt"))
         if args.command == "validate":
             from controller.validate import validate_dir
             # issue 7: the same allowed variables and size caps as run, sync and plan
@@ -120,6 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print_plan(outcome, sys.stdout, show_merged=args.show_merged)
         return plan_exit_code(outcome, args.detailed_exitcode)
     outcome = app.sync(allow_mass_prune=args.allow_mass_prune)
+    if app.notifier is not None:  # one pass, then exit: deliver what it told first
+        app.notifier.close(timeout_s=NOTIFY_FLUSH_S)
     if args.json:
         print(json.dumps(app.store.snapshot(), indent=2, default=str))  # scrubbed by the store
     else:

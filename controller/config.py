@@ -302,6 +302,19 @@ class Settings:
                                               "hosts (host[:port]) or URL prefixes analysis "
                                               "checks may call ('' = analysis refused)")
 
+    # -- notifications (issue 13.2) --
+    notify_urls: str = setting("", "KEELSON_NOTIFY_URLS_FILE", "secret_file",
+                               "file (a Docker secret) with one Apprise URL a line; '' sends "
+                               "no notifications", secret=True)
+    notify_events: Tuple[str, ...] = setting((), "KEELSON_NOTIFY_EVENTS", "list",
+                                             "event kinds to send (comma list; empty: all)")
+    notify_repeat_window_s: float = setting(3600.0, "KEELSON_NOTIFY_REPEAT_WINDOW", "duration",
+                                            "seconds during which the same failure of a stack "
+                                            "is notified once", minimum=0)
+    notify_fetch_failing_after_s: float = setting(600.0, "KEELSON_NOTIFY_FETCH_FAILING_AFTER",
+                                                  "duration", "seconds of failing fetches "
+                                                  "before fetch_failing is notified", minimum=0)
+
     def validated(self) -> "Settings":
         """Return the settings checked and completed (policy level parsed, default instance).
 

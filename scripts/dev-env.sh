@@ -26,12 +26,16 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
-# Debian's prometheus: the analysis tests (issue 10.2) run a real one on loopback with their
-# own config and data folder (the package's own service is not used)
-if ! command -v prometheus >/dev/null; then
-  log "installing prometheus"
+# Prometheus (issue 13.4): promtool checks and unit-tests alerts/, and the alert test runs a
+# prometheus of its own on a free loopback port. Debian's package would start a system
+# prometheus on :9090 (Keelson's default port) where systemd runs: keep that one stopped.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  log "installing prometheus (promtool)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 # busybox-static may not be detected by path on every layout
 dpkg -s busybox-static >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 from controller.config import Settings
 from controller.errors import ImageBuildError
 from controller.images.naming import build_repository, build_tag
+from controller.images.progress import BuildProgress
 from controller.model import labels as L
 from controller.model.manifest import BuildSpec, ImageRef
 from controller.render.compose.sandbox import RepoLimits, RepoSandbox
@@ -143,13 +144,16 @@ class ImageBuilder:
         if self.engine.local_image(ref) is None:
             log.info("image %s building (%s/%s)", ref, stack, service)
             inputs = build_inputs(build, self.limits)
+            progress = BuildProgress(ref)  # issue 13.5: steps at debug, slow builds at info
             self._timed("image_build", stack, service, lambda: self.engine.build(
                 build.context, inputs.dockerfile, ref,
                 dict(build.args or {}, **{REVISION_BUILD_ARG: revision}),
                 build.target, dict(build.labels or {}, **{L.REVISION: revision}),
                 timeout_s=self.build_timeout_s, exclude=inputs.exclude,
-                dockerfile_text=inputs.dockerfile_text))
-        digest = self._timed("image_push", stack, service, lambda: self.engine.push(repo, tag))
+                dockerfile_text=inputs.dockerfile_text, progress=progress.text))
+        pushing = BuildProgress(ref)
+        digest = self._timed("image_push", stack, service,
+                             lambda: self.engine.push(repo, tag, progress=pushing.pushed))
         log.info("image %s pushed (%s)", ref, digest)
         # ask again for the platforms, so a fresh push pins exactly what a later pass will
         info = self.engine.registry_info(ref)

@@ -159,3 +159,26 @@ class StackStatus:
     warnings: List[str] = field(default_factory=list)
     rollouts: List[RolloutResult] = field(default_factory=list)
     updated_at: Optional[float] = None
+
+
+class EventKind(Word):
+    """What a notification tells (``KEELSON_NOTIFY_EVENTS``, ``keelson_notifications_total{event}``).
+
+    rollout_started: a pass wrote a stack and watches its rollouts. rollout_completed: they all
+    converged. rolled_back: a rollout was undone (Swarm's or the stack's rollback). failed: a
+    stack's pass failed (render, policy, build, apply, rollout). stalled: the stack waits, its
+    failed inputs are not applied again until one changes. drift_healed: live objects that
+    differed from git were put back. prune_blocked: the prune guard stopped a removal.
+    fetch_failing: the source could not be fetched for longer than the operator's threshold.
+    recovered: a failed or stalled stack (or the failing source) is back to normal.
+    """
+
+    ROLLOUT_STARTED = "rollout_started"
+    ROLLOUT_COMPLETED = "rollout_completed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    STALLED = "stalled"
+    DRIFT_HEALED = "drift_healed"
+    PRUNE_BLOCKED = "prune_blocked"
+    FETCH_FAILING = "fetch_failing"
+    RECOVERED = "recovered"

@@ -153,6 +153,8 @@ class Reconciler:
         in_repo = set(stack_files) | set(rejected)
         removed, blocked = self._prune_gone(in_repo, live_all, revision, dry_run,
                                             allow_mass_prune, runs, ctx)
+        if not dry_run:
+            self.metrics.prune_blocked(bool(blocked))  # issue 13.4: KeelsonPruneBlocked
         if blocked:
             return PassResult(Result.FAILED, revision, runs, [], blocked)
         failed = [r for r in runs.values() if r.status and r.status.sync_status in
@@ -205,7 +207,7 @@ class Reconciler:
             checkout: Checkout = self.source.fetch()
         except SourceError as exc:
             self.metrics.git_fetch("error", time.monotonic() - t0)
-            self.store.source_failed(str(exc))
+            self.store.source_failed(str(exc), fetch=True)
             log.error("fetch failed, nothing changed: %s", exc)
             return PassResult(Result.FAILED, error=str(exc))
         self.metrics.git_fetch("success", time.monotonic() - t0)

@@ -542,9 +542,12 @@ class StackLine:
         # a new failure is a warning; the same failure seen again on later polls is info
         level = (logging.WARNING if verdict.sync == SyncStatus.FAILED
                  or (verdict.sync == SyncStatus.STALLED and changed) else logging.INFO)
-        log.log(level, "stack=%s revision=%s result=%s reason=%s writes=%s%s", name, rev.short,
-                verdict.sync, verdict.reason, writes,
-                f" error={verdict.message!r}" if verdict.message else "")
+        # issue 13.5: the facts are fields (logfmt keys, JSON members), not words in msg
+        fields = {"stack": name, "revision": rev.short, "result": verdict.sync.value,
+                  "reason": verdict.reason, "writes": writes}
+        if verdict.message:
+            fields["error"] = verdict.message
+        log.log(level, "stack reconciled", extra={"kv": fields})
         return StackResult(name, status=st, plan=plan, error=error, warnings=tuple(warnings),
                            written=dict(written or {}), fast=fast,
                            image_updates=tuple(image_updates))

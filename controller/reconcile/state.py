@@ -27,7 +27,11 @@ class StatusStore:
     stored, so nothing reaches ``/api/status`` or ``keelson sync --json``.
     """
 
-    def __init__(self):
+    def __init__(self, observer=None):
+        """Args: observer: told of every change (``notify.Notifier``: ``stack_changed(prev,
+        new)``, ``source_fetched(revision)``, ``source_failed(message)``), or None. It must
+        not raise nor block (the notifier queues and returns)."""
+        self._observer = observer
         self._lock = threading.Lock()
         self._stacks: Dict[str, StackStatus] = {}
         self._source: Dict[str, object] = {"revision": "", "ref": "", "error": "", "fetched_at": None}
@@ -39,11 +43,20 @@ class StatusStore:
         with self._lock:
             self._source.update(revision=revision.sha, ref=revision.ref, error="",
                                 message=scrub(revision.message), fetched_at=time.time())
+        if self._observer is not None:
+            self._observer.source_fetched(revision)
 
-    def source_failed(self, message: str) -> None:
-        """Record a failed fetch; the last good revision stays."""
+    def source_failed(self, message: str, fetch: bool = False) -> None:
+        """Record a failed fetch, listing or prune; the last good revision stays.
+
+        Args:
+            message: what failed. fetch: True when the fetch itself failed (the observer
+                counts how long the source has been failing).
+        """
         with self._lock:
             self._source["error"] = scrub(message)
+        if fetch and self._observer is not None:
+            self._observer.source_failed(scrub(message))
 
     def pass_started(self) -> None:
         """Mark a reconcile pass as running."""
@@ -92,6 +105,8 @@ class StatusStore:
                 hist.insert(0, history)
             status.history = hist[:HISTORY_LIMIT]
             self._stacks[status.name] = status
+        if self._observer is not None:  # outside the lock: the observer reads nothing here
+            self._observer.stack_changed(old, status)
 
     def add_history(self, stack: str, entry: HistoryEntry) -> None:
         """Prepend ``entry`` (message scrubbed) to ``stack``'s history without changing its

@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import docker.errors
 import docker.utils
@@ -100,7 +100,8 @@ class ImageEngine:
     def build(self, context: str, dockerfile: str, tag: str, buildargs: Dict[str, str],
               target: Optional[str], labels: Dict[str, str], *,
               timeout_s: Optional[float] = None, exclude: Sequence[str] = (),
-              dockerfile_text: Optional[str] = None) -> Tuple[str, List[str]]:
+              dockerfile_text: Optional[str] = None,
+              progress: Optional[Callable[[str], None]] = None) -> Tuple[str, List[str]]:
         """Build an image with the Engine's builder (``POST /build``), reading every chunk.
 
         The caller (``images.build``) has already checked every path through the repo
@@ -122,6 +123,7 @@ class ImageEngine:
             exclude: ``.dockerignore`` patterns (read by the caller through the sandbox).
             dockerfile_text: the Dockerfile's content when it lies outside ``context`` (the
                 SDK's way: it is added to the sent archive under ``dockerfile``).
+            progress: called with each output text as it arrives (must not raise), or None.
         Returns:
             tuple ``(image_id, lines)``: ``sha256:...`` id and the build output lines.
         Raises:
@@ -152,7 +154,7 @@ class ImageEngine:
             try:
                 self.api._raise_for_status(response)
                 image_id, lines, error = parse.scan_build_stream(
-                    self.api._stream_helper(response, decode=True))
+                    self.api._stream_helper(response, decode=True), on_text=progress)
             finally:
                 deadline.stop()
                 response.close()
@@ -176,11 +178,14 @@ class ImageEngine:
             raise ImageBuildError(f"build {tag}: the engine reported no image id", log_tail=tail)
         return image_id, lines
 
-    def push(self, repository: str, tag: str) -> str:
+    def push(self, repository: str, tag: str,
+             progress: Optional[Callable[[str, str], None]] = None) -> str:
         """Push ``repository:tag`` (``POST /images/{name}/push``), reading every chunk.
 
         Args:
             repository: ``registry/path/name`` without tag. tag: the tag to push.
+            progress: called with ``(status, layer id)`` of each status message (must not
+                raise), or None.
         Returns:
             str: the manifest digest the registry stored (``sha256:...``).
         Raises:
@@ -190,7 +195,7 @@ class ImageEngine:
         ref = f"{repository}:{tag}"
         try:
             stream = self.api.push(repository, tag=tag, stream=True, decode=True)
-            digest, error = parse.scan_push_stream(stream)
+            digest, error = parse.scan_push_stream(stream, on_status=progress)
         except _ENGINE_ERRORS as exc:
             raise ImagePushError(f"push {ref}: {_explain(exc)}") from exc
         if error is not None:

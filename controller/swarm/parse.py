@@ -269,11 +269,13 @@ def stream_error(chunk: dict) -> Optional[str]:
     return None
 
 
-def scan_build_stream(chunks: Iterable[dict]) -> tuple:
+def scan_build_stream(chunks: Iterable[dict], on_text=None) -> tuple:
     """Read a whole build stream.
 
     Args:
         chunks: decoded messages of ``POST /build`` (``stream``, ``aux.ID``, ``error``).
+        on_text: called with each ``stream`` text as it arrives (build progress), or None;
+            it must not raise.
     Returns:
         tuple ``(image_id, lines, error)``: image id ``sha256:...`` from the ``aux`` message
         ("" if none), the output split into lines (blank ones dropped), the error message or
@@ -292,6 +294,8 @@ def scan_build_stream(chunks: Iterable[dict]) -> tuple:
             image_id = chunk["aux"]["ID"]
         if chunk.get("stream"):
             text.append(str(chunk["stream"]))
+            if on_text is not None:
+                on_text(text[-1])
             kept += len(text[-1])
         while kept > BUILD_TEXT_KEPT and len(text) > 1:  # a chatty build must not fill memory
             kept -= len(text.popleft())
@@ -299,11 +303,13 @@ def scan_build_stream(chunks: Iterable[dict]) -> tuple:
     return image_id, lines, error
 
 
-def scan_push_stream(chunks: Iterable[dict]) -> tuple:
+def scan_push_stream(chunks: Iterable[dict], on_status=None) -> tuple:
     """Read a whole push stream.
 
     Args:
         chunks: decoded messages of ``POST /images/{name}/push``.
+        on_status: called with ``(status, layer id)`` of each status message (``Pushed``,
+            ``Layer already exists``...), or None; it must not raise.
     Returns:
         tuple ``(digest, error)``: the manifest digest (``aux.Digest``, else parsed from the
         ``<tag>: digest: sha256:... size: N`` status line; "" if neither), the error or None.
@@ -314,6 +320,8 @@ def scan_push_stream(chunks: Iterable[dict]) -> tuple:
         if err is not None:
             error = err
             continue
+        if on_status is not None and chunk.get("status"):
+            on_status(str(chunk["status"]), str(chunk.get("id") or ""))
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("Digest"):
             digest = aux["Digest"]

@@ -8,11 +8,13 @@ that are always 1 and carry their facts as labels. docs/metrics.md lists every s
 """
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from typing import Dict, Iterable, Optional, Set, Tuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram,
+                               PlatformCollector, ProcessCollector, generate_latest)
 from prometheus_client import exposition as _exposition
 
 from controller import __version__
@@ -23,6 +25,8 @@ RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
 ANALYSIS_RESULTS = tuple(AnalysisVerdict)  # issue 10.2
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
+ROLLBACK_SCOPES = ("service", "stack")  # issue 13.4
+NOTIFY_RESULTS = ("sent", "error", "suppressed", "dropped")  # issue 13.2
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
 # Bucket edges in seconds. A pass spans a no-op (tens of ms) to a slow rollout (10 min).
@@ -65,9 +69,14 @@ class MetricsRecorder:
         self._lock = threading.Lock()
         r = self.registry
         self._build_info = Gauge(
-            "keelson_build_info", "Always 1; the version label is Keelson's version.",
-            ["version"], registry=r)
-        self._build_info.labels(version=__version__).set(1)
+            "keelson_build_info", "Always 1; Keelson's version and the Python it runs on.",
+            ["version", "python"], registry=r)
+        self._build_info.labels(version=__version__, python=platform.python_version()).set(1)
+        # issue 13.4: the standard collectors, on Keelson's own registry (process_* on Linux,
+        # python_info, python_gc_*), as the default registry would have them
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self._reconciles = Counter(
             "keelson_reconcile_total", "Reconcile passes, by result (success|failed|partial|noop).",
             ["result"], registry=r)
@@ -138,6 +147,23 @@ class MetricsRecorder:
         self._analyses = Counter(
             "keelson_analysis", "Analyses run after a stack's rollout, by stack and result "
             "(passed|failed).", ["stack", "result"], registry=r)
+
+        # issue 13.4: what the shipped alert rules need
+        self._stack_rollbacks = Counter(
+            "keelson_stack_rollbacks_total", "Rollbacks, by stack and scope (service: Swarm "
+            "rolled one service back; stack: Keelson put the whole stack back).",
+            ["stack", "scope"], registry=r)
+        self._prune_blocked = Gauge(
+            "keelson_prune_blocked", "1 while the latest pass's prune was blocked by the "
+            "guard (KEELSON_PRUNE_MAX_STACKS / _RATIO), else 0.", registry=r)
+        self._interval = Gauge(
+            "keelson_reconcile_interval_seconds", "The poll interval (KEELSON_INTERVAL), "
+            "seconds; alert rules compare the last completed pass with it.", registry=r)
+
+        # issue 13.2: notifications
+        self._notifications = Counter(
+            "keelson_notifications_total", "Notification events, by event kind and result "
+            "(sent|error|suppressed|dropped).", ["event", "result"], registry=r)
 
         # Series that must exist from the start, so dashboards and increase() see a 0.
         for result in RECONCILE_RESULTS:
@@ -255,6 +281,8 @@ class MetricsRecorder:
                     self._rollouts.remove(stack, result)
                 self._rollout_duration.remove(stack)
                 self._rollbacks.remove(stack)
+                for scope in ROLLBACK_SCOPES:
+                    self._stack_rollbacks.remove(stack, scope)
             for kind in DRIFT_KINDS:
                 try:
                     self._drift_detected.remove(stack, kind)
@@ -278,6 +306,8 @@ class MetricsRecorder:
             self._rollouts.labels(stack=stack, result=result)
         self._rollout_duration.labels(stack=stack)
         self._rollbacks.labels(stack=stack)
+        for scope in ROLLBACK_SCOPES:
+            self._stack_rollbacks.labels(stack=stack, scope=scope)
         self._stacks_seen.add(stack)
 
     # -- rollouts and images ----------------------------------------------------------------------
@@ -304,6 +334,29 @@ class MetricsRecorder:
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
             if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
+                self._stack_rollbacks.labels(stack=stack, scope="service").inc()
+
+    def stack_rollback(self, stack: str, scope: str) -> None:
+        """Count one rollback of ``scope`` (``service`` or ``stack``) in ``stack``.
+
+        Returns:
+            None. Increments ``keelson_stack_rollbacks_total{stack,scope}`` (service-scope
+            rollbacks are counted by ``rollout_finished`` already).
+        Raises:
+            ValueError: an unknown scope.
+        """
+        _check(scope, ROLLBACK_SCOPES, "rollback scope")
+        with self._lock:
+            self._ensure_stack_counters(stack)
+            self._stack_rollbacks.labels(stack=stack, scope=scope).inc()
+
+    def prune_blocked(self, blocked: bool) -> None:
+        """Set ``keelson_prune_blocked`` to 1 when the latest pass's prune was blocked, else 0."""
+        self._prune_blocked.set(1 if blocked else 0)
+
+    def reconcile_interval(self, interval_s: float) -> None:
+        """Publish the poll interval (``keelson_reconcile_interval_seconds``, seconds)."""
+        self._interval.set(float(interval_s))
 
     def analysis(self, stack: str, result: str) -> None:
         """Record how one stack's analysis after a rollout ended (issue 10.2).
@@ -405,6 +458,22 @@ class MetricsRecorder:
             self._drift_detected.labels(stack=stack, kind=_check(kind, DRIFT_KINDS, "kind")).inc()
         self._drifted.labels(stack=stack).set(max(0, int(remaining)))
 
+
+    def notification(self, event: str, result: str) -> None:
+        """Count one notification event (issue 13.2).
+
+        Args:
+            event: the EventKind value (rollout_started, failed, stalled...).
+            result: ``sent`` (every receiver accepted it), ``error`` (a receiver refused it or
+                was unreachable), ``suppressed`` (a repeat inside the repeat window) or
+                ``dropped`` (the send queue was full).
+        Returns:
+            None. Increments ``keelson_notifications_total{event,result}``.
+        Raises:
+            ValueError: an unknown result (labels stay bounded).
+        """
+        _check(result, NOTIFY_RESULTS, "notification result")
+        self._notifications.labels(event=event, result=result).inc()
 
     # -- exposition -----------------------------------------------------------------------------
 

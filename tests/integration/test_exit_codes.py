@@ -48,6 +48,8 @@ def test_plan_detailed_exitcode(engine, registry, manifest_repo, stack_names, tm
     (["sync"], {"KEELSON_LOG_LEVEL": "chatty"},
      "keelson: --log-level (KEELSON_LOG_LEVEL): unknown level 'chatty'; use DEBUG, INFO, "
      "WARNING or ERROR"),
+    (["sync"], {"KEELSON_LOG_FORMAT": "xml"},
+     "keelson: --log-format (KEELSON_LOG_FORMAT): unknown format 'xml'; use logfmt or json"),
     (["plan"], {"KEELSON_PRUNE": "maybe"},
      "keelson: KEELSON_PRUNE: not a boolean: 'maybe' (use true or false)"),
     (["sync"], {"KEELSON_ROLLOUT_TIMEOUT": "-1"},

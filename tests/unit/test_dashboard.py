@@ -1,4 +1,5 @@
-"""grafana/keelson-dashboard.json: importable, and every metric it queries really exists."""
+"""grafana/keelson-dashboard.json: importable and file-provisionable (a datasource variable,
+no ``${DS_...}`` input), filterable by instance and stack, and every metric it queries exists."""
 import json
 import pathlib
 import re
@@ -11,7 +12,8 @@ from controller.telemetry.metrics import MetricsRecorder
 
 DASHBOARD = pathlib.Path(__file__).resolve().parents[2] / "grafana" / "keelson-dashboard.json"
 METRIC_RE = re.compile(r"\bkeelson_[a-zA-Z0-9_:]+")
-DS = "${DS_PROMETHEUS}"
+DS = "${datasource}"
+PROVISIONING = DASHBOARD.parent / "provisioning"
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,7 @@ def dashboard():
 def queries(dashboard):
     """Every PromQL text in the dashboard: panel targets and template variable queries."""
     out = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    out += [a["expr"] for a in dashboard["annotations"]["list"] if a.get("expr")]
     for var in dashboard.get("templating", {}).get("list", []):
         q = var.get("query")
         out.append(q["query"] if isinstance(q, dict) else str(q or ""))
@@ -39,6 +42,7 @@ def exercised_sample_names():
     rec.image_push("web", "app", "success", 3.0)
     rec.git_fetch("error", 0.5)
     rec.swarm_write("service", "update")
+    rec.drift("web", ["service"], 1)
     body, _ = rec.exposition()
     return {s.name for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
 
@@ -46,15 +50,54 @@ def exercised_sample_names():
 def test_importable_shape(dashboard):
     assert dashboard["title"] == "Keelson" and dashboard["uid"]
     assert dashboard["id"] is None  # import must create, not overwrite by id
-    inputs = {i["name"]: i for i in dashboard["__inputs"]}
-    assert inputs["DS_PROMETHEUS"]["type"] == "datasource"
-    assert inputs["DS_PROMETHEUS"]["pluginId"] == "prometheus"
+    # file provisioning does not replace ${DS_...} inputs: the data source is a variable
+    assert "__inputs" not in dashboard
+    assert "${DS_" not in DASHBOARD.read_text(encoding="utf-8")
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for p in dashboard["panels"]:
-        assert p["datasource"]["uid"] == DS, p["title"]
+        assert p["datasource"] == {"type": "prometheus", "uid": DS}, p["title"]
         for t in p["targets"]:
-            assert t["datasource"]["uid"] == DS and t["expr"].strip(), p["title"]
+            assert t["datasource"] == {"type": "prometheus", "uid": DS}, p["title"]
+            assert t["expr"].strip(), p["title"]
+
+
+def test_variables_exist_and_filter_every_query(dashboard):
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("instance", "stack"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"]["uid"] == DS
+    used = re.findall(r"\$\{?([a-z_]+)", json.dumps(dashboard))
+    builtin = {"__rate_interval", "__range", "__interval", "labels", "value"}
+    assert set(used) - builtin <= set(variables), set(used) - builtin - set(variables)
+    for q in queries(dashboard):  # the instance filter reaches every keelson_ selector
+        for sel in re.findall(r"\bkeelson_[a-z_]+(?:\{[^}]*\})?", q):
+            if sel != "keelson_build_info":
+                assert 'instance=~"$instance"' in sel, q
+
+
+def test_rollout_annotations(dashboard):
+    notes = [a for a in dashboard["annotations"]["list"] if a.get("expr")]
+    assert {"Rollouts", "Rollbacks"} <= {a["name"] for a in notes}
+    for a in notes:
+        assert a["datasource"]["uid"] == DS and "{{stack}}" in a["titleFormat"]
+
+
+def test_per_stack_freshness_and_drift_panels(dashboard):
+    exprs = " ".join(queries(dashboard))
+    assert "time() - max by (stack) (keelson_stack_last_synced_timestamp_seconds" in exprs
+    assert "keelson_stack_drifted_objects" in exprs
+
+
+def test_provisioning_example():
+    yaml = pytest.importorskip("yaml")
+    providers = yaml.safe_load((PROVISIONING / "dashboards" / "keelson.yml").read_text())
+    [prov] = providers["providers"]
+    assert prov["type"] == "file" and prov["options"]["path"].startswith("/")
+    sources = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())
+    assert sources["datasources"][0]["type"] == "prometheus"
 
 
 def test_panels_do_not_overlap(dashboard):

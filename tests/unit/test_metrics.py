@@ -157,8 +157,28 @@ def test_exposition_is_parseable_text(rec):
     assert content_type.startswith("text/plain")
     names = {fam.name for fam in text_string_to_metric_families(body.decode())}
     assert {"keelson_reconcile", "keelson_stack_info", "keelson_rollouts"} <= names
-    # Every sample is ours: nothing from the global registry (process/platform collectors).
-    assert all(n.startswith("keelson_") for n in names)
+    # Keelson's own series plus the standard collectors registered on its own registry
+    # (issue 13.4): nothing else (nothing from the global default registry).
+    assert all(n.startswith(("keelson_", "process_", "python_")) for n in names)
+    assert "python_info" in names and "python_gc_objects_collected" in names
+    assert "process_cpu_seconds" in names  # Linux: /proc is read
+
+
+def test_build_info_carries_version_and_python(rec):
+    import platform
+
+    from controller import __version__
+    assert value(rec, "keelson_build_info", version=__version__,
+                 python=platform.python_version()) == 1
+
+
+def test_notifications_counter(rec):
+    rec.notification("failed", "sent")
+    rec.notification("failed", "suppressed")
+    assert value(rec, "keelson_notifications_total", event="failed", result="sent") == 1
+    assert value(rec, "keelson_notifications_total", event="failed", result="suppressed") == 1
+    with pytest.raises(ValueError):
+        rec.notification("failed", "maybe")
 
 
 def test_logfmt_line():

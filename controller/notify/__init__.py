@@ -1,0 +1,1 @@
+"""Notifications: events derived from status changes, sent through Apprise."""

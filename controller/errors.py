@@ -134,7 +134,8 @@ class ImageError(KeelsonError):
 
     Args:
         message: what failed, naming the image.
-        fault: what the registry answered, when known; its value replaces ``reason``.
+        fault: what the registry answered, when known; its value replaces ``reason``, and a
+            registry that refused, was down or untrusted makes the error retryable.
     """
 
     reason = "ImageFailed"
@@ -145,6 +146,8 @@ class ImageError(KeelsonError):
         self.fault = fault
         if fault is not None:
             self.reason = fault.value
+            # the registry's side may be fixed without a commit (a login, a restart)
+            self.retryable = self.retryable or fault != RegistryFault.NOT_FOUND
 
 
 class ImageBuildError(ImageError):

@@ -27,7 +27,7 @@ from controller.errors import ImageBuildError, ImagePushError, ImageResolveError
 from controller.model.registry_auth import RegistryAuth
 from controller.swarm import parse
 from controller.swarm.client import registry_header
-from controller.swarm.registry_errors import describe, registry_fault
+from controller.swarm.registry_errors import build_fault, describe, registry_fault
 from controller.swarm.calls import is_not_found
 from controller.swarm.client import SwarmClient
 
@@ -184,16 +184,15 @@ class ImageEngine:
                 raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                       "(KEELSON_BUILD_TIMEOUT)") from exc
             if isinstance(exc, _ENGINE_ERRORS + _STREAM_ERRORS):
-                raise ImageBuildError(f"build {tag}: {_explain(exc)}",
-                                      fault=_fault(exc)) from exc
+                fault = build_fault(_explain(exc)) if _fault(exc) else None
+                raise ImageBuildError(f"build {tag}: {_explain(exc)}", fault=fault) from exc
             raise
         if deadline.expired():
             raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                   "(KEELSON_BUILD_TIMEOUT)", log_tail="\n".join(lines[-LOG_TAIL_LINES:]))
         tail = "\n".join(lines[-LOG_TAIL_LINES:])
         if error is not None:
-            fault = registry_fault(error)
-            # only a registry word in the failing step's error says the base image pull failed
+            fault = build_fault(error)  # a FROM the registry refused, or another failure
             raise ImageBuildError(describe("build", tag, error, fault) if fault else
                                   f"build {tag}: {error}", log_tail=tail, fault=fault)
         if not image_id:

@@ -57,6 +57,17 @@ def registry_fault(message: str, status_code: Optional[int] = None) -> Optional[
     return None
 
 
+_PULL_WORDS = ("manifest", "/v2/", "pull", "registry", "credentials", "unauthorized", "denied",
+               "x509")
+
+
+def build_fault(error: str) -> Optional[RegistryFault]:
+    """:func:`registry_fault` for a build's in-band error, counted only when the text is about
+    a registry (a ``FROM`` pull): "COPY failed: file not found" is the build's own fault."""
+    text = (error or "").lower()
+    return registry_fault(error) if any(w in text for w in _PULL_WORDS) else None
+
+
 def describe(what: str, reference: str, message: str, fault: Optional[RegistryFault]) -> str:
     """``<what> <image>: <plain words for the fault> (<engine text>)``, naming the image.
 

@@ -19,6 +19,9 @@ command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v git >/dev/null || need_pkgs+=(git)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v curl >/dev/null || need_pkgs+=(curl)
+# the registry-credential tests (issue 9) start a registry with htpasswd (bcrypt) and TLS
+command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq

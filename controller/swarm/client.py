@@ -258,7 +258,7 @@ class SwarmClient(BlobsMixin):
         return body["ID"]
 
     def _post_update(self, service_id: str, version: int, spec: dict, rollback: bool,
-                     registry_auth: Optional[dict]) -> None:
+                     registry_auth: Optional[dict] = None) -> None:
         params = {"version": version}
         if rollback:
             params["rollback"] = "previous"

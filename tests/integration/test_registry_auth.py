@@ -146,6 +146,9 @@ def test_pass_with_and_without_login(engine, auth_registry, manifest_repo, stack
         assert any(t["Status"]["State"] == "running" for t in service.tasks())
         _never_shows(reg.password, json.dumps(service.attrs))
 
+    # the login changes no spec: the next pass writes nothing
+    assert app.sync().result == "noop", app.store.snapshot()
+
     status = json.dumps(app.store.snapshot()) + json.dumps(bare.store.snapshot())
     metrics = (prometheus_client.generate_latest(app.metrics.registry).decode()
                + prometheus_client.generate_latest(bare.metrics.registry).decode())

@@ -17,7 +17,9 @@ import pytest
 
 from controller.app import App
 from controller.config import Settings
+from controller.errors import ImageBuildError
 from controller.swarm.client import SwarmClient
+from controller.swarm.engine_images import ImageEngine
 from tests.multinode.test_multinode_swarm import phase, running_per_node, service_image, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.multinode]
@@ -78,6 +80,15 @@ def test_private_image_runs_on_workers_that_never_logged_in(cluster, auth_regist
     assert f"{reg.addr}/kra/app:1" in st["last_error"]
     assert not cluster.manager.services.list(
         filters={"label": f"com.docker.stack.namespace={stack}"})
+
+    # a build whose FROM is there fails the same way without the login
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {reg.addr}/kra/app:1\nRUN echo b > /b\n")
+    with pytest.raises(ImageBuildError) as err:
+        ImageEngine(bare.client).build(str(ctx), "Dockerfile", "kra-build:1", {}, None, {})
+    assert err.value.reason == "RegistryUnauthorized", err.value
+    assert f"{reg.addr}/kra/app" in str(err.value)
 
     phase("with the login")
     app = make(cluster, manifest_repo, tmp_path, stack, "login", registry_auth=reg.config_json())

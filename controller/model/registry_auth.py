@@ -47,9 +47,13 @@ def registry_host(image: str) -> str:
     if "/" not in name:
         return DOCKER_HUB
     first = name.split("/", 1)[0]
-    if "." in first or ":" in first or first == "localhost" or first.lower() != first:
-        return canonical_host(first)
-    return DOCKER_HUB
+    return canonical_host(first) if is_host(first) else DOCKER_HUB
+
+
+def is_host(first: str) -> bool:
+    """True when an image name's first path component is a registry host (contains ``.`` or
+    ``:``, is ``localhost``, or has upper case: docker/distribution ``splitDockerDomain``)."""
+    return "." in first or ":" in first or first == "localhost" or first.lower() != first
 
 
 def canonical_host(key: str) -> str:

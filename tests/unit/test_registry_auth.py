@@ -120,3 +120,11 @@ def test_build_errors_count_only_when_about_a_registry():
     assert build_fault("The command '/bin/sh -c false' returned a non-zero code: 1") is None
     assert build_fault('Head "https://r:1/v2/base/manifests/1": no basic auth credentials') == \
         RegistryFault.UNAUTHORIZED
+
+
+def test_registry_header_is_base64url_json_of_the_login():
+    from controller.swarm.client import registry_header
+    login = {"username": "ci", "password": PW, "serveraddress": "r:1"}
+    header = registry_header(login)["X-Registry-Auth"]
+    assert json.loads(base64.urlsafe_b64decode(header)) == login
+    assert registry_header(None) == {}

@@ -86,9 +86,9 @@ class App:
         environ = dict(os.environ if environ is None else environ)
         self.metrics = metrics or MetricsRecorder()
         self.store = StatusStore()
-        self.client = client or connect_swarm(environ)
         # issue 9: registry logins for digest look-ups, builds, pushes and service writes
         self.registry_auth = load_registry_auth(settings)
+        self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client, self.registry_auth)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,

@@ -128,3 +128,33 @@ def test_registry_header_is_base64url_json_of_the_login():
     header = registry_header(login)["X-Registry-Auth"]
     assert json.loads(base64.urlsafe_b64decode(header)) == login
     assert registry_header(None) == {}
+
+
+def test_settings_read_the_secret_files_and_hide_them(tmp_path):
+    from controller.config import Settings, settings_from_env
+    conf = tmp_path / "config.json"
+    conf.write_text(json.dumps({"auths": {"r:1": {"auth": _b64(f"ci:{PW}")}}}) + "\n")
+    (tmp_path / "user").write_text("ci\n")
+    (tmp_path / "pass").write_text(PW + "\n")
+    kw = settings_from_env({"KEELSON_REGISTRY_AUTH_FILE": str(conf),
+                            "KEELSON_REGISTRY_USERNAME_FILE": str(tmp_path / "user"),
+                            "KEELSON_REGISTRY_PASSWORD_FILE": str(tmp_path / "pass")})
+    s = Settings(repo="/r", registry="r:1", **kw)
+    assert PW not in repr(s) and _b64(f"ci:{PW}") not in repr(s)
+    auth = registry_auth(s.registry_auth, registry=s.registry, username=s.registry_username,
+                         password=s.registry_password)
+    assert auth.for_image("r:1/a")["password"] == PW
+    with pytest.raises(ConfigError, match="KEELSON_REGISTRY_AUTH_FILE"):
+        settings_from_env({"KEELSON_REGISTRY_AUTH_FILE": str(tmp_path / "missing")})
+
+
+def test_cli_bad_config_json_exits_2_naming_the_key_not_the_value(tmp_path, monkeypatch, capsys):
+    from controller.cli import EXIT_USAGE, main
+    conf = tmp_path / "config.json"
+    conf.write_text('{"auths": {"r:1": {"auth": "not*base64", "password": 5}}}')
+    monkeypatch.setenv("KEELSON_REGISTRY_AUTH_FILE", str(conf))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # never reached
+    assert main(["sync", "--repo", str(tmp_path), "--listen", ""]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "KEELSON_REGISTRY_AUTH_FILE: auths.r:1" in err and "not*base64" not in err
+    assert "Traceback" not in err

@@ -65,6 +65,8 @@ def build_fault(error: str) -> Optional[RegistryFault]:
     """:func:`registry_fault` for a build's in-band error, counted only when the text is about
     a registry (a ``FROM`` pull): "COPY failed: file not found" is the build's own fault."""
     text = (error or "").lower()
+    if "returned a non-zero code" in text:  # a RUN step failed: its command text is quoted
+        return None
     return registry_fault(error) if any(w in text for w in _PULL_WORDS) else None
 
 

@@ -118,6 +118,8 @@ def test_build_errors_count_only_when_about_a_registry():
     from controller.swarm.registry_errors import build_fault
     assert build_fault("COPY failed: file not found in build context") is None
     assert build_fault("The command '/bin/sh -c false' returned a non-zero code: 1") is None
+    assert build_fault("The command '/bin/sh -c docker pull reg/x # unauthorized' returned a "
+                       "non-zero code: 1") is None
     assert build_fault('Head "https://r:1/v2/base/manifests/1": no basic auth credentials') == \
         RegistryFault.UNAUTHORIZED
 

@@ -18,6 +18,7 @@ from controller.images.build import ImageBuilder
 from controller.images.digests import DigestCache
 from controller.secrets.sops import SopsDecryptor
 from controller.notify.notifier import Notifier, parse_events, parse_urls
+from controller.model.registry_auth import RegistryAuth, registry_auth, unusable_entries
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -32,6 +33,27 @@ from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
 
 log = logging.getLogger("keelson.app")
+
+
+def load_registry_auth(settings: Settings) -> RegistryAuth:
+    """The registry logins the settings name (KEELSON_REGISTRY_AUTH_FILE,
+    KEELSON_REGISTRY_USERNAME_FILE/PASSWORD_FILE); logs which registries have one (never a
+    secret) and warns about config.json entries it cannot use (credential helpers).
+
+    Raises:
+        ConfigError: a bad config.json, or a username without password (or the reverse).
+    """
+    auth = registry_auth(settings.registry_auth, registry=settings.registry,
+                         username=settings.registry_username, password=settings.registry_password)
+    if settings.registry_auth:
+        skipped = unusable_entries(settings.registry_auth)
+        if skipped:
+            log.warning("KEELSON_REGISTRY_AUTH_FILE: no usable login in %s (credential helpers "
+                        "and credsStore are not supported: put the login in auths)",
+                        ", ".join(skipped))
+    if auth.hosts:
+        log.info("registry logins for: %s", ", ".join(auth.hosts))
+    return auth
 
 def connect_swarm(environ: Mapping[str, str]) -> SwarmClient:
     """A SwarmClient for DOCKER_HOST (or the default socket).
@@ -82,8 +104,10 @@ class App:
         self.metrics.reconcile_interval(settings.interval_s)
         self.notifier = make_notifier(settings, self.metrics)  # issue 13.2; None when no URLs
         self.store = StatusStore(observer=self.notifier)
+        # issue 9: registry logins for digest look-ups, builds, pushes and service writes
+        self.registry_auth = load_registry_auth(settings)
         self.client = client or connect_swarm(environ)
-        self.engine = ImageEngine(self.client)
+        self.engine = ImageEngine(self.client, self.registry_auth)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
         self.builder = ImageBuilder(self.engine, settings.registry, observer=self.metrics,
                                     digests=self.digests, build_timeout_s=settings.build_timeout_s,
@@ -97,7 +121,8 @@ class App:
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
                                       pending_timeout_s=settings.pending_timeout_s,
                                       poll_s=settings.watch_interval_s)
-        self.applier = Applier(self.client, self.metrics, settings.instance)
+        self.applier = Applier(self.client, self.metrics, settings.instance,
+                               registry_auth=self.registry_auth)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,
                                      builder=self.builder, digests=self.digests,
                                      applier=self.applier, watcher=self.watcher,

@@ -202,6 +202,16 @@ class Settings:
     registry: str = setting("", "KEELSON_REGISTRY", "str",
                             "host:port that built images are pushed to ('' forbids builds)",
                             option="--registry", empty_ok=True)
+    # -- registry credentials (issue 9), each a Docker secret's file --
+    registry_auth: str = setting("", "KEELSON_REGISTRY_AUTH_FILE", "secret_file",
+                                 "Docker config.json (auths) with registry logins",
+                                 secret=True)
+    registry_username: str = setting("", "KEELSON_REGISTRY_USERNAME_FILE", "secret_file",
+                                     "file with the login name for KEELSON_REGISTRY",
+                                     secret=True)
+    registry_password: str = setting("", "KEELSON_REGISTRY_PASSWORD_FILE", "secret_file",
+                                     "file with the password/token for KEELSON_REGISTRY",
+                                     secret=True)
     interval_s: float = setting(30.0, "KEELSON_INTERVAL", "duration",
                                 "seconds between polls (30s, 5m accepted)", option="--interval",
                                 above=0)

@@ -6,6 +6,7 @@ backoff. Third-party exceptions are wrapped with ``raise ... from exc``.
 """
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional
 
 
@@ -117,13 +118,41 @@ class DecryptError(ManifestError):
     or sops failed (issue 9). Names the file and recipients, never the content."""
 
     reason = "DecryptFailed"
+class RegistryFault(str, Enum):
+    """What a registry answered when an image request failed; the value is the condition
+    reason the error then carries (issue 9), so status and metrics tell them apart.
+
+    UNAUTHORIZED: 401/403, "unauthorized", "no basic auth credentials", "denied" (no or wrong
+    credentials). NOT_FOUND: 404, "manifest unknown" (no such repository or tag).
+    UNREACHABLE: connection refused, no such host, timeouts (registry down).
+    UNTRUSTED: the registry's TLS certificate is not trusted (x509), or it speaks plain HTTP.
+    """
+
+    UNAUTHORIZED = "RegistryUnauthorized"
+    NOT_FOUND = "ImageNotFound"
+    UNREACHABLE = "RegistryUnreachable"
+    UNTRUSTED = "RegistryUntrusted"
 
 
 class ImageError(KeelsonError):
-    """An image could not be built, pushed or resolved."""
+    """An image could not be built, pushed or resolved.
+
+    Args:
+        message: what failed, naming the image.
+        fault: what the registry answered, when known; its value replaces ``reason``, and a
+            registry that refused, was down or untrusted makes the error retryable.
+    """
 
     reason = "ImageFailed"
     retryable = True
+
+    def __init__(self, message: str = "", fault: Optional[RegistryFault] = None):
+        super().__init__(message)
+        self.fault = fault
+        if fault is not None:
+            self.reason = fault.value
+            # the registry's side may be fixed without a commit (a login, a restart)
+            self.retryable = self.retryable or fault != RegistryFault.NOT_FOUND
 
 
 class ImageBuildError(ImageError):
@@ -132,8 +161,8 @@ class ImageBuildError(ImageError):
     reason = "ImageBuildFailed"
     retryable = False
 
-    def __init__(self, message: str, log_tail: str = ""):
-        super().__init__(message + (f"\n{log_tail}" if log_tail else ""))
+    def __init__(self, message: str, log_tail: str = "", fault: Optional[RegistryFault] = None):
+        super().__init__(message + (f"\n{log_tail}" if log_tail else ""), fault)
         self.log_tail = log_tail
 
 
@@ -144,7 +173,8 @@ class ImagePushError(ImageError):
 
 
 class ImageResolveError(ImageError):
-    """A tag could not be resolved to a digest (registry down, or no such tag)."""
+    """A tag could not be resolved to a digest (registry down, no such tag, refused); ``fault``
+    says which."""
 
     reason = "ImageResolveFailed"
 

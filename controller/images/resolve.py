@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from controller.errors import ImageResolveError
+from controller.errors import ImageResolveError, RegistryFault
 from controller.model.manifest import ImageRef
 
 if TYPE_CHECKING:  # annotation only: images/ stays free of the docker import
@@ -28,7 +28,8 @@ def resolve_image(engine: "ImageEngine | DigestCache", image: str) -> ImageRef:
         ImageRef: a reference already pinned by digest is returned as parsed; otherwise
         repository, tag (``latest`` when none), the registry's manifest digest and platforms.
     Raises:
-        ImageResolveError: the registry has no such tag, or cannot be reached. The caller then
+        ImageResolveError: the registry has no such tag (``fault`` NOT_FOUND), refuses, or
+            cannot be reached (see ``fault``). The caller then
             keeps the live pinned digest: a pinned service is never downgraded to a bare tag.
     """
     ref = ImageRef.parse(image)
@@ -38,6 +39,7 @@ def resolve_image(engine: "ImageEngine | DigestCache", image: str) -> ImageRef:
     reference = f"{ref.repository}:{tag}"
     info = engine.registry_info(reference)
     if not info:
-        raise ImageResolveError(f"resolve {reference}: the registry has no such tag")
+        raise ImageResolveError(f"resolve {reference}: not found: the registry has no such "
+                                "repository or tag", RegistryFault.NOT_FOUND)
     digest, platforms = info
     return ImageRef(ref.repository, tag, digest, platforms)

@@ -3,7 +3,10 @@
 Rules (case c02): every image-only service is resolved to the digest its tag has now, so a tag
 re-pushed by CI rolls the service; when the registry cannot be reached the service keeps the
 digest it runs (a pinned reference is never downgraded to a bare tag) and the stack is reported
-degraded.
+degraded. A private registry that refuses Keelson's login (issue 9) fails the stack with
+``RegistryUnauthorized`` unless the service already runs that tag pinned: its nodes could not
+pull the image either, so nothing is deployed. Docker Hub's refusal also means "no such
+repository", so there, as for a missing tag, the tag is deployed unpinned as docker does.
 """
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from controller.errors import ImageError, ImageResolveError
+from controller.errors import ImageError, ImageResolveError, RegistryFault
 from controller.images.naming import build_repository, build_tag
 from controller.images.resolve import resolve_image
 from controller.model import Checkout, ImageRef, LiveStack, StackManifest
+from controller.model.registry_auth import DOCKER_HUB, registry_host
 
 log = logging.getLogger("keelson.images")
 
@@ -121,7 +125,9 @@ def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
         StackImages: ``refs`` for the image-only services; warnings and ``degraded`` when a tag
         could not be resolved (kept at its live digest, or deployed unpinned as docker does).
     Raises:
-        nothing for registry failures (they become warnings).
+        ImageResolveError: a registry other than Docker Hub refused (``RegistryUnauthorized``)
+            for a service that does not already run that tag pinned. Other registry failures
+            become warnings.
     """
     out = StackImages()
     for svc, body in sorted(manifest.services.items()):
@@ -137,6 +143,9 @@ def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
                 out.warnings.append(f"service {svc}: cannot resolve {image} ({exc}); keeping the "
                                     f"pinned {kept.reference}")
                 out.degraded = True
+            elif exc.fault == RegistryFault.UNAUTHORIZED and registry_host(image) != DOCKER_HUB:
+                raise ImageResolveError(f"stack {manifest.name}: service {svc}: {exc}",
+                                        exc.fault) from exc
             else:
                 # docker stack deploy does the same: deploy the tag and say it is not pinned.
                 out.warnings.append(f"service {svc}: cannot resolve {image} to a digest ({exc}); "

@@ -14,6 +14,7 @@ import time
 from typing import Dict, Iterable, List, Optional
 
 import docker
+import docker.auth
 import docker.errors
 import requests.exceptions
 
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 UPDATE_ATTEMPTS = 3  # tries of a service update that meets "update out of sequence"
 NETWORK_ALLOCATION_POLLS = 20
 NETWORK_ALLOCATION_POLL_S = 0.25  # seconds between inspects of a not yet allocated network
+
+
+def registry_header(auth_config: Optional[dict]) -> Dict[str, str]:
+    """``{"X-Registry-Auth": <base64url JSON>}`` for an AuthConfig, or ``{}`` for None.
+
+    Source: Engine API "Authentication" (base64url-encoded AuthConfig JSON), docker-py
+    ``auth.encode_header``. The value carries the secret: never log it.
+    """
+    if not auth_config:
+        return {}
+    return {"X-Registry-Auth": docker.auth.encode_header(auth_config).decode("ascii")}
 
 
 class SwarmClient(BlobsMixin):
@@ -221,35 +233,43 @@ class SwarmClient(BlobsMixin):
             found = self.api.tasks(filters={"desired-state": "running"})
         return [parse.parse_task(t) for t in found]
 
-    def create_service(self, spec: dict) -> str:
+    def create_service(self, spec: dict, registry_auth: Optional[dict] = None) -> str:
         """Create a service from a ServiceSpec sent unchanged (``POST /services/create``).
 
         Args:
             spec: ServiceSpec JSON (durations ns, NanoCPUs, bytes).
+            registry_auth: the AuthConfig of the image's registry
+                (``RegistryAuth.for_image``), sent as ``X-Registry-Auth`` like
+                ``docker stack deploy --with-registry-auth``: Swarm hands it to the nodes that
+                run the tasks, so a worker that never logged in can pull. Never shown by
+                ``inspect``. None sends no login.
         Returns:
             str: the new service's ID.
         Raises:
             SwarmError: the Engine refused the spec (e.g. name in use, bad field).
         """
         with engine_call(f"create service {spec.get('Name', '')}"):
-            resp = self.api._post_json(self.api._url("/services/create"), data=spec)
+            resp = self.api._post_json(self.api._url("/services/create"), data=spec,
+                                       headers=registry_header(registry_auth))
             self.api._raise_for_status(resp)
             body = resp.json()
         for warning in body.get("Warnings") or []:
             log.warning("create service %s: %s", spec.get("Name", ""), warning)
         return body["ID"]
 
-    def _post_update(self, service_id: str, version: int, spec: dict, rollback: bool) -> None:
+    def _post_update(self, service_id: str, version: int, spec: dict, rollback: bool,
+                     registry_auth: Optional[dict] = None) -> None:
         params = {"version": version}
         if rollback:
             params["rollback"] = "previous"
         resp = self.api._post_json(self.api._url("/services/{0}/update", service_id),
-                                   params=params, data=spec)
+                                   params=params, data=spec, headers=registry_header(registry_auth))
         self.api._raise_for_status(resp)
         for warning in (resp.json() or {}).get("Warnings") or []:
             log.warning("update service %s: %s", service_id, warning)
 
-    def update_service(self, service_id: str, spec: dict) -> None:
+    def update_service(self, service_id: str, spec: dict,
+                       registry_auth: Optional[dict] = None) -> None:
         """Replace a service's spec with ``spec`` (``POST /services/{id}/update``).
 
         The Version is read by a fresh inspect right before each attempt; a conflicting
@@ -258,11 +278,13 @@ class SwarmClient(BlobsMixin):
         Args:
             service_id: service ID or name.
             spec: the complete new ServiceSpec JSON, sent unchanged.
+            registry_auth: as in :meth:`create_service`; None keeps the login Swarm already
+                holds for the service (moby ``cluster/services.go`` keeps ``PullOptions``).
         Raises:
             SpecConflictError: still out of sequence after 3 attempts.
             SwarmError: the service is gone or the Engine refused the spec.
         """
-        self._update(service_id, spec, rollback=False)
+        self._update(service_id, spec, rollback=False, registry_auth=registry_auth)
 
     def rollback_service(self, service_id: str) -> None:
         """Roll a service back to its PreviousSpec, as ``docker service rollback`` does.
@@ -276,7 +298,8 @@ class SwarmClient(BlobsMixin):
         """
         self._update(service_id, None, rollback=True)
 
-    def _update(self, service_id: str, spec: Optional[dict], rollback: bool) -> None:
+    def _update(self, service_id: str, spec: Optional[dict], rollback: bool,
+                registry_auth: Optional[dict] = None) -> None:
         for attempt in range(1, UPDATE_ATTEMPTS + 1):
             with engine_call(f"inspect service {service_id}"):
                 current = self.api.inspect_service(service_id)
@@ -284,7 +307,7 @@ class SwarmClient(BlobsMixin):
             body = current["Spec"] if rollback else spec
             try:
                 with engine_call(f"update service {service_id}"):
-                    self._post_update(service_id, version, body, rollback)
+                    self._post_update(service_id, version, body, rollback, registry_auth)
                 return
             except SpecConflictError:
                 if attempt == UPDATE_ATTEMPTS:

@@ -1,7 +1,12 @@
 """Image builds, pushes and registry look-ups through the Docker Engine.
 
-The Engine does the registry work (it holds the credentials and the insecure-registry list);
-Keelson reads its streams to the end, because build and push failures arrive in-band.
+The Engine does the registry work (TLS trust from ``/etc/docker/certs.d``, the
+insecure-registry list), but it holds no registry credentials of its own: every request that
+talks to a registry carries Keelson's login for it (issue 9), from ``RegistryAuth``
+(KEELSON_REGISTRY_AUTH_FILE, KEELSON_REGISTRY_USERNAME_FILE/PASSWORD_FILE): ``X-Registry-Auth``
+on ``/distribution`` and push, ``X-Registry-Config`` (every login) on build. Failures are
+classified (``registry_errors``) so "unauthorised", "not found" and "registry down" read
+differently. Keelson reads streams to the end, because build and push failures arrive in-band.
 """
 from __future__ import annotations
 
@@ -12,13 +17,17 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import docker.auth
 import docker.errors
 import docker.utils
 import requests.exceptions
 import urllib3.exceptions
 
 from controller.errors import ImageBuildError, ImagePushError, ImageResolveError
+from controller.model.registry_auth import RegistryAuth
 from controller.swarm import parse
+from controller.swarm.client import registry_header
+from controller.swarm.registry_errors import build_fault, describe, registry_fault
 from controller.swarm.calls import is_not_found
 from controller.swarm.client import SwarmClient
 
@@ -87,15 +96,25 @@ def _explain(exc: BaseException) -> str:
     return str(getattr(exc, "explanation", None) or exc)
 
 
+def _fault(exc: BaseException):
+    """The RegistryFault an Engine answer reports, or None (also for a failure to reach the
+    Engine itself, which is not the registry's)."""
+    if not isinstance(exc, docker.errors.APIError):
+        return None
+    return registry_fault(_explain(exc), getattr(exc.response, "status_code", None))
+
+
 class ImageEngine:
     """Builds, pushes and resolves images with the Engine that ``client`` talks to.
 
     Args:
         client: the SwarmClient whose low-level API is used.
+        registry_auth: the registry logins to send (none: requests go anonymous).
     """
 
-    def __init__(self, client: SwarmClient):
+    def __init__(self, client: SwarmClient, registry_auth: Optional[RegistryAuth] = None):
         self.api = client.api
+        self.registry_auth = registry_auth or RegistryAuth()
 
     def build(self, context: str, dockerfile: str, tag: str, buildargs: Dict[str, str],
               target: Optional[str], labels: Dict[str, str], *,
@@ -143,7 +162,11 @@ class ImageEngine:
             if target:
                 params["target"] = target
             headers = {"Content-Type": "application/tar"}
-            self.api._set_auth_headers(headers)
+            logins = self.registry_auth.build_config()
+            if logins:  # every login: the Dockerfile's FROM may name any registry
+                headers["X-Registry-Config"] = docker.auth.encode_header(logins).decode("ascii")
+            else:
+                self.api._set_auth_headers(headers)
             try:
                 # the per-operation socket timeout bounds the upload and any silent step
                 response = self.api._post(self.api._url("/build"), data=archive, params=params,
@@ -163,14 +186,17 @@ class ImageEngine:
                 raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                       "(KEELSON_BUILD_TIMEOUT)") from exc
             if isinstance(exc, _ENGINE_ERRORS + _STREAM_ERRORS):
-                raise ImageBuildError(f"build {tag}: {_explain(exc)}") from exc
+                fault = build_fault(_explain(exc)) if _fault(exc) else None
+                raise ImageBuildError(f"build {tag}: {_explain(exc)}", fault=fault) from exc
             raise
         if deadline.expired():
             raise ImageBuildError(f"build {tag}: cancelled after {timeout_s:g} s "
                                   "(KEELSON_BUILD_TIMEOUT)", log_tail="\n".join(lines[-LOG_TAIL_LINES:]))
         tail = "\n".join(lines[-LOG_TAIL_LINES:])
         if error is not None:
-            raise ImageBuildError(f"build {tag}: {error}", log_tail=tail)
+            fault = build_fault(error)  # a FROM the registry refused, or another failure
+            raise ImageBuildError(describe("build", tag, error, fault) if fault else
+                                  f"build {tag}: {error}", log_tail=tail, fault=fault)
         if not image_id:
             local = self.local_image(tag)
             image_id = (local or {}).get("Id", "")
@@ -190,16 +216,20 @@ class ImageEngine:
             str: the manifest digest the registry stored (``sha256:...``).
         Raises:
             ImagePushError: an in-band error (registry refused, unreachable), a failed
-                request, or a stream that ended without a digest.
+                request, or a stream that ended without a digest; ``fault`` tells
+                unauthorised / unreachable / untrusted apart.
         """
         ref = f"{repository}:{tag}"
         try:
-            stream = self.api.push(repository, tag=tag, stream=True, decode=True)
+            stream = self.api.push(repository, tag=tag, stream=True, decode=True,
+                                   auth_config=self.registry_auth.for_image(repository))
             digest, error = parse.scan_push_stream(stream, on_status=progress)
         except _ENGINE_ERRORS as exc:
-            raise ImagePushError(f"push {ref}: {_explain(exc)}") from exc
+            fault = _fault(exc)
+            raise ImagePushError(describe("push", ref, _explain(exc), fault), fault) from exc
         if error is not None:
-            raise ImagePushError(f"push {ref}: {error}")
+            fault = registry_fault(error)
+            raise ImagePushError(describe("push", ref, error, fault), fault)
         if not digest:
             raise ImagePushError(f"push {ref}: the push stream reported no digest")
         return digest
@@ -207,16 +237,24 @@ class ImageEngine:
     def registry_info(self, reference: str) -> Optional[Tuple[str, Tuple[Tuple[str, str], ...]]]:
         """Digest and platforms the registry holds for ``repo:tag``, in one request.
 
-        Same endpoint as :meth:`registry_digest`. The platforms are what ``docker stack deploy``
-        copies into ``Placement.Platforms`` (docker/cli ``stack/swarm`` image resolution).
+        Uses the Engine's ``GET /distribution/{name}/json`` with the login for the image's
+        registry (``X-Registry-Auth``). dockerd 20.10 answers 404 ("manifest unknown") for a
+        missing tag or repository, 401 or 500 "no basic auth credentials" when the login is
+        wrong or missing, and 500 with the dial error when the registry cannot be reached
+        (fixtures in tests/unit/fixtures/swarm/, tests/integration/test_registry_auth.py). The
+        platforms are what ``docker stack deploy`` copies into ``Placement.Platforms``
+        (docker/cli ``stack/swarm`` image resolution).
 
         Returns:
             (``sha256:...``, ((os, architecture), ...)) or None when the registry has no such tag.
         Raises:
-            ImageResolveError: the registry could not be reached or refused.
+            ImageResolveError: the registry refused (``fault`` UNAUTHORIZED), could not be
+                reached (UNREACHABLE), is not trusted (UNTRUSTED), or failed otherwise; the
+                message names the image.
         """
         try:
-            resp = self.api._get(self.api._url("/distribution/{0}/json", reference))
+            resp = self.api._get(self.api._url("/distribution/{0}/json", reference),
+                                 headers=registry_header(self.registry_auth.for_image(reference)))
             if resp.status_code == 404:
                 return None
             self.api._raise_for_status(resp)
@@ -225,35 +263,24 @@ class ImageEngine:
                               for p in body.get("Platforms") or [])
             return body["Descriptor"]["digest"], platforms
         except _ENGINE_ERRORS as exc:
-            raise ImageResolveError(f"resolve {reference}: {_explain(exc)}") from exc
+            fault = _fault(exc)
+            raise ImageResolveError(describe("resolve", reference, _explain(exc), fault),
+                                    fault) from exc
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ImageResolveError(f"resolve {reference}: unexpected answer: {exc}") from exc
 
     def registry_digest(self, reference: str) -> Optional[str]:
-        """The manifest digest the registry holds for ``repo:tag``.
-
-        Uses the Engine's ``GET /distribution/{name}/json``. dockerd 20.10 answers 404
-        ("manifest unknown") for a missing tag or repository, and 500 with the dial error when
-        the registry cannot be reached (observed on this engine, fixtures in
-        tests/unit/fixtures/swarm/).
+        """The manifest digest the registry holds for ``repo:tag`` (see :meth:`registry_info`).
 
         Args:
             reference: ``registry/repo:tag``.
         Returns:
             str ``sha256:...`` or None when the registry has no such tag.
         Raises:
-            ImageResolveError: the registry could not be reached or refused (auth, 5xx).
+            ImageResolveError: as :meth:`registry_info`.
         """
-        try:
-            resp = self.api._get(self.api._url("/distribution/{0}/json", reference))
-            if resp.status_code == 404:
-                return None
-            self.api._raise_for_status(resp)
-            return resp.json()["Descriptor"]["digest"]
-        except _ENGINE_ERRORS as exc:
-            raise ImageResolveError(f"resolve {reference}: {_explain(exc)}") from exc
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImageResolveError(f"resolve {reference}: unexpected answer: {exc}") from exc
+        info = self.registry_info(reference)
+        return info[0] if info else None
 
     def local_image(self, reference: str) -> Optional[dict]:
         """Inspect a local image (``GET /images/{name}/json``).

@@ -14,10 +14,12 @@ What counts as a credential (each rule keeps just enough around it to read the e
 - Tokens of known shapes: GitHub (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``,
   ``github_pat_``), GitLab (``glpat-``, ``gldt-``, ``glrt-``...), Slack (``xox?-``), AWS access
   key ids (``AKIA``/``ASIA`` + 16), each replaced whole.
-- HTTP credentials: ``Authorization: <scheme> <value>``, ``Bearer <value>``, ``Basic <value>``.
+- HTTP credentials: ``Authorization: <scheme> <value>``, ``Bearer <value>``, ``Basic <value>``,
+  and the Engine's registry login headers ``X-Registry-Auth`` / ``X-Registry-Config``.
 - ``key=value`` / ``key: value`` pairs whose key ends in password, passwd, pwd, secret, token,
   api_key/apikey, access_key, secret_key, private_key, credential(s) or auth (any case, any
-  prefix such as ``DB_PASSWORD``): the value is replaced.
+  prefix such as ``DB_PASSWORD``), or identitytoken / registrytoken (a Docker config.json's
+  fields, issue 9): the value is replaced. A config.json's ``"auth": "<base64>"`` is a pair too.
 - PEM private keys (``-----BEGIN ... PRIVATE KEY-----`` up to its END line, or to the end of the
   text when truncated), replaced by ``<private key ***>``.
 - Optionally, exact values the caller knows to be secret (``known``), e.g. the git token.
@@ -51,12 +53,15 @@ _TOKENS = re.compile(
     r"|xox[abprs]-[A-Za-z0-9-]{10,}"                     # Slack
     r"|(?:AKIA|ASIA)[A-Z0-9]{16}"                        # AWS access key id
     r")")
-_AUTH_HEADER = re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:[A-Za-z-]+\s+)?[^\s'\",;]+")
+# Authorization, and the Engine's registry login headers (X-Registry-Auth, X-Registry-Config:
+# base64 JSON of a registry login, issue 9)
+_AUTH_HEADER = re.compile(r"(?i)\b((?:authorization|x-registry-auth|x-registry-config)\s*[:=]\s*)"
+                          r"(?:[A-Za-z-]+\s+)?[^\s'\",;]+")
 # a value must hold a digit or one of + / = _ ~ - so that prose ("basic configuration") stays
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)(?!\*\*\*)(?=[A-Za-z]*[0-9+/=_~-])"
                           r"[A-Za-z0-9._~+/=-]{6,}")
 _KEY_WORDS = (r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key"
-              r"|private[_-]?key|credentials?|auth")
+              r"|private[_-]?key|credentials?|auth|identitytoken|registrytoken")
 # key = a word whose last part (after _ . or -) is a key word; the parts split one way only
 _PAIR = re.compile(
     r"(?i)(?<![A-Za-z0-9_.-])((?:[A-Za-z0-9]*[_.-])*(?:" + _KEY_WORDS + r")[\"']?[ \t]*[=:][ \t]*)"

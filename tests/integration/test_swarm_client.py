@@ -109,13 +109,13 @@ class RacingClient(SwarmClient):
         super().__init__(docker_client)
         self.rival, self.races, self.attempts = rival, races, 0
 
-    def _post_update(self, service_id, version, spec, rollback):
+    def _post_update(self, service_id, version, spec, rollback, registry_auth=None):
         self.attempts += 1
         if self.races > 0:
             self.races -= 1
             current = self.rival.service(service_id)
             self.rival._post_update(service_id, current.version, current.spec, False)
-        super()._post_update(service_id, version, spec, rollback)
+        super()._post_update(service_id, version, spec, rollback, registry_auth)
 
 
 def test_update_out_of_sequence_is_retried(engine, swarm, stack_names):

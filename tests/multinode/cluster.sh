@@ -10,6 +10,8 @@
 # namespace its own Debian dockerd (own data-root, exec-root, pidfile and unix socket). A private
 # Debian docker-registry listens on the bridge's host side (10.213.47.1:5047); the nodes treat
 # it as an insecure registry. No node has a default route: traffic stays on the bridge.
+# A second registry, which needs a login and speaks TLS (10.213.47.1:5048), is started by the
+# registry-credential test on demand (tests/registry/auth_registry.sh); `down` removes it.
 # The machine's main dockerd, its swarm and its registry are never touched.
 #
 # `up` first runs `down`, so it is idempotent and repairs whatever a crashed run left behind
@@ -24,6 +26,9 @@ BR=kmn0
 HOST_IP=$PREFIX.1
 REG_PORT=${KEELSON_MN_REGISTRY_PORT:-5047}
 REGISTRY=$HOST_IP:$REG_PORT
+# the registry that needs a login (tests/multinode/test_registry_auth_multinode.py starts it
+# with tests/registry/auth_registry.sh, state in $STATE/authreg): `down` removes it too
+AUTH_REG_PORT=${KEELSON_MN_AUTH_REGISTRY_PORT:-5048}
 STATE=/var/lib/keelson-multinode
 RUN=/run/keelson-multinode
 LOCK=/run/lock/keelson-multinode.lock
@@ -134,8 +139,8 @@ down() {
   done
   ip link del "$BR" 2>/dev/null || true
   while iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment "$FWD_COMMENT" -j ACCEPT 2>/dev/null; do :; done
-  # 6. files
-  rm -rf "$STATE" "$RUN"
+  # 6. files (and the login registry's CA, which every dockerd here reads from certs.d)
+  rm -rf "$STATE" "$RUN" "/etc/docker/certs.d/$HOST_IP:$AUTH_REG_PORT"
 }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION command...
@@ -234,6 +239,8 @@ YML
 
 env_lines() {
   echo "MULTINODE_REGISTRY=$REGISTRY"
+  echo "MULTINODE_AUTH_REGISTRY=$HOST_IP:$AUTH_REG_PORT"
+  echo "MULTINODE_STATE=$STATE"
   local n
   for n in "${NODES[@]}"; do echo "MULTINODE_SOCK_${n^^}=unix://$(sock "$n")"; done
 }

@@ -44,10 +44,14 @@ def pytest_configure(config):
 @dataclasses.dataclass
 class Cluster:
     """Endpoints of the 3-node swarm: ``registry`` is ``host:port``; ``sockets`` and
-    ``engines`` are per node name (``m1`` is the manager)."""
+    ``engines`` are per node name (``m1`` is the manager); ``auth_registry`` is the
+    ``host:port`` the login registry uses when a test starts it (``auth_registry`` fixture),
+    ``state`` the lab's state folder."""
     registry: str
     sockets: Dict[str, str]
     engines: Dict[str, docker.DockerClient]
+    auth_registry: str = ""
+    state: str = ""
 
     @property
     def manager(self) -> docker.DockerClient:
@@ -96,7 +100,9 @@ def cluster():
             engines[n] = docker.DockerClient(base_url=sockets[n], timeout=120)
         info = engines["m1"].info()["Swarm"]
         assert info["ControlAvailable"] and info["Nodes"] == 3, info
-        yield Cluster(registry=values["MULTINODE_REGISTRY"], sockets=sockets, engines=engines)
+        yield Cluster(registry=values["MULTINODE_REGISTRY"], sockets=sockets, engines=engines,
+                      auth_registry=values["MULTINODE_AUTH_REGISTRY"],
+                      state=values["MULTINODE_STATE"])
     finally:
         for client in engines.values():
             client.close()
@@ -111,3 +117,15 @@ def cluster():
 def manifest_repo(tmp_path) -> ManifestRepo:
     """A fresh manifests repo (bare remote + work tree) in the test's temp folder."""
     return ManifestRepo(tmp_path)
+
+
+@pytest.fixture
+def auth_registry(cluster):
+    """A registry that needs a login (htpasswd + TLS from a test CA) on the bridge's host
+    side, trusted by every node through /etc/docker/certs.d; stopped after the test (and by
+    ``cluster.sh down`` after a crash)."""
+    from tests.registry.auth_registry import AuthRegistry
+    host, port = cluster.auth_registry.rsplit(":", 1)
+    reg = AuthRegistry(pathlib.Path(cluster.state) / "authreg", host, int(port)).start()
+    yield reg
+    reg.stop()

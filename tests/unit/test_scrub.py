@@ -30,6 +30,13 @@ PEM = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAA
     ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI"),
     ("dockerfile parse error: unknown instruction " + PEM, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"),
     ("truncated -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA", "MIIEowIBAAKCAQEA"),
+    # issue 9: a Docker config.json's logins and the Engine's registry login headers
+    ('{"auths": {"r:5000": {"auth": "a2NpOnB3LXh5eg=="}}}', "a2NpOnB3LXh5eg=="),
+    ('{"username": "ci", "password": "pw-xyz-123"}', "pw-xyz-123"),
+    ('{"identitytoken": "idt-0123456789"}', "idt-0123456789"),
+    ('"registrytoken": "rgt-0123456789"', "rgt-0123456789"),
+    ("X-Registry-Auth: eyJ1c2VybmFtZSI6ImNpIn0=", "eyJ1c2VybmFtZSI6ImNpIn0="),
+    ("X-Registry-Config: eyJyOjEiOnt9fQ==", "eyJyOjEiOnt9fQ=="),
 ])
 def test_credential_is_masked(text, secret):
     out = scrub(text)

@@ -14,7 +14,8 @@ def make_app(repo: str, workdir: pathlib.Path, registry: str, stacks, **override
     ``identity`` (a ControllerIdentity) stands for Keelson's own service; other keyword
     arguments are Settings fields."""
     identity = overrides.pop("identity", None)
-    settings = Settings(repo=repo, registry=registry, workdir=str(workdir), listen="",
+    settings = Settings(repo=repo, registry=registry, workdir=str(workdir),
+                        listen=overrides.pop("listen", ""),
                         stacks=tuple(stacks), rollout_timeout_s=overrides.pop("rollout_timeout_s", 120),
                         pending_timeout_s=overrides.pop("pending_timeout_s", 20), **overrides)
     return App(settings.validated(), environ=dict(os.environ), identity=identity)

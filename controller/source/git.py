@@ -177,7 +177,7 @@ class GitSource:
             try:
                 commit = repo.commit(revision)
                 on_branch = repo.is_ancestor(commit, repo.commit(TRACKING_PREFIX + self.branch))
-            except (git.GitError, ValueError) as exc:
+            except (git.GitError, git.BadName, git.BadObject, ValueError) as exc:
                 raise ControlError(f"revision {revision} not found in branch {self.branch!r} "
                                    f"(as last fetched)") from exc
             if not on_branch:

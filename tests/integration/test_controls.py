@@ -185,6 +185,11 @@ def test_status_history_suspend_diff_restart_resume_rollback(engine, registry, m
         assert env_of(engine, f"{a}_app") == ["LEVEL=v3"]
         assert "io.keelson.suspended" not in record_labels(engine, a)
 
+        # rollback without --to: the revision applied before the current one (sha1 here)
+        out = ctl.cli("rollback", a).stdout
+        assert env_of(engine, f"{a}_app") == ["LEVEL=v1"]
+        assert ctl.status(a)["last_applied_revision"] == sha1, out
+
         # an unknown revision is refused with a clear error
         res = ctl.cli("rollback", a, "--to", "0123456789abcdef", ok=False)
         assert res.returncode == 1 and "not found in branch" in res.stderr, res.stderr

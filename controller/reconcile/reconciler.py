@@ -60,9 +60,10 @@ class PassResult:
 
     @property
     def converged(self) -> bool:
-        """True when every stack of the pass is Synced."""
+        """True when every stack of the pass is Synced (or Suspended: held on purpose)."""
         return self.result in (Result.SUCCESS, Result.NOOP) and all(
-            r.status is not None and r.status.sync_status == SyncStatus.SYNCED
+            r.status is not None and r.status.sync_status in (SyncStatus.SYNCED,
+                                                              SyncStatus.SUSPENDED)
             for r in self.runs.values())
 
 

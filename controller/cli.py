@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                 sp.add_argument(meta.option, help=f"{meta.help} ({meta.env}{shown})")
         sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"),
                         help="DEBUG, INFO, WARNING or ERROR (KEELSON_LOG_LEVEL, default INFO)")
+        # every setting without an option is still named in --help (issue 13.3)
+        env_only = [f"  {meta.env:<34} {meta.help}" for _, meta in settings_table()
+                    if not meta.option]
+        sp.formatter_class = argparse.RawDescriptionHelpFormatter
+        sp.epilog = "settings read from the environment only:\n" + "\n".join(env_only)
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
     s = sub.add_parser("sync", help="one pass here (exit 0 if every stack converged, 1 if not); "

@@ -220,6 +220,8 @@ def _act(client: RemoteClient, cmd: str, name: str, args: Any, out: TextIO) -> i
     since = before.get("updated_at") or 0
 
     def newer(st: Dict[str, Any]) -> bool:
+        if not st:
+            return True  # the pass removed the stack (it left the repo)
         return (st.get("updated_at") or 0) > since and st.get("sync_status") != "Progressing"
 
     if cmd == "suspend":
@@ -232,6 +234,9 @@ def _act(client: RemoteClient, cmd: str, name: str, args: Any, out: TextIO) -> i
     else:
         done = newer
     st = client.wait_for(name, done, client.timeout_s)
+    if not st:
+        out.write(f"stack {name}: removed (it is no longer in the repo)\n")
+        return 0
     out.write(views.status_table({name: st}, time.time()))
     if cmd == "rollback":
         out.write(f"rolled back to {str(answer.get('revision'))[:12]}; held until a commit "

@@ -121,7 +121,8 @@ class StackControls:
             StackNotFoundError: unknown stack.
             ControlError: a plain-folder source, no earlier revision known, a revision not on
                 the branch or without this stack, or the rollout of that revision failed
-                (Swarm's own rollback then restored what ran; nothing is held).
+                (Swarm's own rollback then restored what ran; nothing new is held, and a
+                stack that was suspended stays suspended).
             KeelsonError: the fetch, export, or the swarm failed.
         """
         self.known(name)
@@ -146,6 +147,10 @@ class StackControls:
             result = self.reconciler.line.run(name, files[name], live, ctx)
             status = result.status
             if status is None or status.sync_status != SyncStatus.SYNCED:
+                if record.suspended:  # a failed rollback leaves a suspension as it was
+                    self._write(name, dataclasses.replace(
+                        self._record(self._live(name)), suspended=record.suspended,
+                        held_source=record.held_source))
                 why = status.last_error if status else "no status"
                 raise ControlError(f"rollback of stack {name} to {checkout.revision.short} did "
                                    f"not converge: {why}")

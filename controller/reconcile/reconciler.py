@@ -239,10 +239,12 @@ class Reconciler:
         Returns:
             (removed stack names, "" or the PruneBlocked message when nothing was removed).
         """
+        allowed = self.settings.stacks
         owned = [n for n, live in sorted(live_all.items())
-                 if self.guard.may_prune(n, live) and (not mine or n in mine)]
-        # issue 13.3: a suspended stack is never pruned (resume it first)
-        gone = [n for n in owned if n not in in_repo
+                 if self.guard.may_prune(n, live) and (not allowed or n in allowed)]
+        # issue 13.3: only the pass's stacks go (``mine``: all, or those of `sync STACK --now`;
+        # the guard still weighs them against every owned stack); a suspended stack is kept
+        gone = [n for n in owned if n not in in_repo and (not mine or n in mine)
                 and not (live_all[n].record and live_all[n].record.suspended)]
         if not gone or not self.settings.prune:
             return [], ""

@@ -199,7 +199,8 @@ def test_status_history_suspend_diff_restart_resume_rollback(engine, registry, m
 
 def test_sync_now_runs_one_stack(engine, registry, manifest_repo, stack_names, tmp_path):
     """`keelson sync STACK --now` runs a pass for that stack alone while the poll is 300 s
-    away: its hand-made drift is healed, the other stack's is not (yet)."""
+    away: its hand-made drift is healed, the other stack's is not (yet). A suspended stack
+    that leaves the repo is not pruned until it is resumed."""
     a, b = stack_names("kcts"), stack_names("kctt")
     manifest_repo.write(f"manifests/{a}/stack.yml", app_stack(registry, "a"))
     manifest_repo.write(f"manifests/{b}/stack.yml", app_stack(registry, "b"))
@@ -214,6 +215,16 @@ def test_sync_now_runs_one_stack(engine, registry, manifest_repo, stack_names, t
         assert replicas(engine, f"{b}_app") == 2
         res = ctl.cli("sync", "--now", ok=False)
         assert res.returncode == 2 and "needs a STACK" in res.stderr
+
+        # a suspended stack that leaves the repo is kept; once resumed, it is pruned
+        ctl.cli("suspend", b)
+        manifest_repo.remove(f"manifests/{b}")
+        sha = manifest_repo.commit(f"remove {b}")
+        ctl.settled(sha)
+        assert replicas(engine, f"{b}_app") == 2  # neither pruned nor healed
+        out = ctl.cli("resume", b).stdout
+        assert "removed" in out, out
+        assert not engine.services.list(filters={"name": f"{b}_app"})
     finally:
         ctl.stop()
 

@@ -186,3 +186,25 @@ def test_control_access_needs_a_configured_token_even_on_loopback():
     assert control_access(bad, "t0k", loopback_bind=False) is ApiAccess.DENIED
     assert control_access({}, "", loopback_bind=True) is ApiAccess.ALLOWED
     assert control_access({}, "", loopback_bind=False) is ApiAccess.NO_TOKEN_CONFIGURED
+
+
+def test_loop_runs_a_stack_selected_pass_for_a_trigger_that_names_stacks():
+    import threading
+    from controller.reconcile.loop import ReconcileLoop
+    calls, seen = [], threading.Event()
+
+    def full():
+        calls.append("full")
+
+    def some(names):
+        calls.append(tuple(names))
+        seen.set()
+
+    loop = ReconcileLoop(full, interval_s=3600, reconcile_stacks=some)
+    loop.start()
+    try:
+        loop.trigger.set("api", ["b", "a"])
+        assert seen.wait(30)
+    finally:
+        loop.stop()
+    assert calls[:2] == ["full", ("a", "b")]

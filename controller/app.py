@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 from controller.config import Settings
 from controller.errors import SwarmError
@@ -19,6 +19,7 @@ from controller.images.digests import DigestCache
 from controller.secrets.sops import SopsDecryptor
 from controller.notify.notifier import Notifier, parse_events, parse_urls
 from controller.model.registry_auth import RegistryAuth, registry_auth, unusable_entries
+from controller.reconcile.controls import StackControls
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -137,16 +138,29 @@ class App:
         self.file_watcher = None
         self._first_pass = threading.Event()
         self.pass_clock = PassClock(settings.pass_deadline_s)  # issue 7: /readyz on a stuck pass
+        # issue 13.3: passes and per-stack controls never overlap (both read/write records)
+        self.pass_lock = threading.Lock()
+        self.controls = StackControls(self.reconciler, client=self.client, source=self.source,
+                                      store=self.store, instance=settings.instance,
+                                      lock=self.pass_lock, request_pass=self._request_pass)
 
-    def sync(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
+    def sync(self, dry_run: bool = False, allow_mass_prune: bool = False,
+             stacks: Optional[List[str]] = None) -> PassResult:
         """Run one pass now (``dry_run``: plan only; ``allow_mass_prune``: lift the prune
-        guard for this pass)."""
-        return self.reconciler.reconcile(dry_run=dry_run, allow_mass_prune=allow_mass_prune)
+        guard for this pass; ``stacks``: only these stacks, None for all)."""
+        return self.reconciler.reconcile(dry_run=dry_run, allow_mass_prune=allow_mass_prune,
+                                         stacks=stacks)
 
-    def _pass(self) -> PassResult:
+    def _request_pass(self, stacks: List[str]) -> None:
+        """Queue a pass for ``stacks`` alone (a control was used); no-op without a loop."""
+        if self.loop is not None:
+            self.loop.trigger.set("api", stacks)
+
+    def _pass(self, stacks: Optional[List[str]] = None) -> PassResult:
         self.pass_clock.started()
         try:
-            return self.sync()
+            with self.pass_lock:
+                return self.sync(stacks=stacks)
         finally:
             self.pass_clock.finished()
             self._first_pass.set()
@@ -161,7 +175,8 @@ class App:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""
         from controller.http.server import StatusServer
         self.loop = ReconcileLoop(self._pass, self.settings.interval_s,
-                                  min_gap_s=self.settings.min_pass_gap_s)
+                                  min_gap_s=self.settings.min_pass_gap_s,
+                                  reconcile_stacks=self._pass)
         if self.settings.listen:
             self.server = StatusServer(self.settings.listen, metrics=self.metrics,
                                        status=self.store.snapshot, ready=self.ready,
@@ -169,7 +184,8 @@ class App:
                                        webhook_secret=self.settings.webhook_secret,
                                        webhook_allow_unsigned=self.settings.webhook_allow_unsigned,
                                        api_token=self.settings.api_token,
-                                       max_connections=self.settings.http_max_connections)
+                                       max_connections=self.settings.http_max_connections,
+                                       controls=self.controls)
             self.server.start()
             log.info("http listening on %s", self.settings.listen)
         path = local_watch_path(self.settings.repo)

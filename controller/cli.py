@@ -1,9 +1,16 @@
-"""Command line: ``keelson run | sync | plan | validate`` (argument parsing only; calls app).
+"""Command line (argument parsing only; calls app, or remote for a running controller).
+
+Local (this process reconciles): ``keelson run | sync [STACK] | plan | validate``.
+Remote (issue 13.3: asks the controller at ``--server`` / KEELSON_SERVER over its HTTP API):
+``keelson status [STACK] | history STACK | diff [STACK] | sync STACK --now | suspend STACK |
+resume STACK | rollback STACK [--to REVISION]``. ``keelson completion bash|zsh`` prints a shell
+completion script (shtab).
 
 Exit codes: 0 success (``sync``: every stack converged), 1 a stack failed or was rolled back (or
-``validate`` found errors, or ``plan`` could not plan a stack), 2 bad usage or configuration
-(one line on stderr, never a traceback). ``plan --detailed-exitcode`` exits as ``terraform plan
--detailed-exitcode``: 0 no changes, 1 error, 2 changes.
+``validate`` found errors, or ``plan`` could not plan a stack, or the controller refused a
+remote command or could not be reached), 2 bad usage or configuration (one line on stderr,
+never a traceback). ``plan --detailed-exitcode`` exits as ``terraform plan -detailed-exitcode``:
+0 no changes, 1 error, 2 changes.
 """
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ from typing import List, Optional
 
 from controller import __version__
 from controller.config import Settings, settings_from_env, settings_table
-from controller.errors import ConfigError, KeelsonError
+from controller.remote import DEFAULT_SERVER, DEFAULT_TIMEOUT_S, REMOTE_COMMANDS, run_remote
+from controller.errors import ConfigError, KeelsonError, RemoteError
 from controller.telemetry.scrub import ScrubbingWriter, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -40,13 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=f"{meta.help} ({meta.env}=a,b)")
             else:
                 sp.add_argument(meta.option, help=f"{meta.help} ({meta.env}{shown})")
-        sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"))
+        sp.add_argument("--log-level", default=os.environ.get("KEELSON_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (KEELSON_LOG_LEVEL, default INFO)")
         sp.add_argument("--log-format", default=os.environ.get("KEELSON_LOG_FORMAT", "logfmt"),
                         help="logfmt or json (KEELSON_LOG_FORMAT, default logfmt)")
+        # every setting without an option is still named in --help (issue 13.3)
+        env_only = [f"  {meta.env:<34} {meta.help}" for _, meta in settings_table()
+                    if not meta.option]
+        sp.formatter_class = argparse.RawDescriptionHelpFormatter
+        sp.epilog = "settings read from the environment only:\n" + "\n".join(env_only)
 
     _common(sub.add_parser("run", help="reconcile in a loop (poll, webhook, file events)"))
-    s = sub.add_parser("sync", help="one pass; exit 0 if every stack converged, 1 if not")
+    s = sub.add_parser("sync", help="one pass here (exit 0 if every stack converged, 1 if not); "
+                                    "with STACK --now: ask the running controller")
     _common(s)
+    s.add_argument("stack_name", nargs="?", metavar="STACK",
+                   help="only this stack (a local pass, like --stack; with --now, remote)")
+    s.add_argument("--now", action="store_true",
+                   help="ask the controller at --server for a pass of STACK now, wait for it")
+    _remote(s, stack=False)
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.add_argument("--allow-mass-prune", action="store_true",
                    help="remove stacks even past KEELSON_PRUNE_MAX_STACKS/_RATIO, this pass only")
@@ -63,7 +83,50 @@ def build_parser() -> argparse.ArgumentParser:
                                     "default baseline); stricter levels are shown as notes")
     v.add_argument("--show-merged", action="store_true",
                    help="print each stack's document after merging its files")
+    _remote_commands(sub)
     return p
+
+
+def _remote(sp: argparse.ArgumentParser, stack: Optional[str] = "required",
+            output: bool = False, wait: bool = False) -> None:
+    """Options of a command that talks to a running controller (issue 13.3)."""
+    if stack == "required":
+        sp.add_argument("stack_name", metavar="STACK", help="the stack")
+    elif stack == "optional":
+        sp.add_argument("stack_name", nargs="?", metavar="STACK", help="only this stack")
+    sp.add_argument("--server", help="URL of the running keelson "
+                                     f"(KEELSON_SERVER, default {DEFAULT_SERVER})")
+    sp.add_argument("--token-file", help="file holding the API token "
+                                         "(KEELSON_API_TOKEN_FILE)")
+    sp.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                    help=f"seconds to wait for the controller (default {DEFAULT_TIMEOUT_S:g})")
+    if output:
+        sp.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table",
+                        help="output format (default table)")
+    if wait:
+        sp.add_argument("--no-wait", action="store_true",
+                        help="return once the controller accepted the request")
+
+
+def _remote_commands(sub) -> None:
+    """The commands that ask a running controller (``keelson run``) over HTTP."""
+    _remote(sub.add_parser("status", help="stacks' sync and health (from the controller)"),
+            stack="optional", output=True)
+    _remote(sub.add_parser("history", help="a stack's last attempts (from the controller)"),
+            output=True)
+    _remote(sub.add_parser("diff", help="what the controller would change, field by field"),
+            stack="optional", output=True)
+    _remote(sub.add_parser("suspend", help="stop reconciling a stack: no writes, no prune, "
+                                           "no drift heal, until resume"), wait=True)
+    _remote(sub.add_parser("resume", help="reconcile a suspended or rolled-back stack again"),
+            wait=True)
+    rb = sub.add_parser("rollback", help="apply an earlier revision of a stack and hold it "
+                                         "there until the next commit changes it, or resume")
+    _remote(rb, wait=True)
+    rb.add_argument("--to", metavar="REVISION",
+                    help="commit id (default: the last good revision before the current one)")
+    c = sub.add_parser("completion", help="print a shell completion script")
+    c.add_argument("shell", choices=("bash", "zsh"))
 
 
 def settings_from(args: argparse.Namespace, environ) -> Settings:
@@ -87,9 +150,37 @@ def settings_from(args: argparse.Namespace, environ) -> Settings:
     return Settings(**kw).validated()
 
 
+def _completion(shell: str) -> int:
+    """Print the completion script for ``shell`` (needs the ``shtab`` package)."""
+    try:
+        import shtab
+    except ImportError:
+        print("keelson: completion needs the shtab package (pip install shtab)", file=sys.stderr)
+        return EXIT_USAGE
+    print(shtab.complete(build_parser(), shell=shell))
+    return EXIT_OK
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``keelson`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.command == "completion":
+        return _completion(args.shell)
+    if args.command in REMOTE_COMMANDS or (args.command == "sync" and args.now):
+        if args.command == "sync" and not args.stack_name:
+            print("keelson: sync --now needs a STACK (a full pass: `keelson sync`)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            return run_remote(args, dict(os.environ), ScrubbingWriter(sys.stdout))
+        except ConfigError as exc:
+            print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
+            return EXIT_USAGE
+        except RemoteError as exc:
+            print(f"keelson: {scrub(str(exc))}", file=sys.stderr)
+            return EXIT_FAILED
+    if args.command == "sync" and args.stack_name:
+        args.stack = [*args.stack, args.stack_name]  # a local pass of this stack only
     from controller.telemetry.logs import setup_logging
     try:
         setup_logging(args.log_level, getattr(args, "log_format", None)

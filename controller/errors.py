@@ -246,3 +246,31 @@ class OwnershipError(PolicyError):
     reason = "NotOwned"
 
 
+
+
+class ControlError(KeelsonError):
+    """A per-stack control (``keelson sync --now | suspend | resume | rollback | diff``, issue
+    13.3) cannot be done: a revision that is not on the followed branch, a rollback on a plain
+    folder source, a stack that does not exist at the revision asked for. HTTP 409."""
+
+    reason = "ControlRefused"
+
+
+class StackNotFoundError(ControlError):
+    """A control named a stack this Keelson does not reconcile. HTTP 404."""
+
+    reason = "StackNotFound"
+
+
+class RemoteError(KeelsonError):
+    """The remote CLI's request to a running Keelson failed (not reachable, refused, 4xx/5xx).
+
+    Attributes:
+        status: the HTTP status (0 when the server could not be reached).
+    """
+
+    reason = "RemoteFailed"
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status

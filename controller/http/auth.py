@@ -11,6 +11,9 @@ namespace. So:
   configured it answers 401 to everyone.
 
 ``/metrics``, ``/healthz`` and ``/readyz`` never need a token (Prometheus and the probes).
+
+The per-stack controls (``/api/stacks/NAME/...``, issue 13.3) can act, so they are stricter
+(``control_access``): once a token is configured they need it on a loopback bind too.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Mapping
 
 from controller.model.access import ApiAccess
 
-__all__ = ["ApiAccess", "api_access", "bearer_token", "is_loopback_host"]
+__all__ = ["ApiAccess", "api_access", "bearer_token", "control_access", "is_loopback_host"]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -82,3 +85,19 @@ def api_access(headers: Mapping[str, str], token: str, loopback_bind: bool) -> A
     same = hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
                                token.encode("utf-8", "surrogateescape"))
     return ApiAccess.ALLOWED if given and same else ApiAccess.DENIED
+
+
+def control_access(headers: Mapping[str, str], token: str, loopback_bind: bool) -> ApiAccess:
+    """Decide whether a request may use a control route (``/api/stacks/NAME/...``).
+
+    Args:
+        headers: the request headers.
+        token: the configured API token; empty when unset.
+        loopback_bind: ``is_loopback_host`` of the server's bind host.
+    Returns:
+        ApiAccess: with a token configured, ALLOWED only with that token (on any bind);
+        without one, ALLOWED on a loopback bind and NO_TOKEN_CONFIGURED beyond it.
+    """
+    if token:
+        return api_access(headers, token, loopback_bind=False)
+    return api_access(headers, token, loopback_bind)

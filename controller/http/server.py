@@ -10,6 +10,7 @@ Routes:
                         request does not prove the secret (or no secret is set and unsigned
                         webhooks are not allowed), 409 for a delivery already accepted
                         (see webhooks.py).
+    /api/stacks/NAME/*  per-stack controls (sync, suspend, resume, rollback, diff): see api.py.
 Unknown paths give 404, known paths with another method 405 (with ``Allow``); HEAD works wherever
 GET does. A failing callback gives 500 (or 503 for readiness), never a dead server. Standard
 library only (``ThreadingHTTPServer``): a few requests a minute need nothing more.
@@ -34,7 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, Tuple
 
 from controller.errors import ConfigError
-from controller.http.auth import ApiAccess, api_access, is_loopback_host
+from controller.http import api
+from controller.http.auth import ApiAccess, api_access, control_access, is_loopback_host
 from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
 from controller.telemetry.metrics import MetricsRecorder
 
@@ -211,6 +213,9 @@ class _Handler(BaseHTTPRequestHandler):
                                extra_headers={"Allow": "POST"})
                 else:
                     self._webhook()
+            elif api.is_control_path(path):
+                if self._authorized(head=(method == "HEAD"), rule=control_access):
+                    self._control(method, path)
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=(method == "HEAD"))
         except (BrokenPipeError, ConnectionResetError, TimeoutError, socket.timeout):
@@ -247,10 +252,27 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(owner.status(), default=_json_default, indent=2, sort_keys=True)
             self._send(HTTPStatus.OK, body.encode("utf-8") + b"\n", "application/json", head=head)
 
-    def _authorized(self, head: bool) -> bool:
-        """Check the API token of a protected route; on refusal send 401 and return False."""
+    def _control(self, method: str, path: str) -> None:
+        """A per-stack control (issue 13.3): read a bounded body, answer with api.py's JSON."""
+        body = b""
+        if method == "POST":
+            length_text = self.headers.get("Content-Length", "0") or "0"
+            length = int(length_text) if length_text.isdigit() else -1
+            if not 0 <= length <= api.MAX_CONTROL_BODY_BYTES:
+                self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > 0
+                                else HTTPStatus.BAD_REQUEST, {"error": "bad or too large body"})
+                return
+            body = self.rfile.read(length) if length else b""
+        reply = api.answer(self.server.owner.controls, method, path, body)
+        data = json.dumps(reply.payload, default=_json_default, sort_keys=True).encode("utf-8")
+        self._send(reply.status, data + b"\n", "application/json", head=(method == "HEAD"),
+                   extra_headers=reply.headers)
+
+    def _authorized(self, head: bool, rule: Callable = api_access) -> bool:
+        """Check the API token of a protected route (``rule``: auth.api_access, or
+        auth.control_access for controls); on refusal send 401 and return False."""
         owner = self.server.owner
-        verdict = api_access(self.headers, owner.api_token, owner.loopback_bind)
+        verdict = rule(self.headers, owner.api_token, owner.loopback_bind)
         if verdict is ApiAccess.ALLOWED:
             return True
         if verdict is ApiAccess.NO_TOKEN_CONFIGURED:
@@ -349,6 +371,8 @@ class StatusServer:
             (empty: they answer 401 there). On a loopback bind they are open.
         max_connections: connections served at once; more are answered 503 and closed.
         delivery_memory: accepted webhook deliveries remembered for replay refusal.
+        controls: ``reconcile.controls.StackControls`` behind ``/api/stacks/NAME/...``
+            (None: those routes answer 503).
     Raises:
         ConfigError: ``listen`` is not ``host:port``.
     """
@@ -356,7 +380,8 @@ class StatusServer:
     def __init__(self, listen: str, *, metrics: MetricsRecorder, status: Callable[[], dict],
                  ready: Callable[[], bool], on_webhook: Callable[[], None], webhook_secret: str = "",
                  webhook_allow_unsigned: bool = False, api_token: str = "",
-                 max_connections: int = MAX_CONNECTIONS, delivery_memory: int = 1024):
+                 max_connections: int = MAX_CONNECTIONS, delivery_memory: int = 1024,
+                 controls: Any = None):
         self.host, self._requested_port = parse_listen(listen)
         self.metrics = metrics
         self.status = status
@@ -368,6 +393,7 @@ class StatusServer:
         self.loopback_bind = is_loopback_host(self.host)
         self.max_connections = max_connections
         self.deliveries = DeliveryMemory(delivery_memory)
+        self.controls = controls
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 

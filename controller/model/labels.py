@@ -26,6 +26,12 @@ FAILED_REVISION = "io.keelson.failed-revision"
 FAILED_SOURCE_HASH = "io.keelson.failed-source-hash"
 FAILED_REASON = "io.keelson.failed-reason"
 FAILED_MESSAGE = "io.keelson.failed-message"
+# issue 13.3: per-stack controls. SUSPENDED is "suspend" (until `keelson resume`) or "rollback"
+# (held until a commit changes the stack's folder, i.e. its tree id differs from HELD_SOURCE);
+# PREVIOUS_REVISION is the revision applied before the current one (rollback's default target).
+SUSPENDED = "io.keelson.suspended"
+HELD_SOURCE = "io.keelson.held-source"
+PREVIOUS_REVISION = "io.keelson.previous-revision"
 
 STATE_RECORD_SUFFIX = "keelson-state"
 

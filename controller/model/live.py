@@ -80,6 +80,10 @@ class StackRecord:
         failed_revision / failed_source_hash: last revision that failed (not retried while the
             stack's content hash stays the same); failed_reason / failed_message: why.
         instance: the Keelson instance that owns the stack (``io.keelson.instance``).
+        suspended: ``""`` (reconciled), ``suspend`` (no writes until resumed) or ``rollback``
+            (held at a rolled-back revision until a commit changes the stack, issue 13.3).
+        held_source: the stack folder's tree id at the branch head when the rollback hold began.
+        previous_revision: the revision applied before ``applied_revision`` (rollback target).
     """
 
     applied_revision: str = ""
@@ -89,6 +93,9 @@ class StackRecord:
     failed_reason: str = ""
     failed_message: str = ""
     instance: str = ""
+    suspended: str = ""
+    held_source: str = ""
+    previous_revision: str = ""
 
 
 @dataclass

@@ -30,6 +30,15 @@ class SyncStatus(Word):
     UNKNOWN = "Unknown"
 
 
+class SuspendMode(Word):
+    """Why a stack is suspended (``io.keelson.suspended`` on its state record, issue 13.3):
+    ``suspend`` until ``keelson resume``; ``rollback`` held at a rolled-back revision until a
+    commit changes the stack (or ``resume``). A stack not suspended has no label."""
+
+    SUSPEND = "suspend"
+    ROLLBACK = "rollback"
+
+
 class HealthStatus(Word):
     """A stack's health: Healthy, Progressing, Degraded (replicas down, registry unreachable),
     RolledBack (the last rollout was undone), Missing, Unknown."""

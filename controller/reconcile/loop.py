@@ -14,35 +14,57 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 log = logging.getLogger("keelson.loop")
 
 
 class Trigger:
-    """A coalescing wake-up flag (many ``set()`` calls -> one wake-up)."""
+    """A coalescing wake-up flag (many ``set()`` calls -> one wake-up).
+
+    A trigger may name stacks (``keelson sync STACK --now``, issue 13.3): the pass it wakes then
+    reconciles only those, unless a trigger for every stack joined it (a full pass covers all).
+
+    Attributes:
+        selection: after ``wait`` returned reasons: None for a full pass, else the frozenset
+            of stack names the coalesced triggers asked for.
+    """
 
     def __init__(self):
         self._cond = threading.Condition()
         self._pending = False
+        self._full = False
+        self._stacks: set = set()
         self.reasons: list = []
+        self.selection: Optional[frozenset] = None
 
-    def set(self, reason: str = "") -> None:
-        """Ask for a pass; ``reason`` is logged (``poll``, ``webhook``, ``file``)."""
+    def set(self, reason: str = "", stacks: Optional[Iterable[str]] = None) -> None:
+        """Ask for a pass; ``reason`` is logged (``poll``, ``webhook``, ``file``, ``api``).
+
+        Args:
+            reason: why, for the log. stacks: only these stacks (None: every stack).
+        """
         with self._cond:
             self._pending = True
+            if stacks is None:
+                self._full = True
+            else:
+                self._stacks.update(stacks)
             if reason and reason not in self.reasons:
                 self.reasons.append(reason)
             self._cond.notify_all()
 
     def wait(self, timeout_s: float) -> Optional[list]:
-        """Block up to ``timeout_s`` seconds; returns the reasons (consumed) or None on timeout."""
+        """Block up to ``timeout_s`` seconds; returns the reasons (consumed) or None on timeout.
+        ``selection`` then tells which stacks the pass is for."""
         with self._cond:
             if not self._pending:
                 self._cond.wait(timeout_s)
             if not self._pending:
                 return None
             self._pending = False
+            self.selection = None if self._full or not self._stacks else frozenset(self._stacks)
+            self._full, self._stacks = False, set()
             reasons, self.reasons = self.reasons, []
             return reasons
 
@@ -67,11 +89,16 @@ class ReconcileLoop:
         reconcile_once: callable running one pass; returns an object with ``result``.
         interval_s: seconds between polls. min_backoff_s: first retry delay after a failed pass.
         min_gap_s: seconds a triggered pass waits after the previous pass ended (default 0).
+        reconcile_stacks: callable running a pass for some stacks only (a sorted list of
+            names), for triggers that name stacks; None runs a full pass for them too.
     """
 
     def __init__(self, reconcile_once: Callable[[], object], interval_s: float,
-                 min_backoff_s: float = 2.0, min_gap_s: float = 0.0):
+                 min_backoff_s: float = 2.0, min_gap_s: float = 0.0,
+                 reconcile_stacks: Optional[Callable[[list], object]] = None):
         self.reconcile_once = reconcile_once
+        self.reconcile_stacks = reconcile_stacks
+        self._selection: Optional[frozenset] = None
         self.interval_s = interval_s
         self.min_backoff_s = min_backoff_s
         self.min_gap_s = min_gap_s
@@ -97,9 +124,15 @@ class ReconcileLoop:
         backoff = 0.0
         reasons = ["start"]
         while not self._stop.is_set():
-            log.info("pass starting (%s)", ", ".join(reasons) or "poll")
+            selection, self._selection = self._selection, None
             try:
-                outcome = self.reconcile_once()
+                if selection and self.reconcile_stacks is not None:
+                    log.info("pass starting for %s (%s)", ", ".join(sorted(selection)),
+                             ", ".join(reasons))
+                    outcome = self.reconcile_stacks(sorted(selection))
+                else:
+                    log.info("pass starting (%s)", ", ".join(reasons) or "poll")
+                    outcome = self.reconcile_once()
                 failed = getattr(outcome, "result", "") == "failed"
             except Exception:  # the loop never dies
                 log.exception("pass crashed")
@@ -114,13 +147,17 @@ class ReconcileLoop:
         woke = self.trigger.wait(backoff_s or self.interval_s)
         if woke is None:
             return ["poll"]
+        selection = self.trigger.selection
         hold = ended + trigger_hold_s(backoff_s, self.min_gap_s, self.interval_s) - time.monotonic()
         if hold > 0 and not self._stop.is_set():
             log.info("pass held %.1fs (%s)", hold, "failure backoff" if backoff_s else "minimum gap")
             self._stop.wait(hold)
-            for reason in self.trigger.wait(0) or []:  # triggers meanwhile join this pass
-                if reason not in woke:
-                    woke.append(reason)
+            more = self.trigger.wait(0)
+            if more is not None:  # triggers meanwhile join this pass
+                woke.extend(r for r in more if r not in woke)
+                other = self.trigger.selection
+                selection = None if selection is None or other is None else selection | other
+        self._selection = selection
         return woke
 
 

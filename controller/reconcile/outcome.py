@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from controller.model import RolloutResult, StackPlan, StackRecord
-from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
+from controller.model.status import HealthStatus, RolloutOutcome, SuspendMode, SyncStatus
 
 # Condition reasons (Flux's words, DESIGN.md).
 SUCCEEDED, ROLLED_BACK, FAILED, INTERNAL_ERROR = "Succeeded", "RolledBack", "Failed", "InternalError"
@@ -166,3 +166,41 @@ def drift_left(verdict: Outcome, left: str) -> Outcome:
         return verdict
     return Outcome(SyncStatus.OUT_OF_SYNC, verdict.health, DRIFT_DETECTED,
                    f"out of sync: {left}", prune=verdict.prune, attempted=verdict.attempted)
+
+
+SUSPENDED = "Suspended"  # issue 13.3: the condition reason of a suspended stack
+
+
+def hold_released(record: StackRecord, stack_hash: str) -> bool:
+    """Whether a suspended stack is to be reconciled again this pass.
+
+    Args:
+        record: the stack's state record. stack_hash: its folder's tree id at the branch head.
+    Returns:
+        bool: True when the stack is not suspended, or is held after a rollback and a commit
+        has changed its folder since (the new content deploys normally and clears the hold);
+        False for ``keelson suspend`` (until ``resume``) and an unchanged rollback hold.
+    """
+    if not record.suspended:
+        return True
+    return (record.suspended == SuspendMode.ROLLBACK and bool(stack_hash)
+            and stack_hash != record.held_source)
+
+
+def suspended(record: StackRecord, health: HealthStatus) -> Outcome:
+    """The outcome of a suspended stack: nothing written, pruned or healed (Flux's suspend).
+
+    Args:
+        record: the stack's state record (``suspended`` set). health: what runs, as judged.
+    Returns:
+        Outcome Suspended (reason Suspended), attempted = the applied revision, with a message
+        saying how the hold ends.
+    """
+    at = record.applied_revision[:12] or "no revision"
+    if record.suspended == SuspendMode.ROLLBACK:
+        message = (f"rolled back to {at}: held until a commit changes the stack "
+                   "or `keelson resume`")
+    else:
+        message = f"suspended at {at}: no writes until `keelson resume`"
+    return Outcome(SyncStatus.SUSPENDED, health, SUSPENDED, message,
+                   attempted=record.applied_revision)

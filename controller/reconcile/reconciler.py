@@ -16,7 +16,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from controller.config import Settings
 from controller.deploy.apply import Applier
@@ -60,9 +60,10 @@ class PassResult:
 
     @property
     def converged(self) -> bool:
-        """True when every stack of the pass is Synced."""
+        """True when every stack of the pass is Synced (or Suspended: held on purpose)."""
         return self.result in (Result.SUCCESS, Result.NOOP) and all(
-            r.status is not None and r.status.sync_status == SyncStatus.SYNCED
+            r.status is not None and r.status.sync_status in (SyncStatus.SYNCED,
+                                                              SyncStatus.SUSPENDED)
             for r in self.runs.values())
 
 
@@ -93,19 +94,26 @@ class Reconciler:
                               metrics=metrics, store=store, environ=environ, guard=self.guard,
                               decryptor=decryptor)
 
-    def reconcile(self, dry_run: bool = False, allow_mass_prune: bool = False) -> PassResult:
+    def reconcile(self, dry_run: bool = False, allow_mass_prune: bool = False,
+                  stacks: Optional[Sequence[str]] = None) -> PassResult:
         """Run one pass.
 
         Args:
             dry_run: plan only; write nothing, build nothing.
             allow_mass_prune: lift the prune guard for this pass (``--allow-mass-prune``).
+            stacks: reconcile (and prune) only these stacks this pass (``keelson sync STACK
+                --now``, issue 13.3); None: every stack KEELSON_STACKS allows.
         Returns:
             PassResult. Never raises: failures become statuses and conditions.
         """
+        wanted = self._selection(stacks)
+        if stacks is not None and not wanted:
+            return PassResult(Result.NOOP)  # none of the asked stacks is this Keelson's
         started = time.monotonic()
         self.store.pass_started()
         try:
-            outcome = self._reconcile(dry_run, allow_mass_prune or self.settings.allow_mass_prune)
+            outcome = self._reconcile(dry_run, allow_mass_prune or self.settings.allow_mass_prune,
+                                      wanted)
         except Exception as exc:  # a bug: report it, keep the loop alive
             log.exception("reconcile pass crashed")
             outcome = PassResult(Result.FAILED, error=f"internal error: {exc}")
@@ -114,7 +122,14 @@ class Reconciler:
         self.store.pass_finished(outcome.result)
         return outcome
 
-    def _reconcile(self, dry_run: bool, allow_mass_prune: bool) -> PassResult:
+    def _selection(self, stacks: Optional[Sequence[str]]) -> tuple:
+        """The stacks a pass may touch: ``stacks`` within KEELSON_STACKS (() = every stack)."""
+        if stacks is None:
+            return tuple(self.settings.stacks)
+        allowed = self.settings.stacks
+        return tuple(n for n in stacks if not allowed or n in allowed)
+
+    def _reconcile(self, dry_run: bool, allow_mass_prune: bool, wanted: tuple) -> PassResult:
         checkout = self._fetch()
         if isinstance(checkout, PassResult):
             return checkout
@@ -134,7 +149,6 @@ class Reconciler:
         except KeelsonError as exc:
             return self._fail_pass(revision, f"cannot list the swarm: {exc}")
         self._seed_digests(live_all)
-        wanted = self.settings.stacks
         for name in wanted:
             if name not in stack_files and name not in live_all and name not in rejected:
                 log.warning("--stack %s: no such stack in the repo at %s nor in the swarm "
@@ -152,7 +166,7 @@ class Reconciler:
         # a folder that is in the repo but cannot be deployed is still the repo's: never pruned
         in_repo = set(stack_files) | set(rejected)
         removed, blocked = self._prune_gone(in_repo, live_all, revision, dry_run,
-                                            allow_mass_prune, runs, ctx)
+                                            allow_mass_prune, runs, ctx, wanted)
         if not dry_run:
             self.metrics.prune_blocked(bool(blocked))  # issue 13.4: KeelsonPruneBlocked
         if blocked:
@@ -223,16 +237,19 @@ class Reconciler:
 
     # -- stacks that left the repo -------------------------------------------------------------
     def _prune_gone(self, in_repo, live_all: Dict[str, LiveStack], rev: Revision, dry_run: bool,
-                    allow: bool, runs: Dict[str, StackResult], ctx: PassContext):
+                    allow: bool, runs: Dict[str, StackResult], ctx: PassContext, mine: tuple):
         """Remove the owned stacks that left the repo, unless the guard blocks the pass.
 
         Returns:
             (removed stack names, "" or the PruneBlocked message when nothing was removed).
         """
-        mine = self.settings.stacks
+        allowed = self.settings.stacks
         owned = [n for n, live in sorted(live_all.items())
-                 if self.guard.may_prune(n, live) and (not mine or n in mine)]
-        gone = [n for n in owned if n not in in_repo]
+                 if self.guard.may_prune(n, live) and (not allowed or n in allowed)]
+        # issue 13.3: only the pass's stacks go (``mine``: all, or those of `sync STACK --now`;
+        # the guard still weighs them against every owned stack); a suspended stack is kept
+        gone = [n for n in owned if n not in in_repo and (not mine or n in mine)
+                and not (live_all[n].record and live_all[n].record.suspended)]
         if not gone or not self.settings.prune:
             return [], ""
         limit = self._prune_limit(len(gone), len(owned))

@@ -79,6 +79,7 @@ class StackResult:
         manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
         image_updates: tags that moved at the registry and rolled out this pass (issue 9:
             stack, service, tag, old -> new digest; the verdict says whether they held).
+        desired: the rendered Swarm objects (plan mode, for ``keelson diff``), else None.
     """
 
     name: str
@@ -91,6 +92,7 @@ class StackResult:
     fast: bool = False
     manifest: Optional[StackManifest] = None
     image_updates: Tuple[TagMove, ...] = ()
+    desired: Optional[DesiredStack] = None
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,15 @@ class PassContext:
         dry_run: plan only: build nothing, write nothing.
         network_names: network ID -> name of every network, listed once (drift detection
             reads the IDs the engine stores in service specs as names).
+        ignore_suspend: run a suspended stack anyway (``keelson rollback`` applies an earlier
+            revision to a stack it then holds).
     """
 
     checkout: Checkout
     running: Optional[List[LiveTask]] = None
     dry_run: bool = False
     network_names: Optional[Dict[str, str]] = None  # issue 8.4: network ID -> name
+    ignore_suspend: bool = False  # issue 13.3
 
 
 def reads_only_its_folder(manifest: StackManifest) -> bool:
@@ -186,6 +191,13 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         if record.instance not in self.guard.ownership.record_owners:
             record = StackRecord()  # another instance's memory is not ours to act on
+        if not (ctx.dry_run or ctx.ignore_suspend or decide.hold_released(
+                record, ctx.checkout.stack_hashes.get(name, ""))):
+            # issue 13.3: suspended: no writes, no prune, no drift heal; report what runs
+            verdict = self._judge_running(decide.suspended(record, HealthStatus.HEALTHY if live
+                                                           else HealthStatus.MISSING),
+                                          live, ctx.running, [])
+            return self.settle(name, live, ctx, verdict)
         rendered = self._cached(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
                                 ctx.dry_run) if use_cache else None
         loaded, inputs = None, ""
@@ -245,7 +257,7 @@ class StackLine:
                 return StackResult(name, plan=self._kept_while_referenced(plan, live),
                                    warnings=tuple(warnings),
                                    to_build=tuple(rendered.images.to_build),
-                                   manifest=rendered.manifest)
+                                   manifest=rendered.manifest, desired=rendered.desired)
             applied = ApplyResult()
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
@@ -489,13 +501,17 @@ class StackLine:
                               failed_reason=verdict.reason,
                               # scrub first, then cut: a cut credential would escape the patterns
                               failed_message=scrub(verdict.message)[:200],
-                              instance=instance)
+                              instance=instance, previous_revision=old.previous_revision)
         elif verdict.sync == SyncStatus.SYNCED:
             if (old.applied_source_hash == inputs and not old.failed_source_hash
-                    and old.applied_revision and old.instance == instance and not wrote):
+                    and old.applied_revision and old.instance == instance and not wrote
+                    and not old.suspended):
                 return
+            # issue 13.3: the revision before this one is rollback's default target
+            previous = (old.applied_revision if old.applied_source_hash != inputs
+                        else old.previous_revision)
             new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
-                              instance=instance)
+                              instance=instance, previous_revision=previous)
         else:
             return
         try:

@@ -10,7 +10,7 @@ import os
 import stat
 from typing import Dict, Optional
 
-from controller.errors import SourceError
+from controller.errors import ControlError, SourceError
 from controller.model.source import Checkout, Revision
 from controller.render.compose.inputs import hash_file, hash_tree
 from controller.render.compose.sandbox import DEFAULT_LIMITS
@@ -95,6 +95,16 @@ class FolderSource:
         self._last = revision
         return Checkout(revision=revision, root=self.folder, manifests=manifests,
                         stack_hashes=stack_hashes)
+
+    def checkout_at(self, revision: str) -> Checkout:
+        """A plain folder has no earlier revisions (``keelson rollback``, issue 13.3).
+
+        Raises:
+            ControlError: always.
+        """
+        raise ControlError(f"cannot roll back to {revision or 'an earlier revision'}: the "
+                           f"source {self.folder} is a plain folder, which keeps no earlier "
+                           "revisions (use a git repo as KEELSON_REPO)")
 
     def last_change(self, checkout: Checkout, folder: str) -> str:
         """Identify the current content of ``folder`` (a folder has no history).

@@ -20,7 +20,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import git
 
 from controller.config import Settings
-from controller.errors import GitFetchError
+from controller.errors import ControlError, GitFetchError
 from controller.render.compose.sandbox import DEFAULT_LIMITS
 from controller.model.source import Checkout, Revision
 from controller.source.auth import GitCredentials, split_credentials
@@ -32,6 +32,7 @@ KEEP_TREES = 3  # exported trees kept: the current one plus two a slow pass may 
 MARKER_SUFFIX = ".complete"  # trees/<sha>.complete is written once trees/<sha> is whole
 TRACKING_PREFIX = "refs/remotes/origin/"
 SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:")  # git@host:org/repo.git
+COMMIT_ID = re.compile(r"^[0-9a-fA-F]{4,40}$")  # what `rollback --to` accepts (never an option)
 REMOTE_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://", "git+ssh://")
 
 
@@ -155,6 +156,45 @@ class GitSource:
             manifests = os.path.join(root, self.path) if self.path else root
             return Checkout(revision=revision, root=root, manifests=os.path.normpath(manifests),
                             stack_hashes=stack_hashes)
+
+    def checkout_at(self, revision: str) -> Checkout:
+        """Export an earlier commit of the followed branch, as ``fetch`` exports its head
+        (``keelson rollback --to``, issue 13.3); nothing is fetched.
+
+        Args:
+            revision: a commit id, 4 to 40 hex digits, reachable from the branch as last
+                fetched.
+        Returns:
+            Checkout: as ``fetch()`` returns, for that commit.
+        Raises:
+            ControlError: not a commit id, unknown or ambiguous, or not on the branch.
+            GitFetchError: the tree cannot be exported (same checks as ``fetch``).
+        """
+        if not COMMIT_ID.match(revision or ""):
+            raise ControlError(f"revision {revision!r}: give a commit id (4 to 40 hex digits)")
+        with self._lock:
+            repo = self._open_repo()
+            try:
+                commit = repo.commit(revision)
+                on_branch = repo.is_ancestor(commit, repo.commit(TRACKING_PREFIX + self.branch))
+            except (git.GitError, git.BadName, git.BadObject, ValueError) as exc:
+                raise ControlError(f"revision {revision} not found in branch {self.branch!r} "
+                                   f"(as last fetched)") from exc
+            if not on_branch:
+                raise ControlError(f"revision {revision} is not on branch {self.branch!r}")
+            try:
+                stack_hashes = self._stack_hashes(commit)
+                root = self._export(repo, commit.hexsha)
+            except GitFetchError:
+                raise
+            except (git.GitError, OSError, tarfile.TarError, ValueError) as exc:
+                raise GitFetchError(self._redact(f"export of {revision} failed: "
+                                                 f"{_describe(exc)}")) from exc
+        rev = Revision(sha=commit.hexsha, ref=self.branch, committed_at=float(commit.committed_date),
+                       message=_first_line(commit.message))
+        manifests = os.path.join(root, self.path) if self.path else root
+        return Checkout(revision=rev, root=root, manifests=os.path.normpath(manifests),
+                        stack_hashes=stack_hashes)
 
     def _open_repo(self) -> git.Repo:
         """Open ``<workdir>/repo``, creating the bare repo (or re-creating a broken one)."""

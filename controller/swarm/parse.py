@@ -25,6 +25,9 @@ RECORD_LABELS = {
     "failed_reason": L.FAILED_REASON,
     "failed_message": L.FAILED_MESSAGE,
     "instance": L.INSTANCE,
+    "suspended": L.SUSPENDED,
+    "held_source": L.HELD_SOURCE,
+    "previous_revision": L.PREVIOUS_REVISION,
 }
 
 

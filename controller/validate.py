@@ -39,8 +39,9 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
         ConfigError: a bad level or policy setting.
     """
     from controller.render.convert import to_desired
-    from controller.render.compose.loader import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
-    from controller.render.compose.loader import find_stacks, load_stack
+    from controller.render.compose.files import STACK_FOLDER_MARKERS as STACK_FILE_NAMES
+    from controller.render.compose.files import find_stacks
+    from controller.render.compose.loader import load_stack
     from controller.render.convert.preflight import preflight
     from controller.report import print_merged
     from controller.secrets.sops import SopsDecryptor

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.compose.loader import STACK_FILE_NAMES, find_stacks, load_stack, load_text
+from controller.render.compose.files import STACK_FILE_NAMES, find_stacks
+from controller.render.compose.loader import load_stack, load_text
 
 
 def load(body, **kw):

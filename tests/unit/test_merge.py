@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from controller.errors import ManifestError
-from controller.render.compose.loader import find_stacks, load_stack
+from controller.render.compose.files import find_stacks
+from controller.render.compose.loader import load_stack
 from controller.render.compose.merge import StackDocument, merge_documents
 from controller.render.compose.yaml_load import load_yaml
 

@@ -22,6 +22,8 @@ from typing import Any, List, Optional, Protocol, Tuple
 
 import yaml
 
+from controller.errors import ManifestError
+
 # metadata keys naming a key service sops would have to call (only age is allowed)
 REMOTE_KEY_KINDS = ("kms", "gcp_kms", "azure_kv", "hc_vault", "pgp")
 _DOTENV_MAC = re.compile(rb"^sops_mac=", re.M)
@@ -104,3 +106,30 @@ def sops_metadata(data: bytes) -> Optional[SopsFile]:
                 recipients.append(str(entry["recipient"]))
         remote += [kind for kind in REMOTE_KEY_KINDS if group.get(kind)]
     return SopsFile(fmt, tuple(recipients), tuple(sorted(set(remote))))
+
+
+def decrypt_if_encrypted(data: bytes, shown: str, decryptor: Optional[Decryptor]
+                         ) -> Optional[bytes]:
+    """The plaintext of a file a stack reads, when it is SOPS-encrypted (age only), in memory.
+
+    Args:
+        data: the file's bytes (read through the sandbox). shown: its path relative to the repo
+            (for errors). decryptor: what decrypts (None: Keelson holds no age key).
+    Returns:
+        the plaintext bytes, or None when ``data`` is not SOPS-encrypted (use it as is).
+    Raises:
+        ManifestError: it names a key service other than age, Keelson holds no age key, or it
+            cannot be decrypted; naming the file and its recipients, never content.
+    """
+    meta = sops_metadata(data)
+    if meta is None:
+        return None
+    if meta.remote_keys:
+        raise ManifestError(f"{shown} is SOPS-encrypted with {', '.join(meta.remote_keys)} "
+                            "keys: Keelson decrypts age recipients only (sops must not call "
+                            "a key service)")
+    if decryptor is None:
+        raise ManifestError(f"{shown} is SOPS-encrypted (age recipients: "
+                            f"{', '.join(meta.recipients) or 'none'}) but Keelson holds no "
+                            "age key: set KEELSON_SOPS_AGE_KEY_FILE")
+    return decryptor.decrypt(data, meta, shown)

@@ -10,13 +10,14 @@ image/build) -> paths (build contexts, config/secret files, env_file merged into
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional
 
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.compose.dotenv import parse_dotenv
+from controller.render.compose.files import (KNOWN_NAMES, Reader, StackFileSet, stack_file_set,
+                                             with_x_keelson_files)
+from controller.render.compose.files import find_stacks  # noqa: F401  (importers of the loader)
 from controller.render.compose.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
 from controller.render.compose.interpolate import chain_lookup
 from controller.render.compose.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
@@ -24,215 +25,11 @@ from controller.render.compose.merge import MergedDocument, StackDocument, merge
 from controller.render.compose.options import stack_options
 from controller.render.compose.schema import Context, join
 from controller.render.compose.reference import is_valid_reference
-from controller.render.compose.encrypted import Decryptor, sops_metadata
+from controller.render.compose.encrypted import Decryptor, decrypt_if_encrypted
 from controller.render.compose.sandbox import RepoLimits, RepoSandbox
 from controller.render.compose.yaml_load import load_yaml
 
-STACK_FILE_NAMES = ("stack.yml", "stack.yaml", "docker-stack.yml", "docker-stack.yaml",
-                    "compose.yml", "compose.yaml", "docker-compose.yml", "docker-compose.yaml")
-# Compose's override convention: ``<base stem>.override.<yml|yaml>`` beside the base file.
-OVERRIDE_FILE_NAMES = tuple(f"{stem}.override.{ext}" for stem in (
-    "stack", "docker-stack", "compose", "docker-compose") for ext in ("yml", "yaml"))
-KEELSON_FILE = ".keelson.yml"  # a stack folder's explicit file order: ``files: [...]``
-# Any of these makes a folder a stack folder (base files first: find_stacks returns the first).
-STACK_FOLDER_MARKERS = STACK_FILE_NAMES + (KEELSON_FILE,) + OVERRIDE_FILE_NAMES
-_KNOWN_NAMES = STACK_FOLDER_MARKERS
-STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DOTENV_NAME = ".env"
-
-
-def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """List the stacks of a manifests folder: one per direct sub-folder with a stack file.
-
-    Args:
-        manifests_dir: the folder holding one sub-folder per stack.
-        rejected: when given, a folder with a stack file whose name is not a valid stack name
-            is added here (name -> error message) instead of failing the whole listing, so one
-            bad folder fails only itself.
-    Returns:
-        dict stack name (the folder's name) -> absolute path of its stack file (the first of
-        ``STACK_FILE_NAMES`` present; else its ``.keelson.yml`` or an override file, so that
-        :func:`load_stack` reports what is wrong with that stack alone), sorted by name.
-        Hidden folders (``.git``) are skipped, and so are folders without any stack file.
-    Raises:
-        ManifestError: ``manifests_dir`` is not a folder, or a folder with a stack file has a
-            name that is not a stack name (lowercase letters, digits, ``-``, ``_``; starting with
-            a letter or digit, as docker's stack namespace must).
-    """
-    if not os.path.isdir(manifests_dir):
-        raise ManifestError(f"manifests folder {manifests_dir} does not exist or is not a folder")
-    found: Dict[str, str] = {}
-    for entry in sorted(os.listdir(manifests_dir)):
-        folder = os.path.join(manifests_dir, entry)
-        if entry.startswith(".") or not os.path.isdir(folder):
-            continue
-        stack_file = next((os.path.join(folder, n) for n in STACK_FOLDER_MARKERS
-                           if os.path.isfile(os.path.join(folder, n))), None)
-        if stack_file is None:
-            continue
-        if not STACK_NAME_RE.match(entry):
-            error = ManifestError(
-                f"folder {entry!r} is not a valid stack name: use lowercase letters, digits, "
-                "'-' and '_', starting with a letter or digit", file=entry)
-            if rejected is None:
-                raise error
-            rejected[entry] = str(error)
-            continue
-        found[entry] = os.path.abspath(stack_file)
-    return found
-
-
-@dataclass(frozen=True)
-class StackFileSet:
-    """Which files make up one stack, in merge order.
-
-    Attributes:
-        base: absolute path of the base stack file.
-        overrides: absolute paths of the files merged onto it, in order.
-        origin: how the list was chosen: ``single`` (one file), ``convention`` (the base plus
-            its Compose override file), ``.keelson.yml`` or ``x-keelson.files``.
-        warnings: e.g. an override file present but left out of an explicit list.
-    """
-
-    base: str
-    overrides: Tuple[str, ...] = ()
-    origin: str = "single"
-    warnings: Tuple[str, ...] = ()
-
-    @property
-    def files(self) -> Tuple[str, ...]:
-        """Every file, base first."""
-        return (self.base,) + self.overrides
-
-
-def _override_names(base_name: str) -> Tuple[str, ...]:
-    """``compose.yml`` -> (``compose.override.yml``, ``compose.override.yaml``)."""
-    stem = base_name.rsplit(".", 1)[0]
-    return (f"{stem}.override.yml", f"{stem}.override.yaml")
-
-
-Reader = Callable[[str], str]  # path -> text, through the sandbox
-
-
-def _plain_read(path: str) -> str:
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
-
-
-def stack_file_set(folder: str, *, shown=lambda p: os.path.basename(p),
-                   read: Reader = _plain_read) -> StackFileSet:
-    """Choose the files of the stack in ``folder`` (before reading the base's ``x-keelson``).
-
-    Rules: a ``.keelson.yml`` with ``files: [...]`` gives the order (first is the base).
-    Otherwise exactly one base file (``STACK_FILE_NAMES``) must exist, and the override file
-    named after it (``compose.override.yml`` for ``compose.yml``, as Compose's default
-    ``compose.yaml`` + ``compose.override.yaml``; ``stack.override.yml`` for ``stack.yml``) is
-    merged onto it when present.
-
-    Args:
-        folder: the stack folder. shown: path -> how errors name it.
-        read: reads ``.keelson.yml`` (the loader passes its sandbox's reader).
-    Returns:
-        StackFileSet.
-    Raises:
-        ManifestError: two base files, two override files of one base, an override file with
-            no base or that does not match the base, a bad ``.keelson.yml``, or a listed file
-            that is missing; each names the files.
-    """
-    present = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n)))
-    overrides_present = [n for n in OVERRIDE_FILE_NAMES if n in present]
-    keelson = os.path.join(folder, KEELSON_FILE)
-    if os.path.isfile(keelson):
-        files = read_keelson_file(keelson, shown(keelson), read)
-        return _explicit(folder, files, KEELSON_FILE, overrides_present, shown)
-    bases = [n for n in STACK_FILE_NAMES if n in present]
-    if len(bases) > 1:
-        raise ManifestError(
-            f"more than one base stack file: {', '.join(bases)}; keep one, or list the files "
-            f"to merge in order in {KEELSON_FILE} (files: [...])", file=shown(folder))
-    if not bases:
-        if overrides_present:
-            raise ManifestError(
-                f"override file {overrides_present[0]} has no base file (one of "
-                f"{', '.join(STACK_FILE_NAMES[:4])}, ...)", file=shown(folder))
-        raise ManifestError("no stack file", file=shown(folder))
-    base = bases[0]
-    mine = [n for n in _override_names(base) if n in present]
-    other = [n for n in overrides_present if n not in mine]
-    if len(mine) > 1:
-        raise ManifestError(f"two override files for {base}: {', '.join(mine)}; keep one",
-                            file=shown(folder))
-    if other:
-        raise ManifestError(
-            f"override file {other[0]} does not belong to the base file {base} (its override "
-            f"is {_override_names(base)[0]}); rename it, or list the files in order under "
-            "x-keelson.files", file=shown(folder))
-    full = os.path.join(folder, base)
-    if mine:
-        return StackFileSet(full, (os.path.join(folder, mine[0]),), "convention")
-    return StackFileSet(full)
-
-
-def _explicit(folder: str, files: List[str], origin: str, overrides_present: List[str],
-              shown) -> StackFileSet:
-    """A StackFileSet from an explicit ordered list of file names (relative to ``folder``)."""
-    paths = []
-    for name in files:
-        path = os.path.normpath(os.path.join(folder, name))
-        if not os.path.isfile(path):
-            raise ManifestError(f"{origin} lists {name}, which does not exist", file=shown(folder))
-        paths.append(path)
-    listed = {os.path.basename(p) for p in paths if os.path.dirname(p) == os.path.normpath(folder)}
-    warnings = tuple(f"{n} is not listed in {origin} and is not used" for n in overrides_present
-                     if n not in listed)
-    return StackFileSet(paths[0], tuple(paths[1:]), origin, warnings)
-
-
-def read_keelson_file(path: str, shown: str, read: Reader = _plain_read) -> List[str]:
-    """Read a stack folder's ``.keelson.yml``: ``files: [base, override, ...]``.
-
-    Args:
-        path: the file. shown: its name for errors. read: path -> text.
-    Returns:
-        list of file names relative to the stack folder, base first.
-    Raises:
-        ManifestError: unreadable, not a mapping, an unknown key, or ``files`` not a non-empty
-            list of distinct names.
-    """
-    try:
-        data, positions = load_yaml(read(path))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read: {exc}", file=shown) from exc
-    except ManifestError as exc:
-        raise exc.located(file=shown)
-    if not isinstance(data, dict):
-        raise ManifestError("must be a mapping with a files key", file=shown, line=1)
-    for key in data:
-        if key != "files":
-            raise ManifestError(f"unknown key {key!r} (allowed here: files)", file=shown,
-                                line=positions.get(key), key=key)
-    return check_files_list(data.get("files"), "files", positions, shown)
-
-
-def check_files_list(value, key: str, positions: Mapping[str, int], shown: str) -> List[str]:
-    """Check a ``files`` list (``.keelson.yml`` or ``x-keelson.files``).
-
-    Returns:
-        the names as strings. Raises ManifestError: not a non-empty list of distinct strings.
-    """
-    if not isinstance(value, list) or not value:
-        raise ManifestError("files must be a non-empty list of stack file names, base first",
-                            file=shown, line=positions.get(key), key=key)
-    out: List[str] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ManifestError(f"must be a file name, got {item!r}", file=shown,
-                                line=positions.get(f"{key}.{i}"), key=f"{key}.{i}")
-        if item in out:
-            raise ManifestError(f"{item} is listed twice", file=shown,
-                                line=positions.get(f"{key}.{i}"), key=f"{key}.{i}")
-        out.append(item)
-    return out
 
 
 def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] = None, *,
@@ -240,7 +37,7 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
                decryptor: Optional[Decryptor] = None) -> StackManifest:
     """Load one stack (its base file merged with its override files) into a StackManifest.
 
-    The files are chosen by :func:`stack_file_set` from the stack file's folder, then by the
+    The files are chosen by ``files.stack_file_set`` from the stack file's folder, then by the
     base file's ``x-keelson.files`` when it has one; they merge by Compose's rules
     (``controller.render.compose.merge``). Relative paths in every file resolve against the stack
     folder, as Compose resolves them against the base file's folder.
@@ -283,23 +80,12 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
     try:
         # links out of the tree are only logged at export: the stack holding one fails here, alone
         sandbox.check_folder(directory, what="the stack folder")
-        if os.path.basename(stack_file) in _KNOWN_NAMES:
+        if os.path.basename(stack_file) in KNOWN_NAMES:
             fileset = stack_file_set(directory, shown=shown, read=read)
         else:
             fileset = StackFileSet(stack_file)
         docs = [_read_document(fileset.base, shown, read)]
-        if fileset.origin in ("single", "convention"):
-            listed = _x_keelson_files(docs[0])
-            if listed is not None:
-                if os.path.normpath(os.path.join(directory, listed[0])) != fileset.base:
-                    raise ManifestError(
-                        f"x-keelson.files must start with this file "
-                        f"({os.path.basename(fileset.base)}), got {listed[0]}",
-                        file=docs[0].file, line=docs[0].positions.get("x-keelson.files"),
-                        key="x-keelson.files")
-                present = [n for n in OVERRIDE_FILE_NAMES
-                           if os.path.isfile(os.path.join(directory, n))]
-                fileset = _explicit(directory, listed, "x-keelson.files", present, shown)
+        fileset = with_x_keelson_files(fileset, docs[0], directory, shown)
         docs += [_read_document(p, shown, read) for p in fileset.overrides]
     except ManifestError as exc:
         raise exc.located(stack=name, file=shown(stack_file))
@@ -320,13 +106,6 @@ def _read_document(path: str, shown, read: Reader) -> StackDocument:
         raise exc.located(file=shown(path))
     return StackDocument(data, positions, shown(path))
 
-
-def _x_keelson_files(doc: StackDocument) -> Optional[List[str]]:
-    """The base file's ``x-keelson.files`` list, or None when it has none."""
-    opts = doc.data.get("x-keelson") if isinstance(doc.data, dict) else None
-    if not isinstance(opts, dict) or opts.get("files") is None:
-        return None
-    return check_files_list(opts["files"], "x-keelson.files", doc.positions, doc.file)
 
 
 def load_text(text: str, *, name: str = "test", directory: str = ".",
@@ -583,19 +362,9 @@ class _Loading:
             ManifestError: it names a key service other than age, Keelson holds no age key,
                 or it cannot be decrypted; naming the file and its recipients, never content.
         """
-        meta = sops_metadata(data)
-        if meta is None:
+        plain = decrypt_if_encrypted(data, self.sandbox.shown(path), self.decryptor)
+        if plain is None:
             return data
-        shown = self.sandbox.shown(path)
-        if meta.remote_keys:
-            raise ManifestError(f"{shown} is SOPS-encrypted with {', '.join(meta.remote_keys)} "
-                                "keys: Keelson decrypts age recipients only (sops must not call "
-                                "a key service)")
-        if self.decryptor is None:
-            raise ManifestError(f"{shown} is SOPS-encrypted (age recipients: "
-                                f"{', '.join(meta.recipients) or 'none'}) but Keelson holds no "
-                                "age key: set KEELSON_SOPS_AGE_KEY_FILE")
-        plain = self.decryptor.decrypt(data, meta, shown)
         if version:
             self.versions[path] = self.decryptor.version(plain)
         return plain

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.config import Settings, env_bool, settings_from_env
+from controller.config import Settings, settings_from_env
+from controller.config_parse import env_bool
 from controller.errors import ConfigError, ManifestError
 from controller.model import StackPlan
 from controller.model.plan import Change

@@ -1,11 +1,11 @@
 """Which files make a stack: stack folders, base and override files, their merge order.
 
-Rules (Compose's file conventions, with Keelson's explicit order on top): a stack folder holds
-one base stack file (``STACK_FILE_NAMES``: ``stack.yml``, ``docker-stack.yml``, ``compose.yaml``...) and,
-optionally, the override file named after it (``compose.override.yaml``), merged onto it; or an
-explicit order, base first, in ``.keelson.yml`` (``files: [...]``) or in the base file's
-``x-keelson.files``. Reads only the folder listing and ``.keelson.yml`` (through the reader the
-loader passes: its sandbox).
+Rules (Compose's file conventions, with Keelson's explicit order on top): a stack folder
+holds one base stack file (``STACK_FILE_NAMES``: ``stack.yml``, ``docker-stack.yml``,
+``compose.yaml``...) and, optionally, the override file named after it
+(``compose.override.yaml``), merged onto it; or an explicit order, base first, in
+``.keelson.yml`` (``files: [...]``) or in the base file's ``x-keelson.files``. Reads only the
+folder listing and ``.keelson.yml`` (through the reader the loader passes: its sandbox).
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ OVERRIDE_FILE_NAMES = tuple(f"{stem}.override.{ext}" for stem in (
 KEELSON_FILE = ".keelson.yml"  # a stack folder's explicit file order: ``files: [...]``
 # Any of these makes a folder a stack folder (base files first: find_stacks returns the first).
 STACK_FOLDER_MARKERS = STACK_FILE_NAMES + (KEELSON_FILE,) + OVERRIDE_FILE_NAMES
-KNOWN_NAMES = STACK_FOLDER_MARKERS  # a stack file with another name is loaded alone
 STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -41,7 +40,7 @@ def find_stacks(manifests_dir: str, rejected: Optional[Dict[str, str]] = None) -
     Returns:
         dict stack name (the folder's name) -> absolute path of its stack file (the first of
         ``STACK_FILE_NAMES`` present; else its ``.keelson.yml`` or an override file, so that
-        :func:`load_stack` reports what is wrong with that stack alone), sorted by name.
+        ``loader.load_stack`` reports what is wrong with that stack alone), sorted by name.
         Hidden folders (``.git``) are skipped, and so are folders without any stack file.
     Raises:
         ManifestError: ``manifests_dir`` is not a folder, or a folder with a stack file has a

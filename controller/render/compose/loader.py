@@ -1,8 +1,9 @@
-"""Load a stack folder: find stack files, read, interpolate, cast, validate, resolve paths.
+"""Load a stack folder: read its files, interpolate, cast, validate, resolve paths.
 
 Pure apart from reading the stack's own files (stack file, ``.env``, ``env_file``s, and checking
 that ``configs``/``secrets`` files and build contexts exist). Every one of those reads goes
-through ``sandbox.RepoSandbox`` (confined to the tree, size-capped; issue 7). The pipeline:
+through ``sandbox.RepoSandbox`` (confined to the tree, size-capped; issue 7). The files that make
+the stack are chosen in ``files`` (``stack_file_set``). The pipeline:
 ``yaml_load.load_yaml`` (strict YAML, positions) -> ``keys.TOP`` (interpolation, casting and
 validation in one walk of the schema, ``x-`` keys dropped) -> service checks (ignored keys,
 image/build) -> paths (build contexts, config/secret files, env_file merged into environment).
@@ -15,8 +16,8 @@ from typing import Dict, List, Mapping, Optional
 from controller.errors import ManifestError
 from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.compose.dotenv import parse_dotenv
-from controller.render.compose.files import (KNOWN_NAMES, Reader, StackFileSet, stack_file_set,
-                                             with_x_keelson_files)
+from controller.render.compose.files import (STACK_FOLDER_MARKERS, Reader, StackFileSet,
+                                             stack_file_set, with_x_keelson_files)
 from controller.render.compose.files import find_stacks  # noqa: F401  (importers of the loader)
 from controller.render.compose.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
 from controller.render.compose.interpolate import chain_lookup
@@ -80,7 +81,8 @@ def load_stack(name: str, stack_file: str, environ: Optional[Mapping[str, str]] 
     try:
         # links out of the tree are only logged at export: the stack holding one fails here, alone
         sandbox.check_folder(directory, what="the stack folder")
-        if os.path.basename(stack_file) in KNOWN_NAMES:
+        # a stack file with another name is loaded alone
+        if os.path.basename(stack_file) in STACK_FOLDER_MARKERS:
             fileset = stack_file_set(directory, shown=shown, read=read)
         else:
             fileset = StackFileSet(stack_file)

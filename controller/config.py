@@ -291,6 +291,9 @@ class Settings:
                                    "seconds a git fetch may take", above=0)
     pass_deadline_s: float = setting(3600.0, "KEELSON_PASS_DEADLINE", "duration",
                                      "seconds a pass may run before /readyz answers 503", above=0)
+    lease_ttl_s: float = setting(30.0, "KEELSON_LEASE_TTL", "duration",
+                                 "seconds the writer lease lasts unrenewed (renewed every third; "
+                                 "a second task of the instance waits)", minimum=1)
 
     def validated(self) -> "Settings":
         """Return the settings checked and completed (policy level parsed, default instance).

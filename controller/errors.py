@@ -209,3 +209,11 @@ class OwnershipError(PolicyError):
     reason = "NotOwned"
 
 
+
+
+class LeaseLostError(SwarmError):
+    """This Keelson does not hold its instance's writer lease (another task of the same
+    instance writes): nothing is written (reconcile/lease.py)."""
+
+    reason = "LeaseLost"
+    retryable = True

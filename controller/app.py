@@ -20,6 +20,9 @@ from controller.secrets.sops import SopsDecryptor
 from controller.notify.notifier import Notifier, parse_events, parse_urls
 from controller.model.registry_auth import RegistryAuth, registry_auth, unusable_entries
 from controller.reconcile.controls import StackControls
+from controller.model.lease import lease_name
+from controller.model.status import PassResult as Result
+from controller.reconcile.lease import WriterLease
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
 from controller.reconcile.state import StatusStore
@@ -29,6 +32,7 @@ from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
 from controller.swarm.identity import detect_identity
+from controller.swarm.lease_store import LeaseStore
 from controller.model.identity import ControllerIdentity
 from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
@@ -122,8 +126,11 @@ class App:
         self.watcher = RolloutWatcher(self.client, timeout_s=settings.rollout_timeout_s,
                                       pending_timeout_s=settings.pending_timeout_s,
                                       poll_s=settings.watch_interval_s)
+        # issue 11: one writer per instance, even when Swarm briefly runs two Keelson tasks
+        self.lease = WriterLease(LeaseStore(self.client.api, lease_name(settings.instance),
+                                            settings.instance), settings.lease_ttl_s)
         self.applier = Applier(self.client, self.metrics, settings.instance,
-                               registry_auth=self.registry_auth)
+                               registry_auth=self.registry_auth, fence=self.lease.check)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,
                                      builder=self.builder, digests=self.digests,
                                      applier=self.applier, watcher=self.watcher,
@@ -142,14 +149,33 @@ class App:
         self.pass_lock = threading.Lock()
         self.controls = StackControls(self.reconciler, client=self.client, source=self.source,
                                       store=self.store, instance=settings.instance,
-                                      lock=self.pass_lock, request_pass=self._request_pass)
+                                      lock=self.pass_lock, request_pass=self._request_pass,
+                                      fence=self.lease.check)
 
     def sync(self, dry_run: bool = False, allow_mass_prune: bool = False,
              stacks: Optional[List[str]] = None) -> PassResult:
         """Run one pass now (``dry_run``: plan only; ``allow_mass_prune``: lift the prune
-        guard for this pass; ``stacks``: only these stacks, None for all)."""
-        return self.reconciler.reconcile(dry_run=dry_run, allow_mass_prune=allow_mass_prune,
-                                         stacks=stacks)
+        guard for this pass; ``stacks``: only these stacks, None for all).
+
+        A writing pass needs the instance's writer lease: while another Keelson task of the
+        same instance holds it, nothing is done and the result is ``standby``. A one-shot pass
+        (no loop started) releases the lease when it ends.
+        """
+        if dry_run:
+            return self.reconciler.reconcile(dry_run=True, stacks=stacks)
+        if not self.lease.tick():
+            self.store.lease_waiting(self.lease.other)
+            self.metrics.lease_held(False)
+            return PassResult(Result.STANDBY.value, error=f"standby: the writer lease of instance "
+                                             f"{self.settings.instance} is held by "
+                                             f"{self.lease.other or 'another Keelson'}")
+        self.store.lease_waiting("")
+        self.metrics.lease_held(True)
+        try:
+            return self.reconciler.reconcile(allow_mass_prune=allow_mass_prune, stacks=stacks)
+        finally:
+            if self.loop is None:
+                self.lease.stop(release=True)
 
     def _request_pass(self, stacks: List[str]) -> None:
         """Queue a pass for ``stacks`` alone (a control was used); no-op without a loop."""
@@ -194,6 +220,7 @@ class App:
             self.file_watcher = ChangeWatcher(path, lambda: self.loop.trigger.set("file"))
             self.file_watcher.start()
             log.info("watching %s for changes", path)
+        self.lease.start_renewing()
         self.loop.start()
 
     def stop(self) -> None:
@@ -202,6 +229,7 @@ class App:
             self.file_watcher.stop()
         if self.loop:
             self.loop.stop()
+        self.lease.stop(release=True)  # a clean stop hands the lease over at once
         if self.server:
             self.server.stop()
         if self.notifier:

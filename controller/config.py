@@ -158,6 +158,9 @@ class Settings:
     notify_fetch_failing_after_s: float = setting(600.0, "KEELSON_NOTIFY_FETCH_FAILING_AFTER",
                                                   "duration", "seconds of failing fetches "
                                                   "before fetch_failing is notified", minimum=0)
+    lease_ttl_s: float = setting(30.0, "KEELSON_LEASE_TTL", "duration",
+                                 "seconds the writer lease lasts unrenewed (renewed every third; "
+                                 "a second task of the instance waits)", minimum=1)
 
     def validated(self) -> "Settings":
         """Return the settings checked and completed (policy level parsed, default instance).

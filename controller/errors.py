@@ -274,3 +274,9 @@ class RemoteError(KeelsonError):
     def __init__(self, message: str, status: int = 0):
         super().__init__(message)
         self.status = status
+class LeaseLostError(SwarmError):
+    """This Keelson does not hold its instance's writer lease (another task of the same
+    instance writes): nothing is written (reconcile/lease.py)."""
+
+    reason = "LeaseLost"
+    retryable = True

@@ -59,7 +59,7 @@ def plan_exit_code(outcome, detailed: bool) -> int:
         ``detailed`` says; else 2 when ``detailed`` and some stack would change (a write or a
         build), else 0.
     """
-    if outcome.result == "failed":
+    if outcome.result in ("failed", "standby"):  # standby: another Keelson holds the lease
         return 1
     changes = False
     for run in outcome.runs.values():

@@ -17,7 +17,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from controller.errors import ApplyError, ImmutableChangeError, KeelsonError
 from controller.model import DesiredStack, LiveService, LiveStack, Revision, StackPlan
@@ -57,9 +57,12 @@ class Applier:
     """
 
     def __init__(self, client, observer=None, instance: str = "", replace_wait_s: float = 120.0,
-                 registry_auth: Optional[RegistryAuth] = None):
+                 registry_auth: Optional[RegistryAuth] = None,
+                 fence: Optional[Callable[[], None]] = None):
         self.client = client
         self.registry_auth = registry_auth or RegistryAuth()
+        # raises LeaseLostError when this Keelson may not write (issue 11: one writer)
+        self.fence = fence or (lambda: None)
         self.observer = observer
         self.instance = instance
         # seconds to wait for detached tasks to leave a network being replaced (issue 8.3)
@@ -86,6 +89,7 @@ class Applier:
         Raises:
             ApplyError: a write failed; objects written before it stay (the next pass resumes).
         """
+        self.fence()
         live = live or LiveStack(desired.name)
         result = ApplyResult()
         config_ids = {n: o.id for n, o in live.configs.items()}
@@ -263,6 +267,7 @@ class Applier:
         Returns:
             Messages about objects kept for now (still referenced or in use).
         """
+        self.fence()
         live = live or LiveStack(stack)
         result = result if result is not None else ApplyResult()
         kept: List[str] = []

@@ -49,3 +49,8 @@ def owned_by(labels: dict, instance: str) -> bool:
 def state_record_name(stack: str) -> str:
     """Name of the Swarm config that holds ``stack``'s remembered state."""
     return f"{stack}_{STATE_RECORD_SUFFIX}"
+
+# The writer lease (a label-only Swarm config per instance, model/lease.py)
+LEASE = "io.keelson.lease"  # marks the config as a lease ("true")
+LEASE_HOLDER = "io.keelson.lease.holder"
+LEASE_RENEWED_AT = "io.keelson.lease.renewed-at"  # holder's wall clock, seconds since the epoch

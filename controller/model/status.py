@@ -73,12 +73,14 @@ class RolloutPhase(Word):
 class PassResult(Word):
     """How one pass ended (``keelson_reconcile_total{result}``): ``success`` (something
     changed, all converged), ``noop`` (nothing to change), ``partial`` (some stacks failed),
-    ``failed`` (the fetch, the listing or the prune guard failed)."""
+    ``failed`` (the fetch, the listing or the prune guard failed), ``standby`` (another Keelson
+    task of the same instance holds the writer lease: nothing was done)."""
 
     SUCCESS = "success"
     NOOP = "noop"
     PARTIAL = "partial"
     FAILED = "failed"
+    STANDBY = "standby"
 
 
 @dataclass(frozen=True)

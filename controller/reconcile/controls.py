@@ -43,12 +43,16 @@ class StackControls:
         lock: the pass lock (held by every pass, so controls and passes never overlap).
         request_pass: queues a pass for the given stack names (the loop's trigger); may be
             None when no loop runs (the pass is then not queued).
+        fence: raises LeaseLostError while another Keelson task of the instance holds the
+            writer lease (issue 11): a standby Keelson refuses controls instead of writing.
     """
 
     def __init__(self, reconciler: Reconciler, *, client, source, store: StatusStore,
                  instance: str, lock: threading.Lock,
-                 request_pass: Optional[Callable[[List[str]], None]] = None):
+                 request_pass: Optional[Callable[[List[str]], None]] = None,
+                 fence: Optional[Callable[[], None]] = None):
         self.reconciler = reconciler
+        self.fence = fence or (lambda: None)
         self.client = client
         self.source = source
         self.store = store
@@ -210,6 +214,7 @@ class StackControls:
         return record
 
     def _write(self, name: str, record: StackRecord) -> None:
+        self.fence()
         self.client.write_record(name, dataclasses.replace(record, instance=self.instance),
                                  replace=self.reconciler.guard.ownership.record_owners)
 

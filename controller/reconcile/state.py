@@ -37,6 +37,7 @@ class StatusStore:
         self._source: Dict[str, object] = {"revision": "", "ref": "", "error": "", "fetched_at": None}
         self._pass: Dict[str, object] = {"count": 0, "last_result": "", "last_finished_at": None,
                                          "last_success_at": None, "running": False}
+        self._lease: Dict[str, object] = {"standby": False, "holder": ""}
 
     def source_fetched(self, revision: Revision) -> None:
         """Record a successful fetch of ``revision``."""
@@ -57,6 +58,12 @@ class StatusStore:
             self._source["error"] = scrub(message)
         if fetch and self._observer is not None:
             self._observer.source_failed(scrub(message))
+
+    def lease_waiting(self, holder: str) -> None:
+        """Record whether this Keelson waits for the writer lease (``holder``: who holds it;
+        "" when this Keelson holds it)."""
+        with self._lock:
+            self._lease = {"standby": bool(holder), "holder": scrub(holder)}
 
     def pass_started(self) -> None:
         """Mark a reconcile pass as running."""
@@ -129,11 +136,13 @@ class StatusStore:
             return sorted(self._stacks)
 
     def snapshot(self) -> dict:
-        """JSON-ready dict: ``{"source": {...}, "pass": {...}, "stacks": {name: {...}}}``."""
+        """JSON-ready dict: ``{"source": {...}, "pass": {...}, "lease": {"standby", "holder"},
+        "stacks": {name: {...}}}``."""
         with self._lock:
             return {
                 "source": dict(self._source),
                 "pass": dict(self._pass),
+                "lease": dict(self._lease),
                 "stacks": {n: dataclasses.asdict(s) for n, s in sorted(self._stacks.items())},
             }
 

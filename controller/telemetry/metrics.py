@@ -131,6 +131,9 @@ class MetricsRecorder:
         self._fetch_duration = Histogram(
             "keelson_git_fetch_duration_seconds", "Wall time of one fetch of the source, seconds.",
             buckets=FETCH_BUCKETS_S, registry=r)
+        self._lease_held = Gauge(
+            "keelson_lease_held", "1 while this Keelson holds its instance's writer lease "
+            "(0: another task of the instance writes; this one waits)", registry=r)
         self._swarm_writes = Counter(
             "keelson_swarm_writes_total", "Writes to the Swarm API, by object kind and action.",
             ["kind", "action"], registry=r)
@@ -439,6 +442,10 @@ class MetricsRecorder:
             Nothing.
         """
         self._swarm_writes.labels(kind=kind, action=action).inc()
+
+    def lease_held(self, held: bool) -> None:
+        """Set ``keelson_lease_held`` (1 holding the writer lease, 0 waiting). Raises nothing."""
+        self._lease_held.set(1 if held else 0)
 
     def drift(self, stack: str, kinds: Iterable[str], remaining: int) -> None:
         """Record the drift one pass found in one stack (issue 8.4).

@@ -15,6 +15,7 @@ from controller.errors import SwarmError
 from controller.deploy.apply import Applier
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
+from controller.http.links import repo_web_url
 from controller.images.digests import DigestCache
 from controller.reconcile.loop import PassClock, ReconcileLoop
 from controller.reconcile.reconciler import PassResult, Reconciler
@@ -25,6 +26,7 @@ from controller.source import local_watch_path, make_source
 from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
 from controller.swarm.identity import detect_identity
+from controller.swarm.overview import read_overview
 from controller.model.identity import ControllerIdentity
 from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
@@ -64,6 +66,7 @@ class App:
         environ = dict(os.environ if environ is None else environ)
         self.metrics = metrics or MetricsRecorder()
         self.store = StatusStore()
+        self.store.describe_source(repo_web_url(settings.repo))  # the page's commit links
         self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
@@ -114,6 +117,7 @@ class App:
     def start(self) -> None:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""
         from controller.http.server import StatusServer
+        from controller.http.swarm_view import SwarmView
         self.loop = ReconcileLoop(self._pass, self.settings.interval_s,
                                   min_gap_s=self.settings.min_pass_gap_s)
         if self.settings.listen:
@@ -123,7 +127,8 @@ class App:
                                        webhook_secret=self.settings.webhook_secret,
                                        webhook_allow_unsigned=self.settings.webhook_allow_unsigned,
                                        api_token=self.settings.api_token,
-                                       max_connections=self.settings.http_max_connections)
+                                       max_connections=self.settings.http_max_connections,
+                                       swarm=SwarmView(lambda: read_overview(self.client.api)))
             self.server.start()
             log.info("http listening on %s", self.settings.listen)
         path = local_watch_path(self.settings.repo)

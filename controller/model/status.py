@@ -144,6 +144,9 @@ class StackStatus:
         last_error: message of the last failure ("" if none). reason: condition reason.
         conditions: Ready, and Reconciling/Stalled while true. history: newest first, at most 5.
         services: full name -> image that runs. warnings: from loading and converting.
+        plan: the changes (``model.plan.Change``) the latest planning pass wrote, in apply
+            order; drift: the live objects it found differing from git (``model.drift.Drift``,
+            with field paths). Both empty when that pass had nothing to change.
     """
 
     name: str
@@ -159,3 +162,5 @@ class StackStatus:
     warnings: List[str] = field(default_factory=list)
     rollouts: List[RolloutResult] = field(default_factory=list)
     updated_at: Optional[float] = None
+    plan: list = field(default_factory=list)
+    drift: list = field(default_factory=list)

@@ -185,3 +185,83 @@ def test_page_shows_nodes_tasks_rollout_and_failure(engine, registry, manifest_r
         remove_stack(engine, roll)  # ends the watched rollout: the pass, and then keelson, stop
         assert run.terminate() == 0, run.log()[-3000:]
         run.close()
+
+
+MARKUP = '<img src=x onerror="document.title=1" id="injected">'
+
+
+def crafted_status() -> dict:
+    """An /api/status document whose every free text is markup."""
+    sha = "c" * 40
+    return {"source": {"revision": sha, "ref": "main", "web_url": "https://git.example.com/org/deploy"},
+            "pass": {"count": 1},
+            "stacks": {"evil": {
+                "name": "evil", "sync_status": "Failed", "health_status": "Degraded",
+                "last_attempted_revision": sha, "last_applied_revision": "", "reason": MARKUP,
+                "last_error": MARKUP, "history": [{"revision": sha, "result": MARKUP, "at": 1.0,
+                                                   "message": MARKUP}],
+                "conditions": [{"type": "Ready", "status": "False", "reason": MARKUP,
+                                "message": MARKUP, "last_transition": 1.0}],
+                "plan": [{"kind": "service", "name": "evil_app", "action": "update",
+                          "reason": MARKUP}],
+                "drift": [{"kind": "service", "name": "evil_app", "paths": [MARKUP]}],
+                "warnings": [MARKUP], "rollouts": [], "services": {}}}}
+
+
+def crafted_swarm() -> dict:
+    """An /api/swarm document with a down node, a drained node and markup in every string."""
+    def node(ident, state, availability):
+        return {"id": ident, "hostname": MARKUP + ident, "role": "worker", "state": state,
+                "availability": availability, "engine_version": "24.0.7", "leader": False,
+                "address": "10.0.0.9", "labels": {"zone": MARKUP}}
+    return {"read_at": 1.0,
+            "nodes": [node("n-up", "ready", "active"), node("n-down", "down", "active"),
+                      node("n-drain", "ready", "drain")],
+            "services": [{"id": "s1", "name": "evil_app", "stack": "evil", "mode": "replicated",
+                          "replicas": 2, "running": 1, "image": MARKUP, "revision": "c" * 40,
+                          "previous_revision": "", "update_state": MARKUP}],
+            "tasks": [{"id": "t1", "service_id": "s1", "service": "evil_app", "stack": "evil",
+                       "node_id": "n-up", "slot": 1, "state": "running", "desired_state": "running",
+                       "look": "running", "generation": "current", "revision": "c" * 40,
+                       "image": MARKUP, "message": MARKUP, "error": MARKUP, "updated_at": 1.0},
+                      {"id": "t2", "service_id": "s1", "service": "evil_app", "stack": "evil",
+                       "node_id": "", "slot": 2, "state": "rejected", "desired_state": "shutdown",
+                       "look": "failed", "generation": "other", "revision": "",
+                       "image": MARKUP, "message": MARKUP, "error": MARKUP, "updated_at": 1.0}]}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/dev-env.sh")
+def test_page_escapes_data_and_marks_down_and_drained_nodes():
+    """Fed documents a swarm and a repo could produce (served by a real StatusServer, drawn by
+    real Chromium): markup in host names, labels, errors, plans and history stays text; a down
+    node and a drained node are marked; revisions link to <web_url>/commit/<sha>."""
+    from prometheus_client import CollectorRegistry
+
+    from controller.http.server import StatusServer
+    from controller.telemetry.metrics import MetricsRecorder
+
+    server = StatusServer("127.0.0.1:0", metrics=MetricsRecorder(registry=CollectorRegistry()),
+                          status=crafted_status, ready=lambda: True, on_webhook=lambda: None,
+                          swarm=crafted_swarm)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        for url in (base + "/", base + "/#/stack/evil"):
+            dom = dump_dom(url)
+            assert dom.find(id="injected") == [] and not dom.find(data_loaded="false")
+            assert not [e for e in dom.elements if e.tag == "img"]
+            assert MARKUP in dom.by_id("view").text  # shown, as text
+        dom = dump_dom(base + "/")
+        cols = {c.attrs["data-node-id"]: c for c in dom.find("node")}
+        assert "node-down" in cols["n-down"].classes and "down" in cols["n-down"].text
+        assert "node-drain" in cols["n-drain"].classes and "drain" in cols["n-drain"].text
+        assert "node-down" not in cols["n-up"].classes and "node-drain" not in cols["n-up"].classes
+        assert MARKUP + "n-up" in cols["n-up"].text  # the host name, as text
+        assert [t.attrs["data-task-id"] for t in dom.find("task", data_look="failed")] == ["t2"]
+        assert dom.inside(dom.find("task", data_task_id="t2")[0], cols[""])  # not assigned
+        links = {e.attrs["href"] for e in dom.elements if e.tag == "a" and "rev" in e.classes}
+        assert links == {"https://git.example.com/org/deploy/commit/" + "c" * 40}
+        page = dump_dom(base + "/#/stack/evil")
+        assert MARKUP in page.by_id("stack-plan").text and page.by_id("stack-actions") is not None
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 // Keelson's web page: polls /api/status and /api/swarm and draws them.
-// Every string from the repo or the swarm is written with textContent (never innerHTML), and
-// links are built only from the server's repo web address and hex commit ids.
+// Every string from the repo or the swarm is written with textContent or setAttribute (no HTML
+// parsing of data anywhere), and links are built only from the server's repo web address and
+// hex commit ids.
 "use strict";
 
 const POLL_MS = 2000;

@@ -174,7 +174,8 @@ def test_page_shows_nodes_tasks_rollout_and_failure(engine, registry, manifest_r
         assert "hidden" not in locked.by_id("token-form").attrs
         assert not locked.find("task", data_stack=roll) and not locked.find("stack")
 
-        shot = screenshot(f"{run.base}/#token={TOKEN}", tmp_path / "ui-swarm.png")
+        # only our stacks in the picture (the swarm is shared with other tests)
+        shot = screenshot(f"{run.base}/#/?filter=kui&token={TOKEN}", tmp_path / "ui-swarm.png")
         if os.environ.get("KEELSON_SCREENSHOT_DIR"):
             target = pathlib.Path(os.environ["KEELSON_SCREENSHOT_DIR"])
             target.mkdir(parents=True, exist_ok=True)
@@ -261,6 +262,9 @@ def test_page_escapes_data_and_marks_down_and_drained_nodes():
         assert dom.inside(dom.find("task", data_task_id="t2")[0], cols[""])  # not assigned
         links = {e.attrs["href"] for e in dom.elements if e.tag == "a" and "rev" in e.classes}
         assert links == {"https://git.example.com/org/deploy/commit/" + "c" * 40}
+        hidden = dump_dom(base + "/#/?filter=nothing-matches")
+        assert not hidden.find("task", data_stack="evil") and not hidden.find("stack")
+        assert len(hidden.find("node")) == 3  # nodes stay
         page = dump_dom(base + "/#/stack/evil")
         assert MARKUP in page.by_id("stack-plan").text and page.by_id("stack-actions") is not None
     finally:

@@ -124,12 +124,24 @@ function nodeColumn(n, tasks) {
     ...tasks.map(taskBox));
 }
 
+// "#/?filter=word": only tasks and stacks whose stack or service name contains word
+function filterWord() {
+  const m = /[#&?]filter=([^&]*)/.exec(location.hash);
+  try { return m ? decodeURIComponent(m[1]) : ""; } catch (e) { return ""; }
+}
+
+function matches(...names) {
+  const word = filterWord();
+  return !word || names.some(n => String(n || "").includes(word));
+}
+
 function renderSwarm() {
   const box = clear(document.getElementById("swarm"));
   const sw = state.swarm;
   if (!sw) return;
   const byNode = new Map();
   for (const t of sw.tasks) {
+    if (!matches(t.stack, t.service)) continue;
     const key = t.node_id || "";
     if (!byNode.has(key)) byNode.set(key, []);
     byNode.get(key).push(t);
@@ -165,7 +177,7 @@ function historyList(entries, limit) {
 function renderStacks() {
   const body = clear(document.querySelector("#stacks tbody"));
   const stacks = state.status ? state.status.stacks || {} : {};
-  const names = Object.keys(stacks).sort();
+  const names = Object.keys(stacks).sort().filter(n => matches(n));
   if (!names.length) body.appendChild(el("tr", {}, el("td", { colspan: 8, class: "muted", text: "no stacks yet" })));
   for (const name of names) {
     const s = stacks[name];
@@ -270,7 +282,14 @@ function start() {
     try { localStorage.setItem(TOKEN_KEY, document.getElementById("token-input").value.trim()); } catch (e) { /* */ }
     document.getElementById("token-input").value = "";
   });
-  window.addEventListener("hashchange", () => { takeTokenFromUrl(); render(); });
+  const filter = document.getElementById("filter");
+  filter.value = filterWord();
+  filter.addEventListener("input", () => {
+    const word = filter.value.trim();
+    history.replaceState(null, "", location.pathname + "#/" + (word ? "?filter=" + encodeURIComponent(word) : ""));
+    render();
+  });
+  window.addEventListener("hashchange", () => { takeTokenFromUrl(); filter.value = filterWord(); render(); });
   poll();
 }
 

@@ -11,13 +11,11 @@ import threading
 import time
 from typing import Callable, Dict, Optional
 
-from controller.model.overview import ServiceInfo, SwarmOverview, TaskInfo, TaskLook
+from controller.model.overview import (FAILED_STATES, STARTING_STATES, ServiceInfo, SwarmOverview,
+                                      TaskInfo, TaskLook)
 
 CACHE_S = 1.5  # seconds one read of the swarm answers /api/swarm
 
-_STARTING_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted", "ready",
-                              "preparing", "starting"})
-_FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
 
 
 def task_look(task: TaskInfo) -> TaskLook:
@@ -29,14 +27,14 @@ def task_look(task: TaskInfo) -> TaskLook:
         TaskLook: FAILED for failed/rejected/orphaned; SHUTDOWN for any other finished task or
         one Swarm wants stopped; RUNNING for a running task; STARTING otherwise.
     """
-    if task.state in _FAILED_STATES:
+    if task.state in FAILED_STATES:
         return TaskLook.FAILED
     if task.desired_state not in ("running", "ready", "accepted") or task.state in (
             "shutdown", "complete", "remove"):
         return TaskLook.SHUTDOWN
     if task.state == "running":
         return TaskLook.RUNNING
-    return TaskLook.STARTING if task.state in _STARTING_STATES else TaskLook.SHUTDOWN
+    return TaskLook.STARTING if task.state in STARTING_STATES else TaskLook.SHUTDOWN
 
 
 def task_generation(task: TaskInfo, service: ServiceInfo) -> str:

@@ -5,10 +5,18 @@ task list, and shaped into ``/api/swarm`` JSON by ``controller.http.swarm_view``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from controller.model.status import Word
+
+# Task states, as listed in https://docs.docker.com/engine/swarm/how-swarm-mode-works/swarm-task-states/
+# After any of these a task never runs again:
+TERMINAL_STATES = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
+FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
+# On the way to running:
+STARTING_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted", "ready",
+                             "preparing", "starting"})
 
 
 class TaskLook(Word):
@@ -114,5 +122,5 @@ class SwarmOverview:
 
     nodes: Tuple[NodeInfo, ...] = ()
     services: Tuple[ServiceInfo, ...] = ()
-    tasks: Tuple[TaskInfo, ...] = field(default_factory=tuple)
+    tasks: Tuple[TaskInfo, ...] = ()
     read_at: float = 0.0

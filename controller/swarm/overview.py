@@ -12,14 +12,11 @@ import time
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from controller.model import labels as L
-from controller.model.overview import NodeInfo, ServiceInfo, SwarmOverview, TaskInfo
+from controller.model.overview import (FAILED_STATES, TERMINAL_STATES, NodeInfo, ServiceInfo,
+                                      SwarmOverview, TaskInfo)
 from controller.model.timestamps import parse_time
 from controller.swarm.calls import engine_call
 
-# Task states after which a task never runs again.
-# Source: https://docs.docker.com/engine/swarm/how-swarm-mode-works/swarm-task-states/
-TERMINAL_STATES = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
-FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
 # Task-template keys the Engine adds to a service spec but not to the tasks made from it.
 _SERVICE_ONLY_KEYS = ("Runtime",)
 

@@ -269,3 +269,30 @@ def test_page_escapes_data_and_marks_down_and_drained_nodes():
         assert MARKUP in page.by_id("stack-plan").text and page.by_id("stack-actions") is not None
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/dev-env.sh")
+def test_page_keeps_stacks_when_the_engine_cannot_be_read():
+    """/api/swarm answering 503 (Docker unreachable): the page says so and still shows stacks."""
+    from prometheus_client import CollectorRegistry
+
+    from controller.errors import SwarmError
+    from controller.http.server import StatusServer
+    from controller.http.swarm_view import SwarmView
+    from controller.telemetry.metrics import MetricsRecorder
+
+    def unreachable():
+        raise SwarmError("cannot connect to the Docker engine at unix:///var/run/docker.sock")
+
+    server = StatusServer("127.0.0.1:0", metrics=MetricsRecorder(registry=CollectorRegistry()),
+                          status=crafted_status, ready=lambda: True, on_webhook=lambda: None,
+                          swarm=SwarmView(unreachable))
+    server.start()
+    try:
+        dom = dump_dom(f"http://127.0.0.1:{server.port}/")
+        banner = dom.by_id("error")
+        assert "hidden" not in banner.attrs and "cannot connect to the Docker engine" in banner.text
+        assert [r.attrs["data-stack"] for r in dom.find("stack")] == ["evil"]
+        assert not dom.find("node")
+    finally:
+        server.stop()

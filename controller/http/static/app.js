@@ -36,14 +36,15 @@ async function getJson(path) {
 }
 
 async function poll() {
-  try {
-    const [status, swarm] = await Promise.all([getJson("/api/status"), getJson("/api/swarm")]);
-    state.status = status; state.swarm = swarm; state.error = ""; state.needToken = false;
-    state.updatedAt = new Date();
-  } catch (e) {
-    state.needToken = !!e.unauthorized;
-    state.error = e.unauthorized ? "" : String(e.message || e);
-  }
+  // the two documents are independent: an Engine that cannot be read still leaves the stacks
+  const [status, swarm] = await Promise.allSettled([getJson("/api/status"), getJson("/api/swarm")]);
+  const failed = [status, swarm].filter(r => r.status === "rejected").map(r => r.reason);
+  state.needToken = failed.some(e => e.unauthorized);
+  state.error = failed.filter(e => !e.unauthorized).map(e => String(e.message || e)).join("; ");
+  if (status.status === "fulfilled") state.status = status.value;
+  if (swarm.status === "fulfilled") state.swarm = swarm.value;
+  if (!failed.length) state.updatedAt = new Date();
+  if (state.needToken) { state.status = null; state.swarm = null; }
   render();
   setTimeout(poll, POLL_MS);
 }

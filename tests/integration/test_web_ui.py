@@ -296,3 +296,39 @@ def test_page_keeps_stacks_when_the_engine_cannot_be_read():
         assert not dom.find("node")
     finally:
         server.stop()
+
+
+def test_many_pollers_share_one_engine_read(engine):
+    """/api/swarm from 16 concurrent clients, 3 requests each, against the real engine: one read
+    (three Engine requests) answers them all within the cache window, with the engine's nodes."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from controller.http.server import StatusServer
+    from controller.http.swarm_view import SwarmView
+    from controller.swarm.overview import read_overview
+    from controller.telemetry.metrics import MetricsRecorder
+
+    view = SwarmView(lambda: read_overview(engine.api), cache_s=600)  # one window for the test
+    server = StatusServer("127.0.0.1:0", metrics=MetricsRecorder(registry=CollectorRegistry()),
+                          status=dict, ready=lambda: True, on_webhook=lambda: None, swarm=view)
+    server.start()
+    answers = []
+
+    def client():
+        for _ in range(3):
+            answers.append(http("GET", f"http://127.0.0.1:{server.port}/api/swarm"))
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        server.stop()
+    assert len(answers) == 48 and {code for code, _ in answers} == {200}
+    assert view.reads == 1
+    doc = json.loads(answers[0][1])
+    assert {n["id"] for n in doc["nodes"]} == {n.id for n in engine.nodes.list()}

@@ -42,6 +42,7 @@ from controller.http import ui
 from controller.http.auth import ApiAccess, api_access, is_loopback_host
 from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
 from controller.telemetry.metrics import MetricsRecorder
+from controller.telemetry.scrub import scrub
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             doc = swarm()
         except SwarmError as exc:
             log.warning("api/swarm: %s", exc)
-            body = json.dumps({"error": str(exc)}).encode("utf-8") + b"\n"
+            body = json.dumps({"error": scrub(str(exc))}).encode("utf-8") + b"\n"
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "application/json", head=head)
             return
         body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8") + b"\n"

@@ -443,9 +443,13 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
-        if plan is not None:  # the page's stack view shows what this pass planned (issue 13)
-            st.plan, st.drift = list(plan.writes), list(plan.drift)
         prev = self.store.get(name)
+        # issue 13: the stack page shows the latest plan; a pass that made none (stalled,
+        # refused) keeps the one before, which is what failed
+        if plan is not None:
+            st.plan, st.drift = list(plan.writes), list(plan.drift)
+        elif prev is not None:
+            st.plan, st.drift = list(prev.plan), list(prev.drift)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one
         changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
             st.last_attempted_revision, st.reason)

@@ -168,6 +168,11 @@ def test_page_shows_nodes_tasks_rollout_and_failure(engine, registry, manifest_r
         body = stack_dom.by_id("stack-body").text
         assert "Reconciling" in body and "Progressing" in body
         assert stack_dom.by_id("stack-actions") is not None
+        # the failed stack, Stalled by now, keeps the plan that failed and shows why
+        bad_dom = dump_dom(f"{run.base}/#/stack/{bad}&token={TOKEN}")
+        assert f"{bad}_app" in bad_dom.by_id("stack-plan").text and "create" in bad_dom.by_id("stack-plan").text
+        assert "no-such-image" in bad_dom.by_id("stack-error").text
+        assert "Stalled" in bad_dom.by_id("stack-body").text
 
         # no token: the page asks for one and shows no data
         locked = dump_dom(run.base + "/")

@@ -440,11 +440,13 @@ class StatusServer:
     def _log_exposure(self) -> None:
         """Say at start who can read the API and who can trigger a pass (issue 7)."""
         if self.loopback_bind:
-            log.info("api open: bound to loopback, /api/status needs no token")
+            log.info("api open: bound to loopback, /api/status and /api/swarm need no token")
         elif self.api_token:
-            log.info("api protected: /api/status needs Authorization: Bearer <token>")
+            log.info("api protected: /api/status and /api/swarm need Authorization: Bearer <token> "
+                     "(the page at / takes it as #token=<token>)")
         else:
-            log.warning("api locked: bound beyond loopback and no API token; /api/status answers "
+            log.warning("api locked: bound beyond loopback and no API token; /api/status and "
+                        "/api/swarm answer "
                         "401 until KEELSON_API_TOKEN_FILE names a file holding a token "
                         "(e.g. a Docker secret), or --listen binds 127.0.0.1")
         if self.webhook_secret:

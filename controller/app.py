@@ -15,6 +15,7 @@ from controller.errors import SwarmError
 from controller.deploy.apply import Applier
 from controller.health.rollout import RolloutWatcher
 from controller.images.build import ImageBuilder
+from controller.http.links import repo_web_url
 from controller.images.digests import DigestCache
 from controller.secrets.sops import SopsDecryptor
 from controller.notify.notifier import Notifier, parse_events, parse_urls
@@ -33,6 +34,7 @@ from controller.swarm.client import SwarmClient
 from controller.swarm.engine_images import ImageEngine
 from controller.swarm.identity import detect_identity
 from controller.swarm.lease_store import LeaseStore
+from controller.swarm.overview import read_overview
 from controller.model.identity import ControllerIdentity
 from controller.policy.guard import Guard
 from controller.telemetry.metrics import MetricsRecorder
@@ -111,6 +113,7 @@ class App:
         self.store = StatusStore(observer=self.notifier)
         # issue 9: registry logins for digest look-ups, builds, pushes and service writes
         self.registry_auth = load_registry_auth(settings)
+        self.store.describe_source(repo_web_url(settings.repo))  # the page's commit links
         self.client = client or connect_swarm(environ)
         self.engine = ImageEngine(self.client, self.registry_auth)
         self.digests = DigestCache(self.engine.registry_info, settings.image_poll_interval_s)
@@ -200,6 +203,7 @@ class App:
     def start(self) -> None:
         """Start the HTTP server, the local file watcher (if any) and the loop thread."""
         from controller.http.server import StatusServer
+        from controller.http.swarm_view import SwarmView
         self.loop = ReconcileLoop(self._pass, self.settings.interval_s,
                                   min_gap_s=self.settings.min_pass_gap_s,
                                   reconcile_stacks=self._pass)
@@ -211,7 +215,8 @@ class App:
                                        webhook_allow_unsigned=self.settings.webhook_allow_unsigned,
                                        api_token=self.settings.api_token,
                                        max_connections=self.settings.http_max_connections,
-                                       controls=self.controls)
+                                       controls=self.controls,
+                                       swarm=SwarmView(lambda: read_overview(self.client.api)))
             self.server.start()
             log.info("http listening on %s", self.settings.listen)
         path = local_watch_path(self.settings.repo)

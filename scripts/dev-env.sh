@@ -24,6 +24,8 @@ command -v age-keygen >/dev/null || need_pkgs+=(age)
 # the registry-credential tests (issue 9) start a registry with htpasswd (bcrypt) and TLS
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
+# headless Chromium drives the web page's integration test (tests/integration/browser.py)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq

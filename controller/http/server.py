@@ -6,6 +6,10 @@ Routes:
     GET  /readyz        200 ``ready`` when ``ready()`` is true, else 503 (readiness).
     GET  /api/status    JSON from ``status()``; beyond a loopback bind it needs
                         ``Authorization: Bearer <token>`` (401 otherwise; see auth.py).
+    GET  /api/swarm     nodes, services and tasks from ``swarm()`` (swarm_view.py), token as
+                        for /api/status; 503 when the Engine cannot be read.
+    GET  /              the web page, and /ui/app.js, /ui/app.css (ui.py); no token: the page
+                        holds no data and asks the API with the operator's token.
     POST /hooks/git     (alias ``/api/webhook``) wakes the reconcile loop; 202, 401 when the
                         request does not prove the secret (or no secret is set and unsigned
                         webhooks are not allowed), 409 for a delivery already accepted
@@ -34,11 +38,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, Tuple
 
-from controller.errors import ConfigError
-from controller.http import api
+from controller.errors import ConfigError, SwarmError
+from controller.http import api, ui
 from controller.http.auth import ApiAccess, api_access, control_access, is_loopback_host
 from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
 from controller.telemetry.metrics import MetricsRecorder
+from controller.telemetry.scrub import scrub
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +52,10 @@ REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request loses its thread af
 MAX_CONNECTIONS = 32  # served at once (KEELSON_HTTP_MAX_CONNECTIONS); more get 503
 BUSY_WARNING_EVERY_S = 60.0  # "connection limit reached" is logged at most this often
 
-_GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status")
+_GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status", "/api/swarm", *ui.PAGES)
 _POST_ROUTES = ("/hooks/git", "/api/webhook")
 # Routes that need the API token beyond loopback (auth.py); add any future route that can act.
-_PROTECTED_ROUTES = ("/api/status",)
+_PROTECTED_ROUTES = ("/api/status", "/api/swarm")
 _BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                   b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n")
 
@@ -248,9 +253,31 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, b"ready\n", head=head)
             else:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"not ready\n", head=head)
+        elif path in ui.PAGES:
+            body, content_type = ui.page(path)
+            self._send(HTTPStatus.OK, body, content_type, head=head, extra_headers=ui.PAGE_HEADERS)
+        elif path == "/api/swarm":
+            self._swarm(head)
         else:  # /api/status
             body = json.dumps(owner.status(), default=_json_default, indent=2, sort_keys=True)
             self._send(HTTPStatus.OK, body.encode("utf-8") + b"\n", "application/json", head=head)
+
+    def _swarm(self, head: bool) -> None:
+        """Answer /api/swarm: the cached swarm view, or 503 when there is none or it failed."""
+        swarm = self.server.owner.swarm
+        if swarm is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b'{"error": "no swarm view"}\n',
+                       "application/json", head=head)
+            return
+        try:
+            doc = swarm()
+        except SwarmError as exc:
+            log.warning("api/swarm: %s", exc)
+            body = json.dumps({"error": scrub(str(exc))}).encode("utf-8") + b"\n"
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "application/json", head=head)
+            return
+        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8") + b"\n"
+        self._send(HTTPStatus.OK, body, "application/json", head=head)
 
     def _control(self, method: str, path: str) -> None:
         """A per-stack control (issue 13.3): read a bounded body, answer with api.py's JSON."""
@@ -346,6 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -373,6 +401,8 @@ class StatusServer:
         delivery_memory: accepted webhook deliveries remembered for replay refusal.
         controls: ``reconcile.controls.StackControls`` behind ``/api/stacks/NAME/...``
             (None: those routes answer 503).
+        swarm: returns the ``/api/swarm`` document (``swarm_view.SwarmView``); None answers 503.
+            Called on the request thread: it must be thread-safe.
     Raises:
         ConfigError: ``listen`` is not ``host:port``.
     """
@@ -381,10 +411,11 @@ class StatusServer:
                  ready: Callable[[], bool], on_webhook: Callable[[], None], webhook_secret: str = "",
                  webhook_allow_unsigned: bool = False, api_token: str = "",
                  max_connections: int = MAX_CONNECTIONS, delivery_memory: int = 1024,
-                 controls: Any = None):
+                 controls: Any = None, swarm: Optional[Callable[[], dict]] = None):
         self.host, self._requested_port = parse_listen(listen)
         self.metrics = metrics
         self.status = status
+        self.swarm = swarm
         self.ready = ready
         self.on_webhook = on_webhook
         self.webhook_secret = webhook_secret
@@ -433,11 +464,13 @@ class StatusServer:
     def _log_exposure(self) -> None:
         """Say at start who can read the API and who can trigger a pass (issue 7)."""
         if self.loopback_bind:
-            log.info("api open: bound to loopback, /api/status needs no token")
+            log.info("api open: bound to loopback, /api/status and /api/swarm need no token")
         elif self.api_token:
-            log.info("api protected: /api/status needs Authorization: Bearer <token>")
+            log.info("api protected: /api/status and /api/swarm need Authorization: Bearer <token> "
+                     "(the page at / takes it as #token=<token>)")
         else:
-            log.warning("api locked: bound beyond loopback and no API token; /api/status answers "
+            log.warning("api locked: bound beyond loopback and no API token; /api/status and "
+                        "/api/swarm answer "
                         "401 until KEELSON_API_TOKEN_FILE names a file holding a token "
                         "(e.g. a Docker secret), or --listen binds 127.0.0.1")
         if self.webhook_secret:

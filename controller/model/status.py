@@ -155,6 +155,10 @@ class StackStatus:
         last_error: message of the last failure ("" if none). reason: condition reason.
         conditions: Ready, and Reconciling/Stalled while true. history: newest first, at most 5.
         services: full name -> image that runs. warnings: from loading and converting.
+        plan: the changes (``model.plan.Change``) the latest pass that planned wrote, in apply
+            order; drift: the live objects it found differing from git (``model.drift.Drift``,
+            with field paths). Both empty when that pass had nothing to change; a pass that
+            did not plan (stalled, refused) keeps the previous ones.
     """
 
     name: str
@@ -170,6 +174,8 @@ class StackStatus:
     warnings: List[str] = field(default_factory=list)
     rollouts: List[RolloutResult] = field(default_factory=list)
     updated_at: Optional[float] = None
+    plan: list = field(default_factory=list)
+    drift: list = field(default_factory=list)
 
 
 class EventKind(Word):

@@ -261,7 +261,7 @@ class StackLine:
             applied = ApplyResult()
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
-                self._progressing(name, rev.sha, warnings)
+                self._progressing(name, rev.sha, warnings, plan)
             moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
                      if applied.rollouts else [])
             results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
@@ -520,14 +520,15 @@ class StackLine:
             log.error("stack %s: cannot write its state record: %s", name, exc)
 
     # -- status --------------------------------------------------------------------------------
-    def _progressing(self, name: str, revision: str, warnings: List[str]) -> None:
+    def _progressing(self, name: str, revision: str, warnings: List[str], plan: StackPlan) -> None:
         """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
         prev = self.store.get(name)
         st = StackStatus(name, sync_status=SyncStatus.PROGRESSING,
                          health_status=HealthStatus.PROGRESSING,  # judged when it settles
                          last_attempted_revision=revision,
                          last_applied_revision=prev.last_applied_revision if prev else "",
-                         reason="Progressing", warnings=list(warnings))
+                         reason="Progressing", warnings=list(warnings),
+                         plan=list(plan.writes), drift=list(plan.drift))
         self.store.put(st)
         self.metrics.stack_status(name, revision, SyncStatus.PROGRESSING, st.health_status)
 
@@ -546,6 +547,12 @@ class StackLine:
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
         prev = self.store.get(name)
+        # issue 13: the stack page shows the latest plan; a pass that made none (stalled,
+        # refused) keeps the one before, which is what failed
+        if plan is not None:
+            st.plan, st.drift = list(plan.writes), list(plan.drift)
+        elif prev is not None:
+            st.plan, st.drift = list(prev.plan), list(prev.drift)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one
         changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
             st.last_attempted_revision, st.reason)

@@ -39,6 +39,12 @@ class StatusStore:
                                          "last_success_at": None, "running": False}
         self._lease: Dict[str, object] = {"standby": False, "holder": ""}
 
+    def describe_source(self, web_url: str) -> None:
+        """Record the repo's web address (``http.links.repo_web_url``: no credentials), which
+        the web page links commits to; "" when the repo has none."""
+        with self._lock:
+            self._source["web_url"] = web_url
+
     def source_fetched(self, revision: Revision) -> None:
         """Record a successful fetch of ``revision``."""
         with self._lock:

@@ -1,0 +1,297 @@
+// Keelson's web page: polls /api/status and /api/swarm and draws them.
+// Every string from the repo or the swarm is written with textContent or setAttribute (no HTML
+// parsing of data anywhere), and links are built only from the server's repo web address and
+// hex commit ids.
+"use strict";
+
+const POLL_MS = 2000;
+const TOKEN_KEY = "keelson.token";
+const state = { status: null, swarm: null, error: "", needToken: false, updatedAt: null };
+
+// ---- token: "#token=..." once in the URL, then kept in localStorage -----------------------
+function takeTokenFromUrl() {
+  const m = /(?:^#|[#&?])token=([^&]*)/.exec(location.hash);
+  if (!m) return;
+  try { localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); } catch (e) { /* private mode */ }
+  const rest = location.hash.replace(/[#&?]?token=[^&]*/, "").replace(/^#?&?/, "#");
+  history.replaceState(null, "", location.pathname + (rest.length > 1 ? rest : "#/"));
+}
+
+function token() {
+  try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+}
+
+async function getJson(path) {
+  const headers = { "Accept": "application/json" };
+  const t = token();
+  if (t) headers["Authorization"] = "Bearer " + t;
+  const res = await fetch(path, { headers: headers, cache: "no-store", credentials: "omit" });
+  if (res.status === 401) { const err = new Error("401"); err.unauthorized = true; throw err; }
+  if (!res.ok) {
+    let msg = path + ": HTTP " + res.status;
+    try { const body = await res.json(); if (body && body.error) msg += ": " + body.error; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return res.json();
+}
+
+async function poll() {
+  // the two documents are independent: an Engine that cannot be read still leaves the stacks
+  const [status, swarm] = await Promise.allSettled([getJson("/api/status"), getJson("/api/swarm")]);
+  const failed = [status, swarm].filter(r => r.status === "rejected").map(r => r.reason);
+  state.needToken = failed.some(e => e.unauthorized);
+  state.error = failed.filter(e => !e.unauthorized).map(e => String(e.message || e)).join("; ");
+  if (status.status === "fulfilled") state.status = status.value;
+  if (swarm.status === "fulfilled") state.swarm = swarm.value;
+  if (!failed.length) state.updatedAt = new Date();
+  if (state.needToken) { state.status = null; state.swarm = null; }
+  render();
+  setTimeout(poll, POLL_MS);
+}
+
+// ---- DOM helpers ------------------------------------------------------------------------
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = String(v);
+    else node.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    node.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+  }
+  return node;
+}
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+const HEX = /^[0-9a-f]{7,64}$/;
+
+function revisionLink(sha) {
+  if (!sha) return el("span", { class: "muted", text: "–" });
+  const short = String(sha).slice(0, 7);
+  const base = state.status && state.status.source ? state.status.source.web_url : "";
+  if (base && /^https?:\/\//.test(base) && HEX.test(sha)) {
+    return el("a", { class: "mono rev", href: base + "/commit/" + sha, title: sha,
+                     target: "_blank", rel: "noopener noreferrer", text: short });
+  }
+  return el("span", { class: "mono rev", title: String(sha), text: short });
+}
+
+function badge(kind, value) {
+  return el("span", { class: "badge " + kind + "-" + String(value).replace(/[^A-Za-z]/g, ""),
+                      ["data-" + kind]: value, text: value });
+}
+
+function ago(unix) {
+  if (!unix) return "";
+  const s = Math.max(0, Math.round(Date.now() / 1000 - unix));
+  if (s < 90) return s + "s ago";
+  if (s < 5400) return Math.round(s / 60) + "m ago";
+  return Math.round(s / 3600) + "h ago";
+}
+
+// ---- swarm view -------------------------------------------------------------------------
+function taskBox(t) {
+  const gen = t.generation === "current" ? "" : (t.generation === "previous" ? "old" : "?");
+  const title = [t.service + (t.slot ? "." + t.slot : ""), "state: " + t.state + " (desired " + t.desired_state + ")",
+                 t.message, t.error, t.image, t.revision ? "revision " + t.revision : ""]
+    .filter(Boolean).join("\n");
+  return el("div", { class: "task look-" + t.look + " gen-" + t.generation, title: title,
+                     "data-task-id": t.id, "data-service": t.service, "data-stack": t.stack,
+                     "data-look": t.look, "data-state": t.state, "data-generation": t.generation,
+                     "data-revision": t.revision },
+    el("span", { class: "svc", text: t.service + (t.slot ? "." + t.slot : "") }),
+    " ",
+    t.revision ? el("span", { class: "rev", text: "@" + t.revision.slice(0, 7) }) : null,
+    gen ? el("span", { class: "gen", text: gen }) : null,
+    el("div", { class: "state", text: t.state + (t.error ? ": " + t.error : "") }));
+}
+
+function nodeColumn(n, tasks) {
+  const down = n.state !== "ready";
+  const cls = "node" + (down ? " node-down" : "") + (n.availability !== "active" ? " node-" + n.availability : "");
+  const labels = Object.entries(n.labels || {});
+  return el("div", { class: cls, "data-node-id": n.id, "data-hostname": n.hostname,
+                     "data-state": n.state, "data-availability": n.availability },
+    el("h3", { text: n.hostname || n.id }),
+    el("div", { class: "meta", text: n.role + (n.leader ? " (leader)" : "") + " · " + n.state +
+                " · " + n.availability + (n.engine_version ? " · engine " + n.engine_version : "") }),
+    down ? el("div", { class: "flag", text: "node " + n.state }) : null,
+    n.availability !== "active" ? el("div", { class: "flag", text: n.availability }) : null,
+    labels.length ? el("ul", { class: "labels" }, ...labels.map(([k, v]) => el("li", { text: k + "=" + v }))) : null,
+    ...tasks.map(taskBox));
+}
+
+// "#/?filter=word": only tasks and stacks whose stack or service name contains word
+function filterWord() {
+  const m = /[#&?]filter=([^&]*)/.exec(location.hash);
+  try { return m ? decodeURIComponent(m[1]) : ""; } catch (e) { return ""; }
+}
+
+function matches(...names) {
+  const word = filterWord();
+  return !word || names.some(n => String(n || "").includes(word));
+}
+
+function renderSwarm() {
+  const box = clear(document.getElementById("swarm"));
+  const sw = state.swarm;
+  if (!sw) return;
+  const byNode = new Map();
+  for (const t of sw.tasks) {
+    if (!matches(t.stack, t.service)) continue;
+    const key = t.node_id || "";
+    if (!byNode.has(key)) byNode.set(key, []);
+    byNode.get(key).push(t);
+  }
+  for (const n of sw.nodes) box.appendChild(nodeColumn(n, byNode.get(n.id) || []));
+  const unassigned = byNode.get("") || [];
+  if (unassigned.length) {
+    box.appendChild(el("div", { class: "node node-unassigned", "data-node-id": "" },
+      el("h3", { text: "not assigned" }),
+      el("div", { class: "meta", text: "tasks no node accepts (yet)" }), ...unassigned.map(taskBox)));
+  }
+}
+
+// ---- stacks view ------------------------------------------------------------------------
+function servicesOf(stack) {
+  return state.swarm ? state.swarm.services.filter(s => s.stack === stack) : [];
+}
+
+function serviceList(stack) {
+  const services = servicesOf(stack);
+  if (!services.length) return el("span", { class: "muted", text: "none" });
+  return el("ul", { class: "compact" }, ...services.map(s => el("li", { "data-service": s.name },
+    s.name + " ", el("span", { class: "mono", text: s.running + "/" + (s.replicas === null ? "global" : s.replicas) }),
+    s.update_state ? el("span", { class: "muted", text: " " + s.update_state }) : null)));
+}
+
+function historyList(entries, limit) {
+  if (!entries || !entries.length) return el("span", { class: "muted", text: "–" });
+  return el("ul", { class: "compact" }, ...entries.slice(0, limit).map(h => el("li", {},
+    revisionLink(h.revision), " " + h.result + " ", el("span", { class: "muted", text: ago(h.at) }))));
+}
+
+function renderStacks() {
+  const body = clear(document.querySelector("#stacks tbody"));
+  const stacks = state.status ? state.status.stacks || {} : {};
+  const names = Object.keys(stacks).sort().filter(n => matches(n));
+  if (!names.length) body.appendChild(el("tr", {}, el("td", { colspan: 8, class: "muted", text: "no stacks yet" })));
+  for (const name of names) {
+    const s = stacks[name];
+    body.appendChild(el("tr", { class: "stack", "data-stack": name, "data-sync": s.sync_status,
+                                "data-health": s.health_status },
+      el("td", {}, el("a", { href: "#/stack/" + encodeURIComponent(name), text: name })),
+      el("td", {}, badge("sync", s.sync_status)),
+      el("td", {}, badge("health", s.health_status)),
+      el("td", {}, revisionLink(s.last_applied_revision)),
+      el("td", {}, revisionLink(s.last_attempted_revision)),
+      el("td", {}, serviceList(name)),
+      el("td", { class: "error-text", text: s.last_error || "" }),
+      el("td", {}, historyList(s.history, 3))));
+  }
+}
+
+// ---- stack page -------------------------------------------------------------------------
+function table(headers, rows, emptyText) {
+  if (!rows.length) return el("p", { class: "muted", text: emptyText });
+  return el("table", { class: "grid" },
+    el("thead", {}, el("tr", {}, ...headers.map(h => el("th", { text: h })))),
+    el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(c =>
+      (c instanceof Node) ? el("td", {}, c) : el("td", { text: c === null || c === undefined ? "" : c }))))));
+}
+
+function renderStackPage(name) {
+  document.getElementById("stack-name").textContent = name;
+  const badges = clear(document.getElementById("stack-badges"));
+  const body = clear(document.getElementById("stack-body"));
+  const s = state.status && state.status.stacks ? state.status.stacks[name] : null;
+  if (!s) { body.appendChild(el("p", { class: "muted", text: state.status ? "no such stack" : "loading…" })); return; }
+  badges.appendChild(badge("sync", s.sync_status));
+  badges.appendChild(document.createTextNode(" "));
+  badges.appendChild(badge("health", s.health_status));
+  body.appendChild(el("p", {}, "applied ", revisionLink(s.last_applied_revision), " · attempted ",
+    revisionLink(s.last_attempted_revision), " · reason " + (s.reason || "–") + " · updated " + ago(s.updated_at)));
+  if (s.last_error) body.appendChild(el("p", { class: "error-text", id: "stack-error", text: s.last_error }));
+  body.appendChild(el("h3", { text: "Conditions" }));
+  body.appendChild(table(["Type", "Status", "Reason", "Message", "Since"],
+    (s.conditions || []).map(c => [c.type, c.status, c.reason, c.message, ago(c.last_transition)]), "none"));
+  body.appendChild(el("h3", { text: "Plan of the last pass" }));
+  const plan = table(["Kind", "Name", "Action", "Why"],
+    (s.plan || []).map(c => [c.kind, c.name, c.action, c.reason]), "nothing to change");
+  plan.id = "stack-plan";
+  body.appendChild(plan);
+  if (s.drift && s.drift.length) {
+    body.appendChild(el("h3", { text: "Drift (fields that differ from git)" }));
+    body.appendChild(table(["Kind", "Name", "Fields"], s.drift.map(d => [d.kind, d.name, (d.paths || []).join(", ")]), ""));
+  }
+  body.appendChild(el("h3", { text: "Services" }));
+  body.appendChild(table(["Service", "Image", "Running/desired", "Revision", "Update"],
+    servicesOf(name).map(v => [v.name, v.image, v.running + "/" + (v.replicas === null ? "global" : v.replicas),
+                              revisionLink(v.revision), v.update_state]), "none"));
+  if (s.rollouts && s.rollouts.length) {
+    body.appendChild(el("h3", { text: "Rollouts" }));
+    body.appendChild(table(["Service", "Outcome", "Reason", "Message", "Seconds"],
+      s.rollouts.map(r => [r.service, r.outcome, r.reason, r.message, Math.round(r.duration_s)]), ""));
+  }
+  if (s.warnings && s.warnings.length) {
+    body.appendChild(el("h3", { text: "Warnings" }));
+    body.appendChild(el("ul", {}, ...s.warnings.map(w => el("li", { text: w }))));
+  }
+  body.appendChild(el("h3", { text: "History" }));
+  body.appendChild(table(["Revision", "Result", "When", "Message"],
+    (s.history || []).map(h => [revisionLink(h.revision), h.result, ago(h.at), h.message]), "none"));
+  const tasks = state.swarm ? state.swarm.tasks.filter(t => t.stack === name) : [];
+  body.appendChild(el("h3", { text: "Tasks" }));
+  body.appendChild(el("div", { class: "swarm-tasks" }, ...tasks.map(taskBox)));
+}
+
+// ---- page -------------------------------------------------------------------------------
+function route() {
+  const m = /^#\/stack\/(.+)$/.exec(location.hash);
+  return m ? { page: "stack", name: decodeURIComponent(m[1]) } : { page: "overview" };
+}
+
+function render() {
+  const err = document.getElementById("error");
+  err.hidden = !state.error;
+  err.textContent = state.error;
+  document.getElementById("token-form").hidden = !state.needToken;
+  const src = clear(document.getElementById("source"));
+  if (state.status && state.status.source) {
+    const so = state.status.source;
+    src.appendChild(document.createTextNode((so.ref || "") + " "));
+    src.appendChild(revisionLink(so.revision));
+  }
+  document.getElementById("updated").textContent = state.updatedAt
+    ? "updated " + state.updatedAt.toLocaleTimeString() : (state.needToken ? "token needed" : "loading…");
+  const r = route();
+  document.getElementById("overview").hidden = r.page !== "overview";
+  document.getElementById("stack-page").hidden = r.page !== "stack";
+  if (r.page === "stack") renderStackPage(r.name);
+  else { renderSwarm(); renderStacks(); }
+  document.body.setAttribute("data-loaded", state.updatedAt ? "true" : "false");
+}
+
+function start() {
+  takeTokenFromUrl();
+  document.getElementById("token-form").addEventListener("submit", ev => {
+    ev.preventDefault();
+    try { localStorage.setItem(TOKEN_KEY, document.getElementById("token-input").value.trim()); } catch (e) { /* */ }
+    document.getElementById("token-input").value = "";
+  });
+  const filter = document.getElementById("filter");
+  filter.value = filterWord();
+  filter.addEventListener("input", () => {
+    const word = filter.value.trim();
+    history.replaceState(null, "", location.pathname + "#/" + (word ? "?filter=" + encodeURIComponent(word) : ""));
+    render();
+  });
+  window.addEventListener("hashchange", () => { takeTokenFromUrl(); filter.value = filterWord(); render(); });
+  poll();
+}
+
+document.addEventListener("DOMContentLoaded", start);

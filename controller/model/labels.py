@@ -43,3 +43,7 @@ def owned_by(labels: dict, instance: str) -> bool:
 def state_record_name(stack: str) -> str:
     """Name of the Swarm config that holds ``stack``'s remembered state."""
     return f"{stack}_{STATE_RECORD_SUFFIX}"
+
+# On a node: the label keys Keelson set from the nodes file (comma list), so it prunes only
+# those; the node's ``io.keelson.instance`` says which Keelson wrote the list.
+NODE_LABELS = "io.keelson.node-labels"

@@ -33,6 +33,7 @@ class StatusStore:
         self._source: Dict[str, object] = {"revision": "", "ref": "", "error": "", "fetched_at": None}
         self._pass: Dict[str, object] = {"count": 0, "last_result": "", "last_finished_at": None,
                                          "last_success_at": None, "running": False}
+        self._nodes: Optional[dict] = None  # issue 11: the last node step (None: no nodes file)
 
     def source_fetched(self, revision: Revision) -> None:
         """Record a successful fetch of ``revision``."""
@@ -58,6 +59,15 @@ class StatusStore:
                               count=int(self._pass["count"]) + 1)
             if result in ("success", "noop", "partial"):  # the pass ran to its end
                 self._pass["last_success_at"] = now
+
+    def nodes_updated(self, section: dict) -> None:
+        """Store the last node step (``reconcile.nodes.node_section``); its free texts are
+        scrubbed."""
+        section = dict(section, error=scrub(section.get("error", "")), updated_at=time.time(),
+                       refusals=[dict(r, message=scrub(r["message"]))
+                                 for r in section.get("refusals", [])])
+        with self._lock:
+            self._nodes = section
 
     def get(self, stack: str) -> Optional[StackStatus]:
         """A copy of ``stack``'s status, or None."""
@@ -104,12 +114,15 @@ class StatusStore:
             return sorted(self._stacks)
 
     def snapshot(self) -> dict:
-        """JSON-ready dict: ``{"source": {...}, "pass": {...}, "stacks": {name: {...}}}``."""
+        """JSON-ready dict: ``{"source": {...}, "pass": {...}, "stacks": {name: {...}},
+        "nodes": {...} or None}`` (``nodes``: declared vs live per node and the last node plan
+        and result; None while the repo has no nodes file)."""
         with self._lock:
             return {
                 "source": dict(self._source),
                 "pass": dict(self._pass),
                 "stacks": {n: dataclasses.asdict(s) for n, s in sorted(self._stacks.items())},
+                "nodes": dict(self._nodes) if self._nodes is not None else None,
             }
 
 

@@ -87,7 +87,9 @@ class NodeLine:
                                    RepoLimits.from_settings(self.settings))
         except ManifestError as exc:
             return self._finish(NodeOutcome(NodePassResult.INVALID, error=str(exc)), dry_run)
-        if spec is None:
+        if spec is None:  # nodes are not managed: nothing is changed or pruned
+            if not dry_run:
+                self.store.nodes_updated(None)
             return None
         try:
             return self._finish(self._run(spec, dry_run), dry_run)

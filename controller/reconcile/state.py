@@ -60,9 +60,13 @@ class StatusStore:
             if result in ("success", "noop", "partial"):  # the pass ran to its end
                 self._pass["last_success_at"] = now
 
-    def nodes_updated(self, section: dict) -> None:
-        """Store the last node step (``reconcile.nodes.node_section``); its free texts are
-        scrubbed."""
+    def nodes_updated(self, section: Optional[dict]) -> None:
+        """Store the last node step (``reconcile.nodes.node_section``; None: the repo has no
+        nodes file any more); its free texts are scrubbed."""
+        if section is None:
+            with self._lock:
+                self._nodes = None
+            return
         section = dict(section, error=scrub(section.get("error", "")), updated_at=time.time(),
                        refusals=[dict(r, message=scrub(r["message"]))
                                  for r in section.get("refusals", [])])

@@ -77,7 +77,8 @@ def satisfies(node: LiveNode, constraints: Iterable[str]) -> bool:
 
 
 def platform_fits(node: LiveNode, platforms: Iterable) -> bool:
-    """True when ``node``'s OS/architecture is one of ``platforms`` ((os, arch) pairs; none: any)."""
+    """True when ``node``'s OS/architecture is one of ``platforms`` ((os, arch) pairs; none:
+    any)."""
     pairs: List = list(platforms)
     if not pairs or not (node.os or node.arch):
         return True

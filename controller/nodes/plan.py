@@ -188,8 +188,8 @@ def _after(node: LiveNode, change: Optional[NodeChange]) -> LiveNode:
     """``node`` as it would be once ``change`` is applied."""
     if change is None:
         return node
-    return replace(node, labels=dict(change.spec.get("Labels") or {}),
-                   availability=change.availability[1] if change.availability else node.availability,
+    availability = change.availability[1] if change.availability else node.availability
+    return replace(node, labels=dict(change.spec.get("Labels") or {}), availability=availability,
                    role=change.role[1] if change.role else node.role)
 
 
@@ -225,11 +225,12 @@ def plan_nodes(spec: NodesSpec, nodes: Sequence[LiveNode], placements: Iterable[
         if name in hostnames:
             continue
         where = f"{spec.file}:{entry.line}" if entry.line else spec.file
+        known = ", ".join(sorted(hostnames))
         if entry.optional:
             notes.append(f"node {name} ({where}) is not in the swarm: skipped (optional)")
         else:
             refusals.append(Refusal("unknown-node", name, (
-                f"node {name} ({where}) is not in the swarm (nodes: {', '.join(sorted(hostnames))}); "
+                f"node {name} ({where}) is not in the swarm (nodes: {known}); "
                 "fix the hostname, or mark the entry optional: true if it may be absent")))
     declared: Dict[str, Declared] = {}
     changes: List[NodeChange] = []

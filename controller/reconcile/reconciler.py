@@ -48,7 +48,8 @@ class PassResult:
 
     Attributes:
         result: ``success`` (something changed, all converged), ``noop`` (nothing to change),
-            ``partial`` (some stacks failed), ``failed`` (fetch, listing or prune guard).
+            ``partial`` (some stacks failed, or the node step), ``failed`` (fetch, listing or
+            prune guard).
         revision: the revision reconciled (None when the fetch failed).
         runs: stack name -> StackResult (plans, statuses). removed: stacks pruned from the swarm.
         error: the pass-level error message, if any.
@@ -64,7 +65,8 @@ class PassResult:
 
     @property
     def converged(self) -> bool:
-        """True when every stack of the pass is Synced."""
+        """True when every stack of the pass is Synced and the node step (if any) did not
+        fail (refused, invalid nodes file, failed update)."""
         return self.result in (Result.SUCCESS, Result.NOOP) and not (
             self.nodes and self.nodes.failed) and all(
             r.status is not None and r.status.sync_status == SyncStatus.SYNCED
@@ -122,7 +124,6 @@ class Reconciler:
         checkout = self._fetch()
         if isinstance(checkout, PassResult):
             return checkout
-        revision = checkout.revision
         # issue 11: nodes before stacks, so a constraint on a new label finds it this pass
         nodes = self.node_line.run(checkout, dry_run)
         outcome = self._stacks(checkout, dry_run, allow_mass_prune)

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import time
+import urllib.request
 import uuid
 
 import docker
@@ -22,6 +23,7 @@ import yaml
 
 from controller.app import App
 from controller.config import Settings
+from controller.http.server import StatusServer
 from controller.model import labels as L
 from controller.report import print_plan
 from controller.swarm.client import SwarmClient
@@ -87,7 +89,8 @@ def nodes_yml(**entries) -> str:
 
 
 def node_attrs(cluster, hostname):
-    (n,) = [n for n in cluster.manager.nodes.list() if n.attrs["Description"]["Hostname"] == hostname]
+    (n,) = [n for n in cluster.manager.nodes.list()
+            if n.attrs["Description"]["Hostname"] == hostname]
     return n.attrs
 
 
@@ -174,6 +177,18 @@ nodes:
                                         L.INSTANCE: app.settings.instance}
     assert not {"knd-tier", L.NODE_LABELS} & set(labels_of(cluster, "w2"))
 
+    # an invalid nodes file: a located error, no node changed, the stack still syncs
+    manifest_repo.write(NODES_FILE, "nodes:\n  w1:\n    availability: drian\n")
+    manifest_repo.commit("invalid nodes file")
+    before = node_versions(cluster)
+    out = sync_ok()
+    assert out.nodes.result == "invalid" and not out.converged and out.result == "partial"
+    assert "cluster/nodes.yml:3: key nodes.w1.availability" in out.nodes.error
+    assert app.store.snapshot()["nodes"]["result"] == "invalid"
+    assert app.metrics.registry.get_sample_value(
+        "keelson_node_changes_total", {"result": "invalid"}) == 1
+    assert node_versions(cluster) == before
+
     # 3. a typo'd hostname: refused, no node changed, the stack still syncs; optional: applied
     w1_labels = {"labels": {"knd-disk": "ssd", "knd-x": "1"}}
     manifest_repo.write(NODES_FILE, nodes_yml(w1=w1_labels, w9={"labels": {"knd-x": "1"}}))
@@ -220,6 +235,20 @@ nodes:
     assert section["health"] == "Degraded"
     assert section["short"] == [{"service": f"{stack}_tight", "running": 1, "desired": 2}]
     assert running_per_node(cluster, f"{stack}_mover") == collections.Counter(w1=2)
+    # /api/status serves the nodes section (what `keelson status` shows)
+    server = StatusServer("127.0.0.1:0", metrics=app.metrics, status=app.store.snapshot,
+                          ready=lambda: True, on_webhook=lambda: None)
+    server.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/status",
+                                    timeout=10) as resp:
+            api = json.loads(resp.read())["nodes"]
+    finally:
+        server.stop()
+    assert api["health"] == "Degraded" and api["moves"] == moves
+    assert api["nodes"]["w2"]["declared"]["availability"] == "drain"
+    assert api["nodes"]["w2"]["live"]["availability"] == "drain"
+    assert api["plan"] == ["node w2: availability active->drain"]
 
     # 5. draining w1 too would leave db, mover and tight nowhere to go: refused
     manifest_repo.write(NODES_FILE, nodes_yml(w1=dict(w1_labels, availability="drain"),

@@ -245,3 +245,9 @@ def test_drain_report_moves_and_short():
     assert [m.describe() for m in report.moves] == [
         "agent: w2 -> nowhere", "db.1: w2 -> nowhere", "web.1: w2 -> w1"]
     assert report.short == (("db", 1, 2),) and report.degraded and not report.settled
+    # the scheduler says no node fits db.1's replacement: settled (waiting changes nothing)
+    now[2] = LiveTask("t7", 1, "", "running", "pending", service_id="s2",
+                      error="no suitable node (max replicas per node limit exceed)")
+    report = drain_report(before, now, {"n2"}, {"n1": "w1", "n2": "w2"},
+                          {"s1": "web", "s2": "db", "s3": "agent"}, {"s1": 2, "s2": 2, "s3": None})
+    assert report.settled and report.degraded and report.moves[1].stuck

@@ -59,7 +59,7 @@ def stack_yml(reg: str, extra: str = "") -> str:
       placement:
         constraints: [node.labels.knd-disk == ssd]
       update_config: {{delay: 0s, monitor: 1s}}
-      restart_policy: {{delay: 0s}}
+      restart_policy: {{condition: any, delay: 0s}}
     stop_grace_period: 1s
 {extra}"""
 
@@ -72,7 +72,7 @@ MOVERS = """  mover:
       placement:
         constraints: [node.role == worker]
       update_config: {{delay: 0s, monitor: 1s}}
-      restart_policy: {{delay: 0s}}
+      restart_policy: {{condition: any, delay: 0s}}
     stop_grace_period: 1s
   tight:
     image: {reg}/library/busybox:latest
@@ -83,7 +83,7 @@ MOVERS = """  mover:
         constraints: [node.role == worker]
         max_replicas_per_node: 1
       update_config: {{delay: 0s, monitor: 1s}}
-      restart_policy: {{delay: 0s}}
+      restart_policy: {{condition: any, delay: 0s}}
     stop_grace_period: 1s
 """
 

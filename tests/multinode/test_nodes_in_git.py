@@ -50,14 +50,14 @@ def wait_until(what, probe, timeout_s=WAIT_S):
         time.sleep(1)
 
 
-def stack_yml(reg: str, extra: str = "") -> str:
+def stack_yml(reg: str, extra: str = "", db_constraint: str = "node.labels.knd-disk == ssd") -> str:
     return f"""services:
   db:
     image: {reg}/library/busybox:latest
     command: ["sleep", "3600"]
     deploy:
       placement:
-        constraints: [node.labels.knd-disk == ssd]
+        constraints: [{db_constraint}]
       update_config: {{delay: 0s, monitor: 1s}}
       restart_policy: {{condition: any, delay: 0s}}
     stop_grace_period: 1s
@@ -309,6 +309,21 @@ nodes:
     wait_until("m1 the only manager", lambda: roles(cluster) == {
         "m1": "manager", "w1": "worker", "w2": "worker"})
     wait_until("1 manager in the raft", lambda: mgr.info()["Swarm"]["Managers"] == 1)
+
+    # a commit dropping a label together with the constraint that needs it: the guard reads
+    # the running services, so the first pass refuses the prune (and updates the stack), the
+    # next pass applies it
+    manifest_repo.write(NODES_FILE, nodes_yml(w1={"labels": {"knd-x": "1"}, "role": "worker"},
+                                              w2=w2_worker))
+    manifest_repo.write(f"manifests/{stack}/stack.yml",
+                        stack_yml(reg, db_constraint="node.platform.os == linux"))
+    manifest_repo.commit("no more ssd")
+    out = sync_ok()
+    assert [r.rule for r in out.nodes.plan.refusals] == ["nowhere-to-go"]
+    assert labels_of(cluster, "w1")["knd-disk"] == "ssd"
+    assert sync_ok().nodes.result == "applied"
+    assert "knd-disk" not in labels_of(cluster, "w1")
+    assert labels_of(cluster, "w1")["hand"] == "kept"
 
     # 7. a node that is down is never changed: w2 back to active is refused while it is down
     cluster.stop_node("w2")

@@ -130,8 +130,9 @@ class App:
                                       pending_timeout_s=settings.pending_timeout_s,
                                       poll_s=settings.watch_interval_s)
         # issue 11: one writer per instance, even when Swarm briefly runs two Keelson tasks
-        self.lease = WriterLease(LeaseStore(self.client.api, lease_name(settings.instance),
-                                            settings.instance), settings.lease_ttl_s)
+        lease = lease_name(settings.instance, settings.stacks)
+        self.lease = WriterLease(LeaseStore(self.client.api, lease, settings.instance),
+                                 settings.lease_ttl_s)
         self.applier = Applier(self.client, self.metrics, settings.instance,
                                registry_auth=self.registry_auth, fence=self.lease.check)
         self.reconciler = Reconciler(settings, source=self.source, client=self.client,

@@ -33,6 +33,9 @@ class Settings:
     branch: str = setting("main", "KEELSON_BRANCH", "str", "branch to follow", option="--branch")
     path: str = setting("manifests", "KEELSON_PATH", "str",
                         "folder in the repo with one sub-folder per stack", option="--path")
+    nodes_file: str = setting("cluster/nodes.yml", "KEELSON_NODES_FILE", "str",
+                              "file in the repo declaring node labels, availability and role "
+                              "(absent: nodes are not managed)")
     registry: str = setting("", "KEELSON_REGISTRY", "str",
                             "host:port that built images are pushed to ('' forbids builds)",
                             option="--registry", empty_ok=True)

@@ -24,6 +24,7 @@ def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
     print(f"revision {rev}", file=out)
     if outcome.error:
         print(f"error: {outcome.error}", file=out)
+    print_node_plan(getattr(outcome, "nodes", None), out)
     for name, run in sorted(outcome.runs.items()):
         if run.error is not None or (run.status and run.status.sync_status in ("Failed", "Stalled")):
             msg = str(run.error) if run.error else run.status.last_error
@@ -47,6 +48,39 @@ def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
                          indent="  ")
 
 
+def print_node_plan(nodes, out: TextIO) -> None:
+    """Print the node step of a pass (issue 11): ``~ node w1: +mem=max availability
+    active->drain``, refusals (``refused:``), notes, and the moves of a drain.
+
+    Args:
+        nodes: the pass's NodeOutcome (None: the repo has no nodes file: nothing printed).
+        out: where to print.
+    """
+    if nodes is None:
+        return
+    plan = nodes.plan
+    file = plan.file if plan else "nodes file"
+    if nodes.result == "invalid":
+        print(f"nodes ({file}): invalid, no node changes: {nodes.error}", file=out)
+        return
+    changes = plan.changes if plan else ()
+    count = f"{len(changes)} change(s)" if changes else "no changes"
+    print(f"nodes ({file}): {count}" + (f", {nodes.result}" if nodes.result != "planned" else ""),
+          file=out)
+    for ch in changes:
+        print(f"  ~ {ch.describe()}", file=out)
+    for r in plan.refusals if plan else ():
+        print(f"  refused ({r.rule}): {r.message}", file=out)
+    if nodes.result == "failed":
+        print(f"  error: {nodes.error}", file=out)
+    for note in plan.notes if plan else ():
+        print(f"  note: {note}", file=out)
+    for move in nodes.drain.moves if nodes.drain else ():
+        print(f"  moved {move.describe()}", file=out)
+    for service, have, want in nodes.drain.short if nodes.drain else ():
+        print(f"  Degraded: {service} runs {have} of {want} replicas", file=out)
+
+
 def plan_exit_code(outcome, detailed: bool) -> int:
     """The exit status of ``keelson plan``.
 
@@ -61,7 +95,10 @@ def plan_exit_code(outcome, detailed: bool) -> int:
     """
     if outcome.result in ("failed", "standby"):  # standby: another Keelson holds the lease
         return 1
-    changes = False
+    nodes = getattr(outcome, "nodes", None)
+    if nodes is not None and nodes.failed:
+        return 1
+    changes = bool(nodes and nodes.plan and nodes.plan.changes)
     for run in outcome.runs.values():
         if run.error is not None or (run.status and run.status.sync_status in ("Failed", "Stalled")):
             return 1
@@ -75,6 +112,7 @@ def print_summary(outcome, out: TextIO) -> None:
     rev = outcome.revision.short if outcome.revision else "?"
     print(f"revision {rev}: {outcome.result}" + (f": {outcome.error}" if outcome.error else ""),
           file=out)
+    print_node_plan(getattr(outcome, "nodes", None), out)
     for name, run in sorted(outcome.runs.items()):
         st = run.status
         if st is None:

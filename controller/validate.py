@@ -51,6 +51,7 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
     if not os.path.isdir(directory):
         print(f"{directory}: not a folder", file=out)
         return 1
+    bad_nodes = validate_nodes(directory, settings_env, out, limits)  # issue 11
     own = [n for n in STACK_FILE_NAMES if os.path.isfile(os.path.join(directory, n))]
     try:
         if own:  # one stack folder
@@ -62,6 +63,8 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
     except KeelsonError as exc:
         print(f"error: {exc}", file=out)
         return 1
+    if not stacks and not os.path.isdir(os.path.join(directory, "manifests")) and bad_nodes >= 0:
+        return bad_nodes  # a repo holding only a nodes file
     if not stacks and os.path.isdir(os.path.join(directory, "manifests")):
         directory = os.path.join(directory, "manifests")
         stacks = find_stacks(directory)
@@ -100,7 +103,36 @@ def validate_dir(directory: str, environ: Mapping[str, str], out: TextIO, *,
                 if (v.key, v.rule) not in shown:
                     shown.add((v.key, v.rule))
                     print(f"     note: {stricter.value} would refuse: {v}", file=out)
-    return 1 if bad else 0
+    return 1 if bad or bad_nodes > 0 else 0
+
+
+def validate_nodes(directory: str, settings_env: Mapping[str, str], out: TextIO,
+                   limits: Optional["RepoLimits"] = None) -> int:
+    """Check the nodes file (``KEELSON_NODES_FILE``, default ``cluster/nodes.yml``) of the repo
+    that ``directory`` is (or is the manifests folder or a stack folder of).
+
+    Args:
+        directory: the folder given to ``keelson validate``. settings_env: for
+            KEELSON_NODES_FILE. out: where the report goes. limits: size caps.
+    Returns:
+        1 when the file is invalid, 0 when it is valid, -1 when there is none.
+    """
+    from controller.nodes.spec import read_nodes_file
+
+    relpath = settings_env.get("KEELSON_NODES_FILE") or "cluster/nodes.yml"
+    folder = os.path.abspath(directory)
+    for root in (folder, os.path.dirname(folder), os.path.dirname(os.path.dirname(folder))):
+        if not os.path.lexists(os.path.join(root, relpath)):
+            continue
+        try:
+            spec = read_nodes_file(root, relpath, limits)
+        except KeelsonError as exc:
+            print(f"FAIL nodes: {exc}", file=out)
+            return 1
+        print(f"ok   nodes ({relpath}): {len(spec.nodes)} node(s), {len(spec.groups)} group(s)",
+              file=out)
+        return 0
+    return -1
 
 
 _STRICTER = {PolicyLevel.PRIVILEGED: (PolicyLevel.BASELINE, PolicyLevel.RESTRICTED),

@@ -54,3 +54,7 @@ def state_record_name(stack: str) -> str:
 LEASE = "io.keelson.lease"  # marks the config as a lease ("true")
 LEASE_HOLDER = "io.keelson.lease.holder"
 LEASE_RENEWED_AT = "io.keelson.lease.renewed-at"  # holder's wall clock, seconds since the epoch
+
+# On a node: the label keys Keelson set from the nodes file (comma list), so it prunes only
+# those; the node's ``io.keelson.instance`` says which Keelson wrote the list.
+NODE_LABELS = "io.keelson.node-labels"

@@ -14,15 +14,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
+from typing import Optional, Sequence
 
 LEASE_PREFIX = "keelson-lease."
 
 
-def lease_name(instance: str) -> str:
-    """The lease config's name for ``instance`` (Swarm config names are at most 64 characters,
-    instance names up to 63, so the name carries a hash; the instance is also a label)."""
-    return LEASE_PREFIX + hashlib.sha256(instance.encode("utf-8")).hexdigest()[:24]
+def lease_name(instance: str, stacks: Sequence[str] = ()) -> str:
+    """The lease config's name for ``instance`` and its stack selection (KEELSON_STACKS).
+
+    Two tasks of one configuration share a lease (one writes); controllers deliberately given
+    different stack selections of one repo (shards) get one lease each. Swarm config names are
+    at most 64 characters and instance names up to 63, so the name carries a hash; the
+    instance is also a label.
+    """
+    key = instance + "\n" + ",".join(sorted(stacks))
+    return LEASE_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

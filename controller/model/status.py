@@ -199,3 +199,34 @@ class EventKind(Word):
     PRUNE_BLOCKED = "prune_blocked"
     FETCH_FAILING = "fetch_failing"
     RECOVERED = "recovered"
+
+
+class Availability(Word):
+    """A node's availability (``docker node update --availability``): ``active`` takes new
+    tasks, ``pause`` keeps its tasks but takes no new ones, ``drain`` moves its tasks away.
+    Source: https://docs.docker.com/engine/swarm/manage-nodes/#change-node-availability"""
+
+    ACTIVE = "active"
+    PAUSE = "pause"
+    DRAIN = "drain"
+
+
+class NodeRole(Word):
+    """A node's role (``docker node promote`` / ``demote``)."""
+
+    MANAGER = "manager"
+    WORKER = "worker"
+
+
+class NodePassResult(Word):
+    """How the node part of a pass ended (``keelson_node_changes_total{result}``):
+    ``applied`` (changes written), ``noop`` (nothing to change), ``refused`` (a guard refused
+    the node plan: no node changed), ``invalid`` (the nodes file is wrong: no node changed),
+    ``failed`` (a node update failed), ``planned`` (a dry run: changes shown, not written)."""
+
+    APPLIED = "applied"
+    NOOP = "noop"
+    PLANNED = "planned"
+    REFUSED = "refused"
+    INVALID = "invalid"
+    FAILED = "failed"

@@ -1,6 +1,7 @@
 """One reconcile pass: fetch once, observe once, fan the stacks out, prune, report.
 
-    fetch -> find stacks -> list the swarm (and the running tasks) -> seed the digest cache
+    fetch -> nodes file: plan and apply node changes, with guards (reconcile/nodes.py)
+      -> find stacks -> list the swarm (and the running tasks) -> seed the digest cache
       -> each stack's line in a bounded worker pool (reconcile/stack.py), changed stacks first
       -> prune stacks that left the repo, within the proportional guard
 
@@ -30,6 +31,7 @@ from controller.model.status import HealthStatus
 from controller.model.status import PassResult as Result
 from controller.model.status import SyncStatus
 from controller.policy.guard import Guard
+from controller.reconcile.nodes import NodeLine, NodeOutcome
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.stack import PassContext, StackLine, StackResult
 from controller.reconcile.state import StatusStore
@@ -46,10 +48,12 @@ class PassResult:
 
     Attributes:
         result: ``success`` (something changed, all converged), ``noop`` (nothing to change),
-            ``partial`` (some stacks failed), ``failed`` (fetch, listing or prune guard).
+            ``partial`` (some stacks failed, or the node step), ``failed`` (fetch, listing or
+            prune guard).
         revision: the revision reconciled (None when the fetch failed).
         runs: stack name -> StackResult (plans, statuses). removed: stacks pruned from the swarm.
         error: the pass-level error message, if any.
+        nodes: the node step (None: the revision has no nodes file).
     """
 
     result: str
@@ -57,11 +61,14 @@ class PassResult:
     runs: Dict[str, StackResult] = field(default_factory=dict)
     removed: List[str] = field(default_factory=list)
     error: str = ""
+    nodes: Optional[NodeOutcome] = None
 
     @property
     def converged(self) -> bool:
-        """True when every stack of the pass is Synced (or Suspended: held on purpose)."""
-        return self.result in (Result.SUCCESS, Result.NOOP) and all(
+        """True when every stack of the pass is Synced (or Suspended: held on purpose) and the
+        node step (if any) did not fail (refused, invalid nodes file, failed update)."""
+        return self.result in (Result.SUCCESS, Result.NOOP) and not (
+            self.nodes and self.nodes.failed) and all(
             r.status is not None and r.status.sync_status in (SyncStatus.SYNCED,
                                                               SyncStatus.SUSPENDED)
             for r in self.runs.values())
@@ -93,6 +100,7 @@ class Reconciler:
                               digests=digests, applier=applier, watcher=watcher,
                               metrics=metrics, store=store, environ=environ, guard=self.guard,
                               decryptor=decryptor)
+        self.node_line = NodeLine(settings, client=client, metrics=metrics, store=store)
 
     def reconcile(self, dry_run: bool = False, allow_mass_prune: bool = False,
                   stacks: Optional[Sequence[str]] = None) -> PassResult:
@@ -133,6 +141,19 @@ class Reconciler:
         checkout = self._fetch()
         if isinstance(checkout, PassResult):
             return checkout
+        # issue 11: nodes before stacks, so a constraint on a new label finds it this pass
+        nodes = self.node_line.run(checkout, dry_run)
+        outcome = self._stacks(checkout, dry_run, allow_mass_prune)
+        outcome.nodes = nodes
+        if nodes is not None and outcome.result in (Result.SUCCESS, Result.NOOP):
+            if nodes.failed:
+                outcome.result = Result.PARTIAL
+            elif nodes.applied:
+                outcome.result = Result.SUCCESS
+        return outcome
+
+    def _stacks(self, checkout: Checkout, dry_run: bool, allow_mass_prune: bool) -> PassResult:
+        """Everything of a pass after the fetch and the node step: the stacks."""
         revision = checkout.revision
         rejected: Dict[str, str] = {}
         try:

@@ -38,6 +38,7 @@ class StatusStore:
         self._pass: Dict[str, object] = {"count": 0, "last_result": "", "last_finished_at": None,
                                          "last_success_at": None, "running": False}
         self._lease: Dict[str, object] = {"standby": False, "holder": ""}
+        self._nodes: Optional[dict] = None  # issue 11: the last node step (None: no nodes file)
 
     def describe_source(self, web_url: str) -> None:
         """Record the repo's web address (``http.links.repo_web_url``: no credentials), which
@@ -84,6 +85,19 @@ class StatusStore:
                               count=int(self._pass["count"]) + 1)
             if result in ("success", "noop", "partial"):  # the pass ran to its end
                 self._pass["last_success_at"] = now
+
+    def nodes_updated(self, section: Optional[dict]) -> None:
+        """Store the last node step (``reconcile.nodes.node_section``; None: the repo has no
+        nodes file any more); its free texts are scrubbed."""
+        if section is None:
+            with self._lock:
+                self._nodes = None
+            return
+        section = dict(section, error=scrub(section.get("error", "")), updated_at=time.time(),
+                       refusals=[dict(r, message=scrub(r["message"]))
+                                 for r in section.get("refusals", [])])
+        with self._lock:
+            self._nodes = section
 
     def get(self, stack: str) -> Optional[StackStatus]:
         """A copy of ``stack``'s status, or None."""
@@ -143,13 +157,15 @@ class StatusStore:
 
     def snapshot(self) -> dict:
         """JSON-ready dict: ``{"source": {...}, "pass": {...}, "lease": {"standby", "holder"},
-        "stacks": {name: {...}}}``."""
+        "stacks": {name: {...}}, "nodes": {...} or None}`` (``nodes``: declared vs live per node
+        and the last node plan and result; None while the repo has no nodes file)."""
         with self._lock:
             return {
                 "source": dict(self._source),
                 "pass": dict(self._pass),
                 "lease": dict(self._lease),
                 "stacks": {n: dataclasses.asdict(s) for n, s in sorted(self._stacks.items())},
+                "nodes": dict(self._nodes) if self._nodes is not None else None,
             }
 
 

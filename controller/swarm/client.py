@@ -5,7 +5,7 @@ HTTP helpers: its high-level ``update`` rebuilds specs from keyword arguments an
 fields. Every docker or HTTP exception is wrapped in SwarmError (``raise ... from exc``);
 "update out of sequence" becomes SpecConflictError (``calls.py``). Answers are controller.model
 data or plain dicts, translated by the pure functions in controller.swarm.parse. The config,
-secret and state-record methods live in ``blobs.py``.
+secret and state-record methods live in ``blobs.py``, the node methods in ``nodes.py``.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from controller.model import labels as L
 from controller.model.live import LiveService, LiveStack, LiveTask
 from controller.swarm import parse
 from controller.swarm.blobs import BlobsMixin
+from controller.swarm.nodes import NodesMixin
 # re-exported: callers and tests import these from here
 from controller.swarm.calls import engine_call, is_not_found, is_out_of_sequence  # noqa: F401
 
@@ -44,7 +45,7 @@ def registry_header(auth_config: Optional[dict]) -> Dict[str, str]:
     return {"X-Registry-Auth": docker.auth.encode_header(auth_config).decode("ascii")}
 
 
-class SwarmClient(BlobsMixin):
+class SwarmClient(BlobsMixin, NodesMixin):
     """Reads and writes Swarm services, tasks, networks, configs, secrets and nodes.
 
     Args:

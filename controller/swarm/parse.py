@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Optional
 from controller.model import labels as L
 from controller.model.timestamps import parse_time
 from controller.model.live import LiveObject, LiveService, LiveStack, LiveTask, StackRecord
+from controller.model.node import LiveNode
 from controller.telemetry.scrub import scrub
 
 # record field -> label key on the state record config
@@ -140,6 +141,28 @@ def parse_node(js: dict) -> dict:
             "Role": spec.get("Role", ""),
             "State": (js.get("Status") or {}).get("State", ""),
             "Availability": spec.get("Availability", "")}
+
+
+def parse_live_node(js: dict) -> LiveNode:
+    """Translate one ``GET /nodes`` entry for the node planner.
+
+    Args:
+        js: Node JSON (ID, Version.Index, Spec, Description, Status, ManagerStatus?).
+    Returns:
+        LiveNode: ``role`` is ``Spec.Role`` (the role asked for), ``spec`` the raw NodeSpec.
+    """
+    spec = js.get("Spec") or {}
+    desc = js.get("Description") or {}
+    platform = desc.get("Platform") or {}
+    return LiveNode(
+        id=js.get("ID", ""), hostname=desc.get("Hostname", ""),
+        version=int((js.get("Version") or {}).get("Index", 0)),
+        role=spec.get("Role", ""), availability=spec.get("Availability", ""),
+        state=(js.get("Status") or {}).get("State", ""),
+        labels=dict(spec.get("Labels") or {}),
+        engine_labels=dict((desc.get("Engine") or {}).get("Labels") or {}),
+        os=platform.get("OS", ""), arch=platform.get("Architecture", ""), spec=dict(spec),
+        leader=bool((js.get("ManagerStatus") or {}).get("Leader")))
 
 
 def parse_record(obj_labels: Dict[str, str]) -> StackRecord:

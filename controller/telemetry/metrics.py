@@ -19,7 +19,7 @@ from prometheus_client import exposition as _exposition
 
 from controller import __version__
 from controller.model.analysis import AnalysisVerdict
-from controller.model.status import RolloutOutcome
+from controller.model.status import NodePassResult, RolloutOutcome
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
@@ -27,6 +27,7 @@ ANALYSIS_RESULTS = tuple(AnalysisVerdict)  # issue 10.2
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
 ROLLBACK_SCOPES = ("service", "stack")  # issue 13.4
 NOTIFY_RESULTS = ("sent", "error", "suppressed", "dropped")  # issue 13.2
+NODE_RESULTS = tuple(str(r) for r in NodePassResult if r not in (NodePassResult.NOOP, NodePassResult.PLANNED))  # issue 11
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
 # Bucket edges in seconds. A pass spans a no-op (tens of ms) to a slow rollout (10 min).
@@ -137,6 +138,10 @@ class MetricsRecorder:
         self._swarm_writes = Counter(
             "keelson_swarm_writes_total", "Writes to the Swarm API, by object kind and action.",
             ["kind", "action"], registry=r)
+        self._node_changes = Counter(
+            "keelson_node_changes_total", "Node changes from the nodes file, by result "
+            "(applied|failed|refused|invalid; a refused or invalid plan counts once per pass).",
+            ["result"], registry=r)
 
         # issue 8.4: drift
         self._drift_detected = Counter(
@@ -175,6 +180,8 @@ class MetricsRecorder:
             self._builds.labels(result=result)
             self._pushes.labels(result=result)
             self._fetches.labels(result=result)
+        for result in NODE_RESULTS:
+            self._node_changes.labels(result=result)
 
         self._revision: Optional[Tuple[str, str]] = None  # labels of the live revision series
         self._stack_labels: Dict[str, Tuple[str, str, str, str]] = {}  # stack -> stack_info labels
@@ -446,6 +453,21 @@ class MetricsRecorder:
     def lease_held(self, held: bool) -> None:
         """Set ``keelson_lease_held`` (1 holding the writer lease, 0 waiting). Raises nothing."""
         self._lease_held.set(1 if held else 0)
+
+    def node_changes(self, result: str, count: int = 1) -> None:
+        """Count node changes of one pass (issue 11).
+
+        Args:
+            result: ``applied`` or ``failed`` (count: node updates), ``refused`` or ``invalid``
+                (count 1: a guard refused the plan, or the nodes file is wrong).
+            count: how many (0 records nothing).
+        Returns:
+            None. Increments ``keelson_node_changes_total{result}``.
+        Raises:
+            ValueError: an unknown result.
+        """
+        if count > 0:
+            self._node_changes.labels(result=_check(result, NODE_RESULTS, "node result")).inc(count)
 
     def drift(self, stack: str, kinds: Iterable[str], remaining: int) -> None:
         """Record the drift one pass found in one stack (issue 8.4).

@@ -4,6 +4,7 @@
 #   bash tests/multinode/cluster.sh up     # (re)create everything; prints KEY=VALUE lines
 #   bash tests/multinode/cluster.sh down   # remove everything (also what a crashed run left)
 #   bash tests/multinode/cluster.sh env    # print the KEY=VALUE lines only
+#   bash tests/multinode/cluster.sh stop w2   # stop one node's dockerd (the swarm sees it down)
 #
 # Layout: a bridge kmn0 on 10.213.47.0/24 (host side 10.213.47.1), one network namespace per
 # node (kmn-m1 = manager, kmn-w1 and kmn-w2 = workers) joined to it by a veth pair, and in each
@@ -237,6 +238,17 @@ YML
   env_lines
 }
 
+stop_node() {  # stop_node NODE: TERM its dockerd (found by pidfile, checked by command line)
+  local n=$1 pid
+  [ -n "${NODE_IP[$n]:-}" ] || { log "no node $n (nodes: ${NODES[*]})"; exit 2; }
+  pid=$(cat "$STATE/$n/dockerd.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$STATE/$n/"; then
+    kill -TERM "$pid"
+    wait_for 60 "dockerd $n to stop" sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  log "stopped dockerd of $n"
+}
+
 env_lines() {
   echo "MULTINODE_REGISTRY=$REGISTRY"
   echo "MULTINODE_AUTH_REGISTRY=$HOST_IP:$AUTH_REG_PORT"
@@ -249,5 +261,6 @@ case "${1:-up}" in
   up) lock; up ;;
   down) lock; down; log "removed" ;;
   env) env_lines ;;
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  stop) lock; stop_node "${2:?usage: $0 stop NODE}" ;;
+  *) echo "usage: $0 up|down|env|stop NODE" >&2; exit 2 ;;
 esac

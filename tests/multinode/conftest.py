@@ -57,10 +57,16 @@ class Cluster:
     def manager(self) -> docker.DockerClient:
         return self.engines["m1"]
 
+    def stop_node(self, node: str) -> None:
+        """Stop ``node``'s dockerd (``cluster.sh stop``): the swarm then sees it down. For the
+        last steps of a session only: nothing starts it again before ``cluster.sh down``."""
+        self.engines.pop(node).close()
+        _run_script("stop", node)
 
-def _run_script(action: str) -> str:
+
+def _run_script(action: str, *args: str) -> str:
     env = dict(os.environ, KEELSON_MULTINODE_LOCKED="1")
-    proc = subprocess.run(["bash", str(SCRIPT), action], env=env, capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(SCRIPT), action, *args], env=env, capture_output=True, text=True,
                           timeout=600)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:

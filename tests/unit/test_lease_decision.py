@@ -24,3 +24,8 @@ def test_lease_name_is_a_valid_swarm_config_name_for_the_longest_instance():
     name = lease_name("a" * 63)
     assert len(name) <= 64 and name.startswith("keelson-lease.")
     assert lease_name("one") != lease_name("two")
+
+
+def test_one_lease_per_configuration_shards_get_their_own():
+    assert lease_name("i", ["b", "a"]) == lease_name("i", ["a", "b"])
+    assert lease_name("i", ["a"]) != lease_name("i", ["b"]) != lease_name("i")

@@ -27,3 +27,16 @@ def test_history_is_bounded_newest_first():
         s.put(StackStatus("a", sync_status="Synced"), HistoryEntry(f"r{i}", "Succeeded", i))
     hist = s.snapshot()["stacks"]["a"]["history"]
     assert len(hist) == HISTORY_LIMIT and hist[0]["revision"] == f"r{HISTORY_LIMIT + 2}"
+
+
+def test_nodes_section_is_scrubbed_and_cleared():
+    s = StatusStore()
+    assert s.snapshot()["nodes"] is None
+    s.nodes_updated({"result": "refused", "error": "token=ghp_0123456789abcdefghij0123456789abcdef",
+                     "refusals": [{"rule": "quorum", "node": "w2", "message": "demoting w2"}],
+                     "nodes": {"w1": {"declared": {"labels": {"a": "b"}}, "live": None}}})
+    nodes = s.snapshot()["nodes"]
+    assert nodes["result"] == "refused" and "ghp_0123" not in nodes["error"]
+    assert nodes["refusals"][0]["rule"] == "quorum" and nodes["updated_at"] > 0
+    s.nodes_updated(None)
+    assert s.snapshot()["nodes"] is None

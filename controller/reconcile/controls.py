@@ -27,7 +27,7 @@ from controller.model.status import SuspendMode, SyncStatus
 from controller.reconcile.reconciler import Reconciler
 from controller.reconcile.stack import PassContext
 from controller.reconcile.state import StatusStore
-from controller.render.compose.loader import find_stacks
+from controller.render.compose.files import find_stacks
 
 log = logging.getLogger("keelson.controls")
 

@@ -35,7 +35,7 @@ from controller.reconcile.nodes import NodeLine, NodeOutcome
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.stack import PassContext, StackLine, StackResult
 from controller.reconcile.state import StatusStore
-from controller.render.compose.loader import find_stacks
+from controller.render.compose.files import find_stacks
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -143,7 +143,7 @@ class Reconciler:
             return checkout
         # issue 11: nodes before stacks, so a constraint on a new label finds it this pass
         nodes = self.node_line.run(checkout, dry_run)
-        outcome = self._stacks(checkout, dry_run, allow_mass_prune)
+        outcome = self._stacks(checkout, dry_run, allow_mass_prune, wanted)
         outcome.nodes = nodes
         if nodes is not None and outcome.result in (Result.SUCCESS, Result.NOOP):
             if nodes.failed:
@@ -152,8 +152,10 @@ class Reconciler:
                 outcome.result = Result.SUCCESS
         return outcome
 
-    def _stacks(self, checkout: Checkout, dry_run: bool, allow_mass_prune: bool) -> PassResult:
-        """Everything of a pass after the fetch and the node step: the stacks."""
+    def _stacks(self, checkout: Checkout, dry_run: bool, allow_mass_prune: bool,
+                wanted: tuple) -> PassResult:
+        """Everything of a pass after the fetch and the node step: the stacks (``wanted``: the
+        selected stack names, () for all)."""
         revision = checkout.revision
         rejected: Dict[str, str] = {}
         try:

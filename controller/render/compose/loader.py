@@ -18,7 +18,6 @@ from controller.model.manifest import BuildSpec, StackManifest
 from controller.render.compose.dotenv import parse_dotenv
 from controller.render.compose.files import (STACK_FOLDER_MARKERS, Reader, StackFileSet,
                                              stack_file_set, with_x_keelson_files)
-from controller.render.compose.files import find_stacks  # noqa: F401  (importers of the loader)
 from controller.render.compose.inputs import VARIABLE_PREFIX, hash_file, hash_tree, variable_digest
 from controller.render.compose.interpolate import chain_lookup
 from controller.render.compose.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP

@@ -77,6 +77,8 @@ SERVICE_DEFAULTS = {
     ("TaskTemplate", "ContainerSpec", "Isolation"): "default",
     ("TaskTemplate", "ForceUpdate"): 0,
     ("TaskTemplate", "Runtime"): "container",
+    # a restart_policy without condition: dockerd stores "any" (convert restartPolicyToGRPC)
+    ("TaskTemplate", "RestartPolicy", "Condition"): "any",
     ("UpdateConfig", "MaxFailureRatio"): 0,
     ("UpdateConfig", "Order"): "stop-first",
     ("UpdateConfig", "FailureAction"): "pause",

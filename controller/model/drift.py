@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import FrozenSet, Tuple
+from typing import FrozenSet, Optional, Tuple
+
+from controller.model.status import RollbackScope
 
 
 class DriftMode(str, enum.Enum):
@@ -65,7 +67,9 @@ class StackOptions:
         drift: DriftMode, or None to follow the operator's setting (KEELSON_DRIFT).
         recreate: object kinds (``networks``) the stack allows Keelson to replace when a
             change cannot be applied in place; empty by default.
+        rollback: what a failed rollout returns (issue 10); None = STACK (the default).
     """
 
     drift: "DriftMode | None" = None
     recreate: FrozenSet[str] = frozenset()
+    rollback: Optional[RollbackScope] = None

@@ -26,6 +26,8 @@ FAILED_REVISION = "io.keelson.failed-revision"
 FAILED_SOURCE_HASH = "io.keelson.failed-source-hash"
 FAILED_REASON = "io.keelson.failed-reason"
 FAILED_MESSAGE = "io.keelson.failed-message"
+ROLLBACK_REVISION = "io.keelson.rollback-revision"  # issue 10: a stack rollback in progress
+ROLLBACK_SOURCE_HASH = "io.keelson.rollback-source-hash"
 
 STATE_RECORD_SUFFIX = "keelson-state"
 

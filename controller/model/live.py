@@ -80,6 +80,10 @@ class StackRecord:
         failed_revision / failed_source_hash: last revision that failed (not retried while the
             stack's content hash stays the same); failed_reason / failed_message: why.
         instance: the Keelson instance that owns the stack (``io.keelson.instance``).
+        rollback_revision / rollback_source_hash: a stack rollback in progress (issue 10):
+            the failing revision and its inputs hash; every service carrying that inputs hash
+            in its ``io.keelson.source-hash`` label is to be returned. Written before the
+            rollback's first write, cleared when it is done (a restart finishes it).
     """
 
     applied_revision: str = ""
@@ -89,6 +93,8 @@ class StackRecord:
     failed_reason: str = ""
     failed_message: str = ""
     instance: str = ""
+    rollback_revision: str = ""
+    rollback_source_hash: str = ""
 
 
 @dataclass

@@ -75,7 +75,9 @@ class StackManifest:
             allowed controller variables); config/secret ``environment:`` reads these too.
         file_data: absolute path -> content of each config/secret ``file:``, read by the loader
             through the sandbox (size-capped, confined to the tree).
-        options: the stack's ``x-keelson`` options (drift mode, recreate).
+        options: the stack's ``x-keelson`` options (drift mode, recreate, rollback).
+        depends: compose service name -> {dependency: condition} from ``depends_on`` (issue
+            10: rollout waves); every service is a key.
     """
 
     name: str
@@ -94,6 +96,7 @@ class StackManifest:
     variables: Dict[str, str] = field(default_factory=dict)
     file_data: Dict[str, bytes] = field(default_factory=dict)
     options: StackOptions = field(default_factory=StackOptions)
+    depends: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -6,10 +6,13 @@ failure, prune, write the state record) and reports it. Unit-tested without Dock
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
-from controller.model import RolloutResult, StackPlan, StackRecord
-from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
+from controller.model import LiveService, RolloutResult, StackPlan, StackRecord
+from controller.model import labels as L
+from controller.telemetry.scrub import scrub
+from controller.model.status import (HealthStatus, RollbackScope, RolloutOutcome, ServiceReturn,
+                                     SyncStatus)
 
 # Condition reasons (Flux's words, DESIGN.md).
 SUCCEEDED, ROLLED_BACK, FAILED, INTERNAL_ERROR = "Succeeded", "RolledBack", "Failed", "InternalError"
@@ -117,6 +120,39 @@ def is_stalled(record: Optional[StackRecord], inputs_hash: str) -> bool:
     return bool(record is not None and inputs_hash and record.failed_source_hash == inputs_hash)
 
 
+def next_record(old: StackRecord, revision: str, inputs: str, verdict: Outcome, *, wrote: bool,
+                instance: str) -> Optional[StackRecord]:
+    """The stack's state record after a pass, or None when it need not be written.
+
+    Args:
+        old: the record as read at the pass's start. revision / inputs: the pass's revision
+            and inputs hash. verdict: the pass's outcome. wrote: the pass wrote to the swarm.
+        instance: this Keelson's instance name (the record's writer).
+    Returns:
+        A failure to remember: the failed revision, inputs, reason and message (scrubbed, cut
+        to 200 characters), the applied revision kept. Synced: the applied revision and
+        inputs, unless the record already says so and nothing was written (a no-op pass
+        writes none). Otherwise None. Either written record clears a stack rollback in
+        progress (issue 10).
+    """
+    if verdict.remember_failure:
+        return StackRecord(applied_revision=old.applied_revision,
+                           applied_source_hash=old.applied_source_hash,
+                           failed_revision=revision, failed_source_hash=inputs,
+                           failed_reason=verdict.reason,
+                           # scrub first, then cut: a cut credential would escape the patterns
+                           failed_message=scrub(verdict.message)[:200],
+                           instance=instance)
+    if verdict.sync == SyncStatus.SYNCED:
+        if (old.applied_source_hash == inputs and not old.failed_source_hash
+                and old.applied_revision and old.instance == instance and not wrote
+                and not old.rollback_source_hash):
+            return None
+        return StackRecord(applied_revision=revision, applied_source_hash=inputs,
+                           instance=instance)
+    return None
+
+
 DRIFT_DETECTED = "DriftDetected"  # issue 8.4
 
 
@@ -135,3 +171,106 @@ def drift_left(verdict: Outcome, left: str) -> Outcome:
         return verdict
     return Outcome(SyncStatus.OUT_OF_SYNC, verdict.health, DRIFT_DETECTED,
                    f"out of sync: {left}", prune=verdict.prune, attempted=verdict.attempted)
+
+
+# ---- issue 10: stack-atomic rollback --------------------------------------------------------
+ROLLBACK_FAILED = "RollbackFailed"
+UPDATE_BACK, REMOVE_CREATED, KEPT = "update", "remove", "kept"
+
+
+def scope_of(option: Optional[RollbackScope]) -> RollbackScope:
+    """A stack's rollback scope: its ``x-keelson: {rollback: ...}``, else STACK (issue 10)."""
+    return option or RollbackScope.STACK
+
+
+def needs_stack_rollback(results: Sequence[RolloutResult], scope: RollbackScope) -> bool:
+    """True when the pass must return the whole stack: scope STACK and any rollout (or
+    post-rollout check) of the pass did not complete."""
+    return scope == RollbackScope.STACK and any(
+        r.outcome != RolloutOutcome.COMPLETED for r in results)
+
+
+def plan_returns(inputs: str, instance: str, results: Sequence[RolloutResult],
+                 before: Mapping[str, LiveService],
+                 now: Mapping[str, LiveService]) -> List[ServiceReturn]:
+    """Decide how to return every service the failing content wrote (issue 10).
+
+    A service was written by the failing content when its ``io.keelson.source-hash`` label is
+    ``inputs`` (this pass, or an earlier pass of the same inputs that a restart interrupted).
+    Its earlier spec is the first of: its spec when the pass began (``before``, kept in memory),
+    its ``PreviousSpec`` (Swarm keeps it; it survives a restart), whose source-hash label is not
+    ``inputs``. Without either and without a PreviousSpec, the failing content created it: it is
+    removed. Services the pass rolled out that already run an earlier spec (Swarm or the watcher
+    rolled them back) are ``kept``.
+
+    Args:
+        inputs: the failing inputs hash. instance: this Keelson's instance (only its services).
+        results: the pass's rollout results (empty when a restart finishes a rollback).
+        before: full name -> the service as listed when the pass began.
+        now: full name -> the service as listed after the failure.
+    Returns:
+        list[ServiceReturn] sorted by service name: ``update`` (spec and its revision),
+        ``remove``, or ``kept`` (already on an earlier spec, or no earlier spec known).
+    """
+    why = {r.service: f"{r.outcome} ({r.message or r.reason})" if r.outcome != RolloutOutcome.COMPLETED
+           else "completed" for r in results}
+    out: List[ServiceReturn] = []
+    for name, svc in sorted(now.items()):
+        if not L.owned_by(svc.labels, instance):
+            continue
+        reason = why.get(name, "written by the failing revision")
+        if svc.labels.get(L.SOURCE_HASH) != inputs:
+            if name in why:  # rolled out this pass and already back on an earlier spec
+                out.append(ServiceReturn(name, svc.id, KEPT, None, svc.labels.get(L.REVISION, ""),
+                                         reason))
+            continue
+        earlier = [s for s in ((before[name].spec if name in before else None), svc.previous_spec)
+                   if s is not None and (s.get("Labels") or {}).get(L.SOURCE_HASH) != inputs]
+        if earlier:
+            spec = earlier[0]
+            out.append(ServiceReturn(name, svc.id, UPDATE_BACK, spec,
+                                     (spec.get("Labels") or {}).get(L.REVISION, ""), reason))
+        elif svc.previous_spec is None and (
+                name not in before or before[name].labels.get(L.SOURCE_HASH) == inputs):
+            out.append(ServiceReturn(name, svc.id, REMOVE_CREATED, None, "", reason))
+        else:
+            out.append(ServiceReturn(name, svc.id, KEPT, None, "",
+                                     f"{reason}; no earlier spec known: left as it is"))
+    return out
+
+
+def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[ServiceReturn], *,
+                      revision_short: str, interrupted: bool = False) -> Outcome:
+    """The outcome of a pass whose stack was returned to its earlier revision (issue 10).
+
+    Args:
+        results: the pass's rollout results (the failures are named first).
+        returns: every service returned, with how returning it ended (``outcome``).
+        revision_short: the failing revision's short id.
+        interrupted: a restart interrupted the rollback and this pass finished it.
+    Returns:
+        Outcome Failed, remembered (Stalled until an input changes): reason RolledBack and
+        health RolledBack when every return completed (or was a removal or kept); else reason
+        RollbackFailed, health Degraded. The message names the failing rollouts and every
+        service returned: ``failed at revision R: <svc>: <outcome> (<why>); stack rolled back:
+        <svc> returned to <rev> (<image>), <svc> removed (created by the failing revision)``.
+    """
+    bad = [r for r in results if r.outcome != RolloutOutcome.COMPLETED]
+    failed = "; ".join(f"{r.service}: {r.outcome} ({r.message or r.reason})" for r in bad)
+    parts = []
+    for ret in returns:
+        if ret.action == REMOVE_CREATED:
+            parts.append(f"{ret.service} removed (created by the failing revision)")
+        elif ret.action == UPDATE_BACK:
+            to = f" to {ret.revision[:12]}" if ret.revision else ""
+            how = "" if ret.outcome in ("", RolloutOutcome.COMPLETED) else f", {ret.outcome}"
+            parts.append(f"{ret.service} returned{to} ({ret.image or 'image unknown'}{how})")
+        else:
+            parts.append(f"{ret.service} kept ({ret.why})")
+    ok = all(r.action != UPDATE_BACK or r.outcome == RolloutOutcome.COMPLETED for r in returns)
+    if interrupted:
+        failed = "a stack rollback was interrupted (Keelson restarted) and is now finished"
+    message = (f"failed at revision {revision_short}: {failed or 'rollback in progress'}; "
+               f"stack rolled back: {', '.join(parts) or 'nothing to return'}")
+    return Outcome(SyncStatus.FAILED, HealthStatus.ROLLED_BACK if ok else HealthStatus.DEGRADED,
+                   ROLLED_BACK if ok else ROLLBACK_FAILED, message, remember_failure=True)

@@ -11,55 +11,34 @@ already rendered and every digest it pinned is still fresh in the digest cache.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from controller.deploy.apply import Applier, ApplyResult
+from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
+from controller.deploy.waves import Waves, plan_waves
 from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
 from controller.errors import ImmutableChangeError, KeelsonError, PreflightError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
 from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
-from controller.model.status import HealthStatus, SyncStatus
+from controller.model.status import HealthStatus, ServiceReturn, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import StackImages, resolve_pulled_images, stack_images
+from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
+from controller.reconcile.rollout_line import LineResult, PostCheck, RolloutLine
+from controller.images.stack import resolve_pulled_images, stack_images
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.convert.preflight import preflight
 from controller.render.compose.sandbox import RepoLimits
-from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A stack as loaded, pinned and converted at one revision (kept for the fast path).
-
-    Attributes:
-        key: what the rendering depends on: the stack folder's content hash when the stack
-            reads nothing outside its folder, else ``rev:<revision>`` (any commit re-renders it).
-        inputs: the inputs key (``render.inputs.inputs_hash``: every file and variable the
-            stack reads, and the digests its tags resolve to); failures are remembered by it.
-        manifest: the loaded stack. images: its pinned images. desired: its Swarm objects.
-        warnings: from loading, images and conversion.
-    """
-
-    key: str
-    inputs: str
-    manifest: StackManifest
-    images: StackImages
-    desired: DesiredStack
-    warnings: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +52,8 @@ class StackResult:
         to_build: services whose image a pass would build (plan mode). written: writes by
             ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
         manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
+        waves: the services the pass rolls out, wave by wave (issue 10).
+        rollback_scope: what a failed rollout returns (``stack`` or ``service``).
     """
 
     name: str
@@ -84,6 +65,8 @@ class StackResult:
     written: Dict[str, int] = field(default_factory=dict)
     fast: bool = False
     manifest: Optional[StackManifest] = None
+    waves: Waves = ()
+    rollback_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,28 +87,6 @@ class PassContext:
     network_names: Optional[Dict[str, str]] = None  # issue 8.4: network ID -> name
 
 
-def reads_only_its_folder(manifest: StackManifest) -> bool:
-    """True when every file the stack reads (build contexts and Dockerfiles, ``file:`` of
-    configs and secrets, ``env_file``) lies inside its own folder, so the folder's content
-    hash covers all its inputs."""
-    folder = os.path.realpath(manifest.directory)
-    paths: List[str] = []
-    for build in manifest.builds.values():
-        paths += [build.context, os.path.join(build.context, build.dockerfile)]
-    for kind in ("configs", "secrets"):
-        for obj in (manifest.compose.get(kind) or {}).values():
-            if isinstance(obj, dict) and obj.get("file"):
-                paths.append(os.path.join(manifest.directory, str(obj["file"])))
-    for svc in manifest.services.values():
-        env_files = (svc or {}).get("env_file") or []
-        for entry in env_files if isinstance(env_files, list) else [env_files]:
-            path = entry.get("path") if isinstance(entry, dict) else entry
-            if path:
-                paths.append(os.path.join(manifest.directory, str(path)))
-    return all(os.path.realpath(p) == folder or os.path.realpath(p).startswith(folder + os.sep)
-               for p in paths)
-
-
 class StackLine:
     """Runs one stack's line. Every collaborator is built by ``app`` and passed in.
 
@@ -135,11 +96,13 @@ class StackLine:
         builder: ImageBuilder. digests: DigestCache. applier: Applier. watcher: RolloutWatcher.
         metrics: MetricsRecorder. store: StatusStore. environ: variables for interpolation.
         guard: ownership rules and admission policy (``policy.guard.Guard``).
+        post_check: optional ``post_check(stack, services) -> Optional[str]`` run after each
+            wave completed; a reason fails the rollout (issue 10: the post-rollout analysis).
     """
 
     def __init__(self, settings, *, source, client, builder, digests: DigestCache,
                  applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
-                 guard: Guard):
+                 guard: Guard, post_check: Optional[PostCheck] = None):
         self.settings = settings
         self.guard = guard
         self.limits = RepoLimits.from_settings(settings)
@@ -152,8 +115,11 @@ class StackLine:
         self.metrics = metrics
         self.store = store
         self.environ = environ
-        self._rendered: Dict[str, Rendered] = {}
-        self._lock = threading.Lock()
+        self.cache = RenderedCache(self.digests)  # the fast path's rendered stacks
+        # issue 10: apply in waves, watch, and roll the stack back on failure
+        self.rollouts = RolloutLine(client=client, applier=applier, watcher=watcher,
+                                    metrics=metrics, instance=settings.instance,
+                                    post_check=post_check)
 
     # -- the line ------------------------------------------------------------------------------
     def run(self, name: str, stack_file: str, live: Optional[LiveStack],
@@ -171,8 +137,10 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         if record.instance not in self.guard.ownership.record_owners:
             record = StackRecord()  # another instance's memory is not ours to act on
-        rendered = self._cached(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
-                                ctx.dry_run) if use_cache else None
+        if record.rollback_source_hash and live is not None and not ctx.dry_run:
+            return self._finish_rollback(name, live, ctx, record)  # issue 10: a restart
+        rendered = self.cache.get(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
+                                  ctx.dry_run) if use_cache else None
         loaded, inputs = None, ""
         try:
             if rendered is None:
@@ -198,7 +166,7 @@ class StackLine:
                 rendered = Rendered(key, inputs, loaded, images, desired,
                                     (*loaded.warnings, *images.warnings, *desired.warnings))
                 if not ctx.dry_run:
-                    self._remember(name, rendered)
+                    self.cache.remember(name, rendered)
             elif decide.is_stalled(record, rendered.inputs):
                 return self.settle(name, live, ctx, decide.stalled(record))
             inputs = rendered.inputs
@@ -224,20 +192,26 @@ class StackLine:
                 warnings.append(f"a pass would refuse this stack: {exc}")
             if not (fast and plan.empty):
                 warnings.extend(self._preflight(rendered.manifest, rendered.desired))
+            waves = plan_waves(plan, rendered.desired, rendered.manifest.depends)  # issue 10
+            scope = decide.scope_of(rendered.manifest.options.rollback)
             if ctx.dry_run:
                 return StackResult(name, plan=self._kept_while_referenced(plan, live),
                                    warnings=tuple(warnings),
                                    to_build=tuple(rendered.images.to_build),
-                                   manifest=rendered.manifest)
-            applied = ApplyResult()
+                                   manifest=rendered.manifest, waves=waves,
+                                   rollback_scope=str(scope))
+            line = LineResult(scope=scope)
             if plan.of("create") or plan.of("update") or plan.of("replace"):
-                applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
-                self._progressing(name, rev.sha, warnings)
-            results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
-            for res in results:
-                self.metrics.rollout_finished(name, res.service, res.outcome, res.duration_s)
-            verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
-                                            degraded=rendered.images.degraded)
+                line = self.rollouts.roll_out(
+                    name, rendered.desired, live, plan, rev, inputs, waves, scope,
+                    on_started=lambda: self._progressing(name, rev.sha, warnings))
+            applied, results = line.applied, list(line.results)
+            if line.rolled_back:  # issue 10: the whole stack went back
+                verdict = decide.stack_rolled_back(results, line.returns,
+                                                   revision_short=rev.short)
+            else:
+                verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
+                                                degraded=rendered.images.degraded)
             if verdict.prune:
                 warnings.extend(self.applier.prune(name, plan, live, result=applied))
             if verdict.sync == SyncStatus.SYNCED and not results:
@@ -246,7 +220,8 @@ class StackLine:
             verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
-                               desired=rendered.desired, fast=fast)
+                               desired=rendered.desired, fast=fast, waves=waves,
+                               returns=line.returns)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
@@ -254,6 +229,18 @@ class StackLine:
                 self._record(name, live, rev.sha, inputs, verdict, wrote=False)
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
+
+    def _finish_rollback(self, name: str, live: LiveStack, ctx: PassContext,
+                         record: StackRecord) -> StackResult:
+        """Finish a stack rollback a restart interrupted (issue 10), then remember the failure
+        (the stack is Failed at the rolled-back revision, Stalled on later passes)."""
+        returns = tuple(self.rollouts.resume(name, live, record))
+        verdict = replace(decide.stack_rolled_back(
+            [], returns, revision_short=record.rollback_revision[:12], interrupted=True),
+            attempted=record.rollback_revision)
+        self._record(name, live, record.rollback_revision, record.rollback_source_hash,
+                     verdict, wrote=True)
+        return self.settle(name, live, ctx, verdict, returns=returns)
 
     # -- steps ---------------------------------------------------------------------------------
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
@@ -268,45 +255,13 @@ class StackLine:
         return {"KEELSON_BIND_ROOT": self.settings.bind_root,
                 "KEELSON_REGISTRY": self.settings.registry}
 
-    def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
-        """The stack as last rendered, when its inputs are the same (its folder's content for a
-        stack that reads only its folder, else the revision) and every digest it pinned is
-        still fresh in the digest cache."""
-        if dry_run:
-            return None
-        with self._lock:
-            rendered = self._rendered.get(name)
-        if rendered is None or rendered.key not in (inputs or None, f"rev:{revision}"):
-            return None
-        for ref in rendered.images.refs.values():
-            if not ref.tag:
-                continue  # pinned by digest in the stack file: nothing to ask
-            fresh = self.digests.fresh(f"{ref.repository}:{ref.tag}")
-            if fresh is None or fresh.digest != ref.digest:
-                return None
-        return rendered
-
-    def _remember(self, name: str, rendered: Rendered) -> None:
-        """Keep a rendered stack for the fast path, without what only a render needs (the
-        Compose document, positions, file contents, variables): memory stays small at
-        hundreds of stacks, and no interpolated value outlives its pass."""
-        slim = replace(rendered.manifest, compose={}, positions={}, file_data={}, inputs={},
-                       position_files={}, variables={})
-        with self._lock:
-            self._rendered[name] = replace(rendered, manifest=slim)
-
     def keep_only(self, names: Sequence[str]) -> None:
         """Forget rendered stacks not in ``names`` (memory stays bounded by the repo)."""
-        keep = set(names)
-        with self._lock:
-            for gone in [n for n in self._rendered if n not in keep]:
-                del self._rendered[gone]
+        self.cache.keep_only(names)
 
     def pinned_references(self) -> List[str]:
         """Every ``repo:tag`` the rendered stacks pin (what the digest cache must keep)."""
-        with self._lock:
-            return sorted({f"{r.repository}:{r.tag}" for st in self._rendered.values()
-                           for r in st.images.refs.values() if r.tag})
+        return self.cache.pinned_references()
 
     def _preflight(self, manifest: StackManifest, desired: DesiredStack) -> List[str]:
         """Checks that must pass before the first write: preflight findings plus external
@@ -388,28 +343,13 @@ class StackLine:
 
     def _record(self, name: str, live: Optional[LiveStack], revision: str, inputs: str,
                 verdict: Outcome, wrote: bool) -> None:
-        """Write the stack's state record when what it says changed (a no-op pass writes none).
+        """Write the stack's state record when what it says changed (``outcome.next_record``).
 
-        A failure is remembered with its inputs key; a success records the applied revision.
         Raises: nothing; a record that cannot be written is logged (the next pass tries again).
         """
-        old = (live.record if live else None) or StackRecord()
-        instance = self.settings.instance
-        if verdict.remember_failure:
-            new = StackRecord(applied_revision=old.applied_revision,
-                              applied_source_hash=old.applied_source_hash,
-                              failed_revision=revision, failed_source_hash=inputs,
-                              failed_reason=verdict.reason,
-                              # scrub first, then cut: a cut credential would escape the patterns
-                              failed_message=scrub(verdict.message)[:200],
-                              instance=instance)
-        elif verdict.sync == SyncStatus.SYNCED:
-            if (old.applied_source_hash == inputs and not old.failed_source_hash
-                    and old.applied_revision and old.instance == instance and not wrote):
-                return
-            new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
-                              instance=instance)
-        else:
+        new = decide.next_record((live.record if live else None) or StackRecord(), revision,
+                                 inputs, verdict, wrote=wrote, instance=self.settings.instance)
+        if new is None:
             return
         try:
             self.client.write_record(name, new, replace=self.guard.ownership.record_owners)
@@ -432,7 +372,8 @@ class StackLine:
                plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
                rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
                desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False) -> StackResult:
+               fast: bool = False, waves: Waves = (),
+               returns: Sequence[ServiceReturn] = ()) -> StackResult:
         """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
         rev = ctx.checkout.revision
         if ctx.dry_run:
@@ -442,6 +383,8 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
+        st.waves = [list(w) for w in waves]  # issue 10
+        st.rolled_back = [f"{r.service}: {r.action} ({r.why})" for r in returns]
         prev = self.store.get(name)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one
         changed = prev is None or (prev.last_attempted_revision, prev.reason) != (

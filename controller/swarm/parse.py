@@ -25,6 +25,8 @@ RECORD_LABELS = {
     "failed_reason": L.FAILED_REASON,
     "failed_message": L.FAILED_MESSAGE,
     "instance": L.INSTANCE,
+    "rollback_revision": L.ROLLBACK_REVISION,
+    "rollback_source_hash": L.ROLLBACK_SOURCE_HASH,
 }
 
 

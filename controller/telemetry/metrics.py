@@ -16,10 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import exposition as _exposition
 
 from controller import __version__
-from controller.model.status import RolloutOutcome
+from controller.model.status import RollbackScope, RolloutOutcome
 
 RECONCILE_RESULTS = ("success", "failed", "partial", "noop")
 ROLLOUT_RESULTS = tuple(RolloutOutcome)
+ROLLBACK_SCOPES = tuple(RollbackScope)  # issue 10
 DRIFT_KINDS = ("service", "network", "config", "secret", "volume", "unmanaged")  # issue 8.4
 OP_RESULTS = ("success", "error")  # image builds, image pushes, git fetches
 
@@ -100,6 +101,12 @@ class MetricsRecorder:
         self._rollbacks = Counter(
             "keelson_rollbacks_total", "Service rollouts that Swarm rolled back, by stack.",
             ["stack"], registry=r)
+        # issue 10: stack-atomic rollback
+        self._stack_rollbacks = Counter(
+            "keelson_stack_rollbacks_total", "Rollbacks Keelson made or saw, by stack and scope "
+            "(stack: the whole stack returned to its earlier revision, once per failed pass; "
+            "service: one service rolled back alone, under x-keelson rollback: service).",
+            ["stack", "scope"], registry=r)
         self._builds = Counter(
             "keelson_image_builds_total", "Image builds, by result (success|error).",
             ["result"], registry=r)
@@ -230,6 +237,7 @@ class MetricsRecorder:
             None. Removes its ``keelson_stack_info``,
             ``keelson_stack_last_synced_timestamp_seconds``, ``keelson_rollouts_total``,
             ``keelson_rollout_duration_seconds``, ``keelson_rollbacks_total``,
+            ``keelson_stack_rollbacks_total``,
             ``keelson_drift_detected_total`` and ``keelson_stack_drifted_objects`` series.
             Unknown stacks are ignored.
         Raises:
@@ -249,6 +257,8 @@ class MetricsRecorder:
                     self._rollouts.remove(stack, result)
                 self._rollout_duration.remove(stack)
                 self._rollbacks.remove(stack)
+                for scope in ROLLBACK_SCOPES:
+                    self._stack_rollbacks.remove(stack, scope)
             for kind in DRIFT_KINDS:
                 try:
                     self._drift_detected.remove(stack, kind)
@@ -267,6 +277,8 @@ class MetricsRecorder:
             self._rollouts.labels(stack=stack, result=result)
         self._rollout_duration.labels(stack=stack)
         self._rollbacks.labels(stack=stack)
+        for scope in ROLLBACK_SCOPES:
+            self._stack_rollbacks.labels(stack=stack, scope=scope)
         self._stacks_seen.add(stack)
 
     # -- rollouts and images ----------------------------------------------------------------------
@@ -293,6 +305,22 @@ class MetricsRecorder:
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
             if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
+
+    def stack_rollback(self, stack: str, scope: str) -> None:
+        """Count one rollback (issue 10).
+
+        Args:
+            stack: stack name. scope: ``stack`` (every service the pass changed was returned)
+                or ``service`` (one service rolled back alone).
+        Returns:
+            None. Increments ``keelson_stack_rollbacks_total{stack,scope}``.
+        Raises:
+            ValueError: ``scope`` is neither stack nor service.
+        """
+        _check(scope, ROLLBACK_SCOPES, "rollback scope")
+        with self._lock:
+            self._ensure_stack_counters(stack)
+            self._stack_rollbacks.labels(stack=stack, scope=str(scope)).inc()
 
     def image_build(self, stack: str, service: str, result: str, duration_s: float) -> None:
         """Record one image build.

@@ -1,7 +1,8 @@
 """Per-stack options (pure): the ``x-keelson:`` mapping at the top of a stack file.
 
 Compose ignores ``x-`` keys, so ``docker stack deploy`` reads the same file unchanged. Keys read
-here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``. Other keys are left to
+here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``; (issue 10) ``rollback:
+stack|service``. Other keys are left to
 the stages that own them (e.g. ``files``) and are not an error here.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.model.drift import RECREATABLE, DriftMode, StackOptions
+from controller.model.status import RollbackScope
 from controller.render.compose.schema import Context
 
 OPTIONS_KEY = "x-keelson"
@@ -21,10 +23,12 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         doc: the stack file's top-level mapping as loaded (before ``x-`` keys are dropped).
         ctx: the loading context (for line numbers in errors).
     Returns:
-        StackOptions: ``drift`` None unless given; ``recreate`` empty unless given.
+        StackOptions: ``drift`` None unless given; ``recreate`` empty unless given;
+        ``rollback`` None (stack scope) unless given.
     Raises:
-        ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report, or
-            ``recreate`` is not a list of known kinds; located at the key's line.
+        ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report,
+            ``recreate`` is not a list of known kinds, or ``rollback`` is not stack/service;
+            located at the key's line.
     """
     raw = doc.get(OPTIONS_KEY) if isinstance(doc, dict) else None
     if raw is None:
@@ -45,4 +49,12 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         raise ctx.error(f"{OPTIONS_KEY}.recreate",
                        f"recreate takes a list of {', '.join(sorted(RECREATABLE))}, got "
                        f"{recreate!r} (volumes are never recreated: their data would be lost)")
-    return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate))
+    rollback = None
+    if raw.get("rollback") is not None:  # issue 10
+        try:
+            rollback = RollbackScope(str(raw["rollback"]))
+        except ValueError:
+            raise ctx.error(f"{OPTIONS_KEY}.rollback", f"rollback must be stack or service, got "
+                                                     f"{raw['rollback']!r}") from None
+    return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate),
+                        rollback=rollback)

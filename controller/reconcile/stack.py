@@ -221,7 +221,7 @@ class StackLine:
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
                                desired=rendered.desired, fast=fast, waves=waves,
-                               returns=line.returns)
+                               scope=str(scope), returns=line.returns)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
@@ -240,7 +240,8 @@ class StackLine:
             attempted=record.rollback_revision)
         self._record(name, live, record.rollback_revision, record.rollback_source_hash,
                      verdict, wrote=True)
-        return self.settle(name, live, ctx, verdict, returns=returns)
+        return self.settle(name, live, ctx, verdict, returns=returns,
+                           scope=str(decide.scope_of(None)))
 
     # -- steps ---------------------------------------------------------------------------------
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
@@ -372,7 +373,7 @@ class StackLine:
                plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
                rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
                desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False, waves: Waves = (),
+               fast: bool = False, waves: Waves = (), scope: str = "",
                returns: Sequence[ServiceReturn] = ()) -> StackResult:
         """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
         rev = ctx.checkout.revision
@@ -383,7 +384,7 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
-        st.waves = [list(w) for w in waves]  # issue 10
+        st.waves, st.rollback_scope = [list(w) for w in waves], scope  # issue 10
         st.rolled_back = [f"{r.service}: {r.action} ({r.why})" for r in returns]
         prev = self.store.get(name)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one

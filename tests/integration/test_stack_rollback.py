@@ -289,3 +289,81 @@ def test_a_restart_finishes_an_interrupted_stack_rollback(engine, registry, mani
     assert (record.failed_revision, record.rollback_source_hash) == (rev2, "")
     fresh.sync()
     assert status(fresh, name)["sync_status"] == "Stalled"
+
+
+def test_a_failed_post_check_rolls_the_stack_back(engine, registry, manifest_repo, stack_names,
+                                                  tmp_path):
+    """The post-rollout check hook (issue 10 part 2 plugs in here): a wave whose rollouts
+    completed but whose check fails is a failed rollout, and the stack goes back."""
+    name = stack_names("krb")
+    write(manifest_repo, name, stack(registry, {n: ("ok", "v1", "") for n in "ab"}))
+    rev1 = manifest_repo.commit("good")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [name])
+    assert app.sync().converged, app.store.snapshot()
+    seen = []
+
+    def post_check(stack_name, services):
+        seen.append((stack_name, sorted(services)))
+        return "error rate 12% > 5%"
+
+    app.reconciler.line.rollouts.post_check = post_check
+    write(manifest_repo, name, stack(registry, {n: ("ok", "v2", "") for n in "ab"}))
+    manifest_repo.commit("healthy, but the analysis says no")
+    assert not app.sync().converged
+    st = status(app, name)
+    assert (st["sync_status"], st["reason"]) == ("Failed", "RolledBack"), st
+    assert seen == [(name, [f"{name}_a", f"{name}_b"])]
+    assert "failed (error rate 12% > 5%)" in st["last_error"]
+    for n in "ab":
+        assert "VERSION=v1" in env_of(engine, f"{name}_{n}")
+        assert spec_of(engine, f"{name}_{n}")["Labels"]["io.keelson.revision"] == rev1
+
+
+KILLED_SYNC = """
+import pathlib, sys
+from tests.integration.keelson_app import make_app
+app = make_app(sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], [sys.argv[4]])
+app.sync()
+"""
+
+
+def test_keelson_killed_during_a_stack_rollback_finishes_it_on_the_next_start(
+        engine, registry, manifest_repo, stack_names, tmp_path):
+    """A Keelson process is killed (SIGKILL) as soon as its state record says a stack rollback
+    is in progress; a new App finishes it: every service back on the good revision."""
+    import os
+    import subprocess
+    import sys
+    name = stack_names("krb")
+    write(manifest_repo, name, stack(registry, {n: ("ok", "v1", "") for n in "abc"}))
+    rev1 = manifest_repo.commit("good")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [name])
+    assert app.sync().converged, app.store.snapshot()
+    before = {n: env_of(engine, f"{name}_{n}") for n in "abc"}
+    bad = {"a": ("ok", "v2", ""), "b": ("ok", "v2", ""), "c": ("broken", "v2", "")}
+    write(manifest_repo, name, stack(registry, bad), page="two")
+    rev2 = manifest_repo.commit("break c")
+
+    client = SwarmClient(engine)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SYNC, manifest_repo.url,
+                             str(tmp_path / "killed"), registry, name],
+                            cwd=str(os.getcwd()), env=dict(os.environ))
+    try:
+        def in_progress():
+            record = client.live_stacks([name])[name].record
+            return record is not None and record.rollback_revision == rev2
+        assert wait_for(in_progress, 120), "the stack rollback never started"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    fresh = make_app(manifest_repo.url, tmp_path / "wd2", registry, [name])
+    fresh.sync()
+    st = status(fresh, name)
+    assert (st["sync_status"], st["last_attempted_revision"]) == ("Failed", rev2), st
+    for n in "abc":
+        full = f"{name}_{n}"
+        assert env_of(engine, full) == before[n], full
+        assert spec_of(engine, full)["Labels"]["io.keelson.revision"] == rev1
+        assert wait_for(lambda: running_env(engine, full) == [tuple(sorted(before[n]))]), full
+    fresh.sync()
+    assert status(fresh, name)["sync_status"] == "Stalled"

@@ -95,3 +95,26 @@ def test_rollback_option_default_and_bad_value():
         load_text("x-keelson:\n  rollback: sometimes\nservices:\n  a:\n    image: b:1\n")
     assert err.value.key == "x-keelson.rollback" and err.value.line == 2
     assert "stack or service" in err.value.message
+
+
+def test_plan_prints_the_waves_and_the_rollback_scope():
+    import io
+    from types import SimpleNamespace
+
+    from controller.reconcile.stack import StackResult
+    from controller.report import print_plan
+    plan = StackPlan("s", [Change("service", "s_db", "update", "spec changed"),
+                           Change("service", "s_api", "update", "spec changed"),
+                           Change("service", "s_new", "create"),
+                           Change("service", "s_old", "remove", "not in the repo")])
+    runs = {"s": StackResult("s", plan=plan, waves=(("s_db",), ("s_api", "s_new")),
+                             rollback_scope="stack"),
+            "t": StackResult("t", plan=StackPlan("t", [Change("service", "t_a", "update")]),
+                             waves=(("t_a",),), rollback_scope="service")}
+    out = io.StringIO()
+    print_plan(SimpleNamespace(revision=None, error="", runs=runs), out)
+    text = out.getvalue()
+    assert "  waves: 1) db  2) api, new\n" in text
+    assert ("  rollback: stack (on a failed rollout: db, api return to the running spec; new "
+            "would be removed); old removed only once every wave is healthy\n") in text
+    assert "  rollback: service (a failing service is rolled back alone" in text

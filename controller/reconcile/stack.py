@@ -19,14 +19,15 @@ from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
 from controller.deploy.waves import Waves, plan_waves
 from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
-from controller.errors import ImmutableChangeError, KeelsonError, PreflightError
+from controller.errors import ImmutableChangeError, KeelsonError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
-from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
+from controller.model import (Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
 from controller.model.status import HealthStatus, ServiceReturn, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
+from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
 from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
 from controller.reconcile.rollout_line import LineResult, PostCheck, RolloutLine
@@ -35,7 +36,6 @@ from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
-from controller.render.convert.preflight import preflight
 from controller.render.compose.sandbox import RepoLimits
 
 log = logging.getLogger("keelson.reconcile")
@@ -191,11 +191,11 @@ class StackLine:
                     raise
                 warnings.append(f"a pass would refuse this stack: {exc}")
             if not (fast and plan.empty):
-                warnings.extend(self._preflight(rendered.manifest, rendered.desired))
+                warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
             waves = plan_waves(plan, rendered.desired, rendered.manifest.depends)  # issue 10
             scope = decide.scope_of(rendered.manifest.options.rollback)
             if ctx.dry_run:
-                return StackResult(name, plan=self._kept_while_referenced(plan, live),
+                return StackResult(name, plan=kept_while_referenced(self.client, plan, live),
                                    warnings=tuple(warnings),
                                    to_build=tuple(rendered.images.to_build),
                                    manifest=rendered.manifest, waves=waves,
@@ -263,48 +263,6 @@ class StackLine:
     def pinned_references(self) -> List[str]:
         """Every ``repo:tag`` the rendered stacks pin (what the digest cache must keep)."""
         return self.cache.pinned_references()
-
-    def _preflight(self, manifest: StackManifest, desired: DesiredStack) -> List[str]:
-        """Checks that must pass before the first write: preflight findings plus external
-        networks (existing, swarm-scoped), configs and secrets (existing).
-
-        Returns:
-            the warnings. Raises: PreflightError naming every error found.
-        """
-        findings = preflight(manifest, desired)
-        errors = [str(f) for f in findings if f.severity == "error"]
-        warnings = [str(f) for f in findings if f.severity != "error"]
-        for name, net in desired.networks.items():
-            if net.external:
-                found = self.client.network(name)
-                if found is None:
-                    errors.append(f"external network {name} does not exist")
-                elif found.get("Scope") != "swarm":
-                    errors.append(f"external network {name} is not swarm-scoped "
-                                  f"(scope {found.get('Scope')})")
-        for kind, objs, lookup in (("config", desired.configs, self.client.config),
-                                   ("secret", desired.secrets, self.client.secret)):
-            for name, obj in objs.items():
-                if obj.external and lookup(name) is None:
-                    errors.append(f"external {kind} {name} does not exist")
-        if errors:
-            raise PreflightError("; ".join(errors))
-        return warnings
-
-    def _kept_while_referenced(self, plan: StackPlan, live: Optional[LiveStack]) -> StackPlan:
-        """For ``plan`` output: a config/secret removal that prune would skip (a service's Spec
-        or PreviousSpec still references it) is shown as kept, as the real pass does."""
-        removals = plan.of("remove", "config") + plan.of("remove", "secret")
-        if not removals or live is None:
-            return plan
-        used = self.client.referenced_config_ids() | self.client.referenced_secret_ids()
-        changes = []
-        for ch in plan.changes:
-            objs = live.configs if ch.kind == "config" else live.secrets
-            if ch in removals and objs[ch.name].id in used:
-                ch = Change(ch.kind, ch.name, "unchanged", "kept while a service references it")
-            changes.append(ch)
-        return StackPlan(plan.stack, changes)
 
     def _drift_found(self, name: str, plan: StackPlan, warnings: List[str],
                      dry_run: bool) -> None:

@@ -15,7 +15,7 @@ import pytest
 from controller.model import StackRecord
 from controller.model.timestamps import parse_time
 from controller.swarm.client import SwarmClient
-from tests.integration.keelson_app import make_app
+from tests.integration.keelson_app import make_app, writes
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +133,9 @@ def test_a_failing_service_returns_every_service_and_the_config(engine, registry
     record = SwarmClient(engine).live_stacks([name])[name].record
     assert (record.failed_revision, record.rollback_source_hash) == (rev2, "")
 
+    written = writes(app)
     app.sync()  # the same inputs: Stalled at the failing commit, nothing written
+    assert writes(app) == written
     st = status(app, name)
     assert (st["sync_status"], st["last_attempted_revision"]) == ("Stalled", rev2), st
     assert st["last_applied_revision"] == rev1
@@ -321,7 +323,7 @@ def test_a_failed_post_check_rolls_the_stack_back(engine, registry, manifest_rep
 
 KILLED_SYNC = """
 import pathlib, sys
-from tests.integration.keelson_app import make_app
+from tests.integration.keelson_app import make_app, writes
 app = make_app(sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], [sys.argv[4]])
 app.sync()
 """

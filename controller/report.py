@@ -115,6 +115,8 @@ def print_summary(outcome, out: TextIO) -> None:
         if st.last_error:
             line += f": {st.last_error}"
         print(line, file=out)
+        for r in st.rolled_back:  # issue 10: what the stack rollback returned
+            print(f"    rolled back: {r}", file=out)
         for w in st.warnings:
             print(f"    warning: {w}", file=out)
     for name in outcome.removed:

@@ -239,6 +239,20 @@ def plan_returns(inputs: str, instance: str, results: Sequence[RolloutResult],
     return out
 
 
+def describe_return(ret: ServiceReturn) -> str:
+    """One service a stack rollback returned, for the status, the history and ``keelson sync``:
+    ``<svc> returned to <rev12> (<image>[, <outcome>])``, ``<svc> removed (created by the
+    failing revision)`` or ``<svc> kept (<why>)``."""
+    if ret.action == REMOVE_CREATED:
+        failed = "" if ret.outcome in ("", "removed") else f"; {ret.why}"
+        return f"{ret.service} removed (created by the failing revision{failed})"
+    if ret.action == UPDATE_BACK:
+        to = f" to {ret.revision[:12]}" if ret.revision else ""
+        how = "" if ret.outcome in ("", RolloutOutcome.COMPLETED) else f", {ret.outcome}"
+        return f"{ret.service} returned{to} ({ret.image or 'image unknown'}{how})"
+    return f"{ret.service} kept ({ret.why})"
+
+
 def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[ServiceReturn], *,
                       revision_short: str, interrupted: bool = False) -> Outcome:
     """The outcome of a pass whose stack was returned to its earlier revision (issue 10).
@@ -257,16 +271,7 @@ def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[Servic
     """
     bad = [r for r in results if r.outcome != RolloutOutcome.COMPLETED]
     failed = "; ".join(f"{r.service}: {r.outcome} ({r.message or r.reason})" for r in bad)
-    parts = []
-    for ret in returns:
-        if ret.action == REMOVE_CREATED:
-            parts.append(f"{ret.service} removed (created by the failing revision)")
-        elif ret.action == UPDATE_BACK:
-            to = f" to {ret.revision[:12]}" if ret.revision else ""
-            how = "" if ret.outcome in ("", RolloutOutcome.COMPLETED) else f", {ret.outcome}"
-            parts.append(f"{ret.service} returned{to} ({ret.image or 'image unknown'}{how})")
-        else:
-            parts.append(f"{ret.service} kept ({ret.why})")
+    parts = [describe_return(ret) for ret in returns]
     ok = all(r.action != UPDATE_BACK or r.outcome == RolloutOutcome.COMPLETED for r in returns)
     if interrupted:
         failed = "a stack rollback was interrupted (Keelson restarted) and is now finished"

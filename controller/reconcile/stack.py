@@ -343,7 +343,7 @@ class StackLine:
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
         st.waves, st.rollback_scope = [list(w) for w in waves], scope  # issue 10
-        st.rolled_back = [f"{r.service}: {r.action} ({r.why})" for r in returns]
+        st.rolled_back = [decide.describe_return(r) for r in returns]
         prev = self.store.get(name)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one
         changed = prev is None or (prev.last_attempted_revision, prev.reason) != (

@@ -130,6 +130,9 @@ def test_a_failing_service_returns_every_service_and_the_config(engine, registry
     assert f"{name}_a returned to {rev1[:12]}" in entry["message"]
     assert f"{name}_b returned to {rev1[:12]}" in entry["message"]
     assert len(st["rolled_back"]) == 3 and stack_rollbacks(app, name, "stack") == 1
+    image = spec_of(engine, f"{name}_a")["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert "@sha256:" in image  # the digest now running is named
+    assert f"{name}_a returned to {rev1[:12]} ({image})" in st["rolled_back"]
     record = SwarmClient(engine).live_stacks([name])[name].record
     assert (record.failed_revision, record.rollback_source_hash) == (rev2, "")
 

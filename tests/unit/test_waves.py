@@ -118,3 +118,19 @@ def test_plan_prints_the_waves_and_the_rollback_scope():
     assert ("  rollback: stack (on a failed rollout: db, api return to the running spec; new "
             "would be removed); old removed only once every wave is healthy\n") in text
     assert "  rollback: service (a failing service is rolled back alone" in text
+
+
+def test_sync_summary_lists_what_a_stack_rollback_returned():
+    import io
+    from types import SimpleNamespace
+
+    from controller.model import StackStatus
+    from controller.model.status import SyncStatus
+    from controller.reconcile.stack import StackResult
+    from controller.report import print_summary
+    st = StackStatus("s", sync_status=SyncStatus.FAILED, last_error="failed at revision r",
+                     rolled_back=["s_a returned to r1 (img)", "s_n removed (created by ...)"])
+    out = io.StringIO()
+    print_summary(SimpleNamespace(revision=None, error="", result="partial", removed=[],
+                                  runs={"s": StackResult("s", status=st)}), out)
+    assert "    rolled back: s_a returned to r1 (img)\n    rolled back: s_n removed" in out.getvalue()

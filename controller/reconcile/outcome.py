@@ -183,10 +183,13 @@ def scope_of(option: Optional[RollbackScope]) -> RollbackScope:
     return option or RollbackScope.STACK
 
 
-def needs_stack_rollback(results: Sequence[RolloutResult], scope: RollbackScope) -> bool:
-    """True when the pass must return the whole stack: scope STACK and any rollout (or
-    post-rollout check) of the pass did not complete."""
-    return scope == RollbackScope.STACK and any(
+def needs_stack_rollback(results: Sequence[RolloutResult], scope: RollbackScope,
+                         last_good: str) -> bool:
+    """True when the pass must return the whole stack: scope STACK, a last good revision to
+    return to (``last_good``, the record's applied revision; a stack's first deploy has none
+    and is left as the failing pass made it), and any rollout (or post-rollout check) of the
+    pass did not complete."""
+    return scope == RollbackScope.STACK and bool(last_good) and any(
         r.outcome != RolloutOutcome.COMPLETED for r in results)
 
 

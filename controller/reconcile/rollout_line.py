@@ -83,7 +83,7 @@ class RolloutLine:
 
     def roll_out(self, name: str, desired: DesiredStack, live: Optional[LiveStack],
                  plan: StackPlan, revision: Revision, inputs: str, waves: Waves,
-                 scope: RollbackScope,
+                 scope: RollbackScope, record: StackRecord,
                  on_started: Callable[[], None] = lambda: None) -> LineResult:
         """Apply ``plan`` wave by wave; on a failure stop, and roll back as ``scope`` says.
 
@@ -91,6 +91,8 @@ class RolloutLine:
             name: the stack. desired / live / plan: as for ``Applier.apply``.
             revision: the revision written to service labels. inputs: the inputs hash.
             waves: from ``deploy.waves.plan_waves``. scope: the stack's rollback scope.
+            record: the stack's state record (its applied revision is the last good one; the
+                stack rollback is noted on it).
             on_started: called once the first objects are written (status Progressing).
         Returns:
             LineResult.
@@ -118,10 +120,10 @@ class RolloutLine:
             log.warning("stack=%s a rollout failed: later waves not rolled out: %s", name,
                         ", ".join(untouched))
         line = LineResult(applied, tuple(results), tuple(untouched), (), scope)
-        if decide.needs_stack_rollback(results, scope):
+        if decide.needs_stack_rollback(results, scope, record.applied_revision):
             before = dict(live.services) if live else {}
-            returns = self.return_stack(name, live.record if live else None, revision.sha,
-                                        inputs, results, before, applied.rollouts)
+            returns = self.return_stack(name, record, revision.sha, inputs, results, before,
+                                        applied.rollouts)
             return dataclasses.replace(line, returns=tuple(returns))
         if scope == RollbackScope.SERVICE:
             for res in results:
@@ -147,7 +149,7 @@ class RolloutLine:
                                     message=why) for r in done]
 
     # ---- the stack rollback --------------------------------------------------------------------
-    def return_stack(self, name: str, record: Optional[StackRecord], revision: str, inputs: str,
+    def return_stack(self, name: str, record: StackRecord, revision: str, inputs: str,
                      results: Sequence[RolloutResult], before: Dict[str, LiveService],
                      rollouts: Sequence[Rollout]) -> List[ServiceReturn]:
         """Return every service the failing content wrote to its earlier spec (issue 10).
@@ -163,7 +165,7 @@ class RolloutLine:
         Returns:
             list[ServiceReturn] with how each return ended.
         """
-        old = record or StackRecord()
+        old = record
         mark = dataclasses.replace(old, instance=self.instance, rollback_revision=revision,
                                    rollback_source_hash=inputs)
         try:

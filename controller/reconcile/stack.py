@@ -203,7 +203,7 @@ class StackLine:
             line = LineResult(scope=scope)
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 line = self.rollouts.roll_out(
-                    name, rendered.desired, live, plan, rev, inputs, waves, scope,
+                    name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
                     on_started=lambda: self._progressing(name, rev.sha, warnings))
             applied, results = line.applied, list(line.results)
             if line.rolled_back:  # issue 10: the whole stack went back

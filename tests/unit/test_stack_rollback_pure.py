@@ -24,10 +24,11 @@ def live(name, current, previous=None, sid=None):
 def test_scope_default_is_stack_and_only_stack_scope_rolls_the_stack_back():
     assert outcome.scope_of(None) == RollbackScope.STACK
     bad = [RolloutResult("s_a", "completed"), RolloutResult("s_c", "rolled_back", "RolledBack")]
-    assert outcome.needs_stack_rollback(bad, RollbackScope.STACK)
-    assert not outcome.needs_stack_rollback(bad, RollbackScope.SERVICE)
+    assert outcome.needs_stack_rollback(bad, RollbackScope.STACK, "r1")
+    assert not outcome.needs_stack_rollback(bad, RollbackScope.SERVICE, "r1")
+    assert not outcome.needs_stack_rollback(bad, RollbackScope.STACK, "")  # a first deploy
     assert not outcome.needs_stack_rollback([RolloutResult("s_a", "completed")],
-                                            RollbackScope.STACK)
+                                            RollbackScope.STACK, "r1")
 
 
 def test_updated_created_and_swarm_rolled_back_services_are_told_apart():

@@ -10,7 +10,6 @@ from typing import List, Mapping, Optional, Sequence
 
 from controller.model import LiveService, RolloutResult, StackPlan, StackRecord
 from controller.model import labels as L
-from controller.telemetry.scrub import scrub
 from controller.model.status import (HealthStatus, RollbackScope, RolloutOutcome, ServiceReturn,
                                      SyncStatus)
 
@@ -118,39 +117,6 @@ def crashed(exc: BaseException) -> Outcome:
 def is_stalled(record: Optional[StackRecord], inputs_hash: str) -> bool:
     """True when ``inputs_hash`` is the one that failed last (and nothing changed since)."""
     return bool(record is not None and inputs_hash and record.failed_source_hash == inputs_hash)
-
-
-def next_record(old: StackRecord, revision: str, inputs: str, verdict: Outcome, *, wrote: bool,
-                instance: str) -> Optional[StackRecord]:
-    """The stack's state record after a pass, or None when it need not be written.
-
-    Args:
-        old: the record as read at the pass's start. revision / inputs: the pass's revision
-            and inputs hash. verdict: the pass's outcome. wrote: the pass wrote to the swarm.
-        instance: this Keelson's instance name (the record's writer).
-    Returns:
-        A failure to remember: the failed revision, inputs, reason and message (scrubbed, cut
-        to 200 characters), the applied revision kept. Synced: the applied revision and
-        inputs, unless the record already says so and nothing was written (a no-op pass
-        writes none). Otherwise None. Either written record clears a stack rollback in
-        progress (issue 10).
-    """
-    if verdict.remember_failure:
-        return StackRecord(applied_revision=old.applied_revision,
-                           applied_source_hash=old.applied_source_hash,
-                           failed_revision=revision, failed_source_hash=inputs,
-                           failed_reason=verdict.reason,
-                           # scrub first, then cut: a cut credential would escape the patterns
-                           failed_message=scrub(verdict.message)[:200],
-                           instance=instance)
-    if verdict.sync == SyncStatus.SYNCED:
-        if (old.applied_source_hash == inputs and not old.failed_source_hash
-                and old.applied_revision and old.instance == instance and not wrote
-                and not old.rollback_source_hash):
-            return None
-        return StackRecord(applied_revision=revision, applied_source_hash=inputs,
-                           instance=instance)
-    return None
 
 
 DRIFT_DETECTED = "DriftDetected"  # issue 8.4

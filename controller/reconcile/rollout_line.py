@@ -84,6 +84,7 @@ class RolloutLine:
     def roll_out(self, name: str, desired: DesiredStack, live: Optional[LiveStack],
                  plan: StackPlan, revision: Revision, inputs: str, waves: Waves,
                  scope: RollbackScope, record: StackRecord,
+                 post_check: Optional[PostCheck] = None,
                  on_started: Callable[[], None] = lambda: None) -> LineResult:
         """Apply ``plan`` wave by wave; on a failure stop, and roll back as ``scope`` says.
 
@@ -93,6 +94,8 @@ class RolloutLine:
             waves: from ``deploy.waves.plan_waves``. scope: the stack's rollback scope.
             record: the stack's state record (its applied revision is the last good one; the
                 stack rollback is noted on it).
+            post_check: this stack's post-rollout check (e.g. its analysis, bound to its
+                options); None uses the line's own ``post_check``.
             on_started: called once the first objects are written (status Progressing).
         Returns:
             LineResult.
@@ -115,7 +118,7 @@ class RolloutLine:
             done = self.watcher.watch(rollouts) if rollouts else []
             for res in done:
                 self.metrics.rollout_finished(name, res.service, res.outcome, res.duration_s)
-            results.extend(self._checked(name, done))
+            results.extend(self._checked(name, done, post_check or self.post_check))
         if untouched:
             log.warning("stack=%s a rollout failed: later waves not rolled out: %s", name,
                         ", ".join(untouched))
@@ -131,14 +134,16 @@ class RolloutLine:
                     self.metrics.stack_rollback(name, RollbackScope.SERVICE)
         return line
 
-    def _checked(self, name: str, done: List[RolloutResult]) -> List[RolloutResult]:
+    @staticmethod
+    def _checked(name: str, done: List[RolloutResult],
+                 post_check: Optional[PostCheck]) -> List[RolloutResult]:
         """The wave's results, failed (reason AnalysisFailed) when every rollout completed but
         the post-rollout check says no."""
-        if (self.post_check is None or not done
+        if (post_check is None or not done
                 or any(r.outcome != RolloutOutcome.COMPLETED for r in done)):
             return done
         try:
-            why = self.post_check(name, [r.service for r in done])
+            why = post_check(name, [r.service for r in done])
         except Exception as exc:  # a broken check fails the wave, not the controller
             log.exception("stack=%s post-rollout check raised", name)
             why = f"post-rollout check raised {type(exc).__name__}: {exc}"

@@ -37,6 +37,7 @@ from controller.render.convert import to_desired
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.compose.sandbox import RepoLimits
+from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
 
@@ -118,8 +119,8 @@ class StackLine:
         self.cache = RenderedCache(self.digests)  # the fast path's rendered stacks
         # issue 10: apply in waves, watch, and roll the stack back on failure
         self.rollouts = RolloutLine(client=client, applier=applier, watcher=watcher,
-                                    metrics=metrics, instance=settings.instance,
-                                    post_check=post_check)
+                                    metrics=metrics, instance=settings.instance)
+        self.post_check = post_check
 
     # -- the line ------------------------------------------------------------------------------
     def run(self, name: str, stack_file: str, live: Optional[LiveStack],
@@ -204,7 +205,7 @@ class StackLine:
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 line = self.rollouts.roll_out(
                     name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
-                    on_started=lambda: self._progressing(name, rev.sha, warnings))
+                    post_check=self.post_check, on_started=lambda: self._progressing(name, rev.sha, warnings))
             applied, results = line.applied, list(line.results)
             if line.rolled_back:  # issue 10: the whole stack went back
                 verdict = decide.stack_rolled_back(results, line.returns,
@@ -302,13 +303,30 @@ class StackLine:
 
     def _record(self, name: str, live: Optional[LiveStack], revision: str, inputs: str,
                 verdict: Outcome, wrote: bool) -> None:
-        """Write the stack's state record when what it says changed (``outcome.next_record``).
+        """Write the stack's state record when what it says changed (a no-op pass writes none).
 
+        A failure is remembered with its inputs key; a success records the applied revision.
+        Either clears a stack rollback in progress (issue 10: its fields are not carried over).
         Raises: nothing; a record that cannot be written is logged (the next pass tries again).
         """
-        new = decide.next_record((live.record if live else None) or StackRecord(), revision,
-                                 inputs, verdict, wrote=wrote, instance=self.settings.instance)
-        if new is None:
+        old = (live.record if live else None) or StackRecord()
+        instance = self.settings.instance
+        if verdict.remember_failure:
+            new = StackRecord(applied_revision=old.applied_revision,
+                              applied_source_hash=old.applied_source_hash,
+                              failed_revision=revision, failed_source_hash=inputs,
+                              failed_reason=verdict.reason,
+                              # scrub first, then cut: a cut credential would escape the patterns
+                              failed_message=scrub(verdict.message)[:200],
+                              instance=instance)
+        elif verdict.sync == SyncStatus.SYNCED:
+            if (old.applied_source_hash == inputs and not old.failed_source_hash
+                    and old.applied_revision and old.instance == instance and not wrote
+                    and not old.rollback_source_hash):
+                return
+            new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
+                              instance=instance)
+        else:
             return
         try:
             self.client.write_record(name, new, replace=self.guard.ownership.record_owners)

@@ -311,7 +311,7 @@ def test_a_failed_post_check_rolls_the_stack_back(engine, registry, manifest_rep
         seen.append((stack_name, sorted(services)))
         return "error rate 12% > 5%"
 
-    app.reconciler.line.rollouts.post_check = post_check
+    app.reconciler.line.post_check = post_check
     write(manifest_repo, name, stack(registry, {n: ("ok", "v2", "") for n in "ab"}))
     manifest_repo.commit("healthy, but the analysis says no")
     assert not app.sync().converged

@@ -1,7 +1,7 @@
 """Issue 10 (pure): which services a stack rollback returns, to which spec, and the outcome."""
 from prometheus_client import CollectorRegistry
 
-from controller.model import LiveService, RolloutResult, StackRecord
+from controller.model import LiveService, RolloutResult
 from controller.model import labels as L
 from controller.model.status import HealthStatus, RollbackScope, ServiceReturn, SyncStatus
 from controller.reconcile import outcome
@@ -99,20 +99,6 @@ def test_a_return_that_did_not_complete_is_a_rollback_failure():
     assert (got.health, got.reason) == (HealthStatus.DEGRADED, "RollbackFailed")
     got = outcome.stack_rolled_back([], [], revision_short="abc", interrupted=True)
     assert "interrupted (Keelson restarted)" in got.message
-
-
-def test_a_written_record_clears_a_rollback_in_progress():
-    old = StackRecord(applied_revision="r1", applied_source_hash=GOOD, instance=ME,
-                      rollback_revision="r2", rollback_source_hash=BAD)
-    failed = outcome.Outcome(SyncStatus.FAILED, HealthStatus.ROLLED_BACK, "RolledBack", "x",
-                             remember_failure=True)
-    new = outcome.next_record(old, "r2", BAD, failed, wrote=True, instance=ME)
-    assert (new.applied_revision, new.failed_revision, new.failed_source_hash) == ("r1", "r2", BAD)
-    assert not new.rollback_source_hash and not new.rollback_revision
-    synced = outcome.Outcome(SyncStatus.SYNCED, HealthStatus.HEALTHY, "Succeeded")
-    same = StackRecord(applied_revision="r1", applied_source_hash=GOOD, instance=ME)
-    assert outcome.next_record(same, "r1", GOOD, synced, wrote=False, instance=ME) is None
-    assert outcome.next_record(old, "r1", GOOD, synced, wrote=False, instance=ME) == same
 
 
 def test_stack_rollbacks_metric_by_scope():

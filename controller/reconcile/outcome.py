@@ -232,9 +232,11 @@ def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[Servic
         revision_short: the failing revision's short id.
         interrupted: a restart interrupted the rollback and this pass finished it.
     Returns:
-        Outcome Failed, remembered (Stalled until an input changes): reason RolledBack and
-        health RolledBack when every return completed (or was a removal or kept); else reason
-        RollbackFailed, health Degraded. The message names the failing rollouts and every
+        Outcome Failed, remembered (Stalled until an input changes): health RolledBack when
+        every return completed (or was a removal or kept), with the trigger's reason as
+        ``after_rollouts`` gives it (RolledBack when every failing rollout was rolled back,
+        else the first other one's: AnalysisFailed, RolloutTimeout, UpdatePaused...); else
+        reason RollbackFailed, health Degraded. The message names the failing rollouts and every
         service returned: ``failed at revision R: <svc>: <outcome> (<why>); stack rolled back:
         <svc> returned to <rev> (<image>), <svc> removed (created by the failing revision)``.
     """
@@ -242,9 +244,13 @@ def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[Servic
     failed = "; ".join(f"{r.service}: {r.outcome} ({r.message or r.reason})" for r in bad)
     parts = [describe_return(ret) for ret in returns]
     ok = all(r.action != UPDATE_BACK or r.outcome == RolloutOutcome.COMPLETED for r in returns)
+    # the trigger's reason, as after_rollouts gives it (RolledBack, AnalysisFailed, ...)
+    trigger = ROLLED_BACK
+    if bad and not all(r.outcome == RolloutOutcome.ROLLED_BACK for r in bad):
+        trigger = next(r for r in bad if r.outcome != RolloutOutcome.ROLLED_BACK).reason or FAILED
     if interrupted:
         failed = "a stack rollback was interrupted (Keelson restarted) and is now finished"
     message = (f"failed at revision {revision_short}: {failed or 'rollback in progress'}; "
                f"stack rolled back: {', '.join(parts) or 'nothing to return'}")
     return Outcome(SyncStatus.FAILED, HealthStatus.ROLLED_BACK if ok else HealthStatus.DEGRADED,
-                   ROLLED_BACK if ok else ROLLBACK_FAILED, message, remember_failure=True)
+                   trigger if ok else ROLLBACK_FAILED, message, remember_failure=True)

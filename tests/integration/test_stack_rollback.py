@@ -316,7 +316,8 @@ def test_a_failed_post_check_rolls_the_stack_back(engine, registry, manifest_rep
     manifest_repo.commit("healthy, but the analysis says no")
     assert not app.sync().converged
     st = status(app, name)
-    assert (st["sync_status"], st["reason"]) == ("Failed", "RolledBack"), st
+    assert (st["sync_status"], st["health_status"], st["reason"]) == (
+        "Failed", "RolledBack", "AnalysisFailed"), st
     assert seen == [(name, [f"{name}_a", f"{name}_b"])]
     assert "failed (error rate 12% > 5%)" in st["last_error"]
     for n in "ab":

@@ -98,7 +98,15 @@ def test_a_return_that_did_not_complete_is_a_rollback_failure():
                                     returns, revision_short="abc")
     assert (got.health, got.reason) == (HealthStatus.DEGRADED, "RollbackFailed")
     got = outcome.stack_rolled_back([], [], revision_short="abc", interrupted=True)
-    assert "interrupted (Keelson restarted)" in got.message
+    assert "interrupted (Keelson restarted)" in got.message and got.reason == "RolledBack"
+
+
+def test_the_trigger_reason_is_kept_when_the_stack_went_back():
+    returns = [ServiceReturn("s_a", "i1", "update", {}, "r1", "completed", "completed", "img")]
+    got = outcome.stack_rolled_back(
+        [RolloutResult("s_a", "failed", "AnalysisFailed", "error rate 12% > 5%")], returns,
+        revision_short="abc")
+    assert (got.health, got.reason) == (HealthStatus.ROLLED_BACK, "AnalysisFailed")
 
 
 def test_stack_rollbacks_metric_by_scope():

@@ -132,7 +132,37 @@ class RolloutLine:
             for res in results:
                 if res.outcome == RolloutOutcome.ROLLED_BACK:
                     self.metrics.stack_rollback(name, RollbackScope.SERVICE)
+            checked = [r for r in results if r.reason == ANALYSIS_FAILED]
+            if checked:  # Swarm does not roll these back: each goes back alone
+                line = dataclasses.replace(line, results=tuple(self._return_each(
+                    name, inputs, results, live, applied.rollouts)))
         return line
+
+    def _return_each(self, name: str, inputs: str, results: Sequence[RolloutResult],
+                     live: Optional[LiveStack],
+                     rollouts: Sequence[Rollout]) -> List[RolloutResult]:
+        """``rollback: service``: return each service whose post-rollout check failed to its
+        earlier spec (as ``docker service rollback`` would); the others keep the new spec.
+
+        Returns:
+            the results, the returned ones' messages ending ``; rolled back``.
+        """
+        failed = {r.service for r in results if r.reason == ANALYSIS_FAILED}
+        before = dict(live.services) if live else {}
+        ids = {s.id for s in before.values()} | {r.service_id for r in rollouts}
+        now = {s.name: s for s in self.client.services_by_id(sorted(ids)).values()}
+        picked = [r for r in decide.plan_returns(inputs, self.instance, results, before, now)
+                  if r.service in failed]
+        done = {r.service: r for r in self._carry_out(name, picked, now)}
+        out = []
+        for res in results:
+            ret = done.get(res.service)
+            if ret is not None and ret.outcome in (RolloutOutcome.COMPLETED, "removed"):
+                self.metrics.stack_rollback(name, RollbackScope.SERVICE)
+                res = dataclasses.replace(res, message=f"{res.message}; rolled back",
+                                          image=ret.image or res.image)
+            out.append(res)
+        return out
 
     @staticmethod
     def _checked(name: str, done: List[RolloutResult],

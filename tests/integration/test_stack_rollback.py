@@ -373,3 +373,33 @@ def test_keelson_killed_during_a_stack_rollback_finishes_it_on_the_next_start(
         assert wait_for(lambda: running_env(engine, full) == [tuple(sorted(before[n]))]), full
     fresh.sync()
     assert status(fresh, name)["sync_status"] == "Stalled"
+
+
+def test_with_rollback_service_a_failed_post_check_returns_only_its_wave(
+        engine, registry, manifest_repo, stack_names, tmp_path):
+    """``rollback: service``: the post-rollout check fails for the wave of b (a is in an earlier
+    wave and passed): only b goes back, a keeps the new spec."""
+    name = stack_names("krb")
+    opts = "x-keelson:\n  rollback: service\n"
+    dep = "    depends_on: [a]\n"
+
+    def text(version):
+        return (opts + "services:\n" + service(registry, "a", "ok", version)
+                + service(registry, "b", "ok", version, dep))
+
+    write(manifest_repo, name, text("v1"))
+    rev1 = manifest_repo.commit("good")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [name])
+    assert app.sync().converged, app.store.snapshot()
+    app.reconciler.line.post_check = (
+        lambda stack_name, services: "latency too high" if f"{name}_b" in services else None)
+    write(manifest_repo, name, text("v2"))
+    manifest_repo.commit("b fails its analysis")
+    assert not app.sync().converged
+    st = status(app, name)
+    assert (st["sync_status"], st["reason"], st["rolled_back"]) == (
+        "Failed", "AnalysisFailed", []), st
+    assert "VERSION=v2" in env_of(engine, f"{name}_a")
+    assert "VERSION=v1" in env_of(engine, f"{name}_b")
+    assert spec_of(engine, f"{name}_b")["Labels"]["io.keelson.revision"] == rev1
+    assert stack_rollbacks(app, name, "service") == 1 and stack_rollbacks(app, name, "stack") == 0

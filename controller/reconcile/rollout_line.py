@@ -129,9 +129,6 @@ class RolloutLine:
                                         applied.rollouts)
             return dataclasses.replace(line, returns=tuple(returns))
         if scope == RollbackScope.SERVICE:
-            for res in results:
-                if res.outcome == RolloutOutcome.ROLLED_BACK:
-                    self.metrics.stack_rollback(name, RollbackScope.SERVICE)
             checked = [r for r in results if r.reason == ANALYSIS_FAILED]
             if checked:  # Swarm does not roll these back: each goes back alone
                 line = dataclasses.replace(line, results=tuple(self._return_each(

@@ -103,9 +103,9 @@ class MetricsRecorder:
             ["stack"], registry=r)
         # issue 10: stack-atomic rollback
         self._stack_rollbacks = Counter(
-            "keelson_stack_rollbacks_total", "Rollbacks Keelson made or saw, by stack and scope "
-            "(stack: the whole stack returned to its earlier revision, once per failed pass; "
-            "service: one service rolled back alone, under x-keelson rollback: service).",
+            "keelson_stack_rollbacks_total", "Rollbacks, by stack and scope (service: one "
+            "service rolled back, by Swarm or Keelson; stack: Keelson put the whole stack back, "
+            "once per failed pass).",
             ["stack", "scope"], registry=r)
         self._builds = Counter(
             "keelson_image_builds_total", "Image builds, by result (success|error).",
@@ -294,7 +294,8 @@ class MetricsRecorder:
         Returns:
             None. Increments ``keelson_rollouts_total{stack,result}``, observes
             ``keelson_rollout_duration_seconds{stack}``; ``rolled_back`` also increments
-            ``keelson_rollbacks_total{stack}``.
+            ``keelson_rollbacks_total{stack}`` and ``keelson_stack_rollbacks_total{stack,
+            scope="service"}``.
         Raises:
             ValueError: ``result`` is not one of the three above.
         """
@@ -305,6 +306,7 @@ class MetricsRecorder:
             self._rollout_duration.labels(stack=stack).observe(_seconds(duration_s))
             if result == RolloutOutcome.ROLLED_BACK:
                 self._rollbacks.labels(stack=stack).inc()
+                self._stack_rollbacks.labels(stack=stack, scope="service").inc()
 
     def stack_rollback(self, stack: str, scope: str) -> None:
         """Count one rollback (issue 10).
@@ -313,7 +315,8 @@ class MetricsRecorder:
             stack: stack name. scope: ``stack`` (every service the pass changed was returned)
                 or ``service`` (one service rolled back alone).
         Returns:
-            None. Increments ``keelson_stack_rollbacks_total{stack,scope}``.
+            None. Increments ``keelson_stack_rollbacks_total{stack,scope}`` (services Swarm
+            rolled back are counted by ``rollout_finished`` already).
         Raises:
             ValueError: ``scope`` is neither stack nor service.
         """

@@ -148,13 +148,14 @@ class RolloutLine:
         before = dict(live.services) if live else {}
         ids = {s.id for s in before.values()} | {r.service_id for r in rollouts}
         now = {s.name: s for s in self.client.services_by_id(sorted(ids)).values()}
+        # updated services only: one the pass created has nothing to go back to (kept)
         picked = [r for r in decide.plan_returns(inputs, self.instance, results, before, now)
-                  if r.service in failed]
+                  if r.service in failed and r.action == decide.UPDATE_BACK]
         done = {r.service: r for r in self._carry_out(name, picked, now)}
         out = []
         for res in results:
             ret = done.get(res.service)
-            if ret is not None and ret.outcome in (RolloutOutcome.COMPLETED, "removed"):
+            if ret is not None and ret.outcome == RolloutOutcome.COMPLETED:
                 self.metrics.stack_rollback(name, RollbackScope.SERVICE)
                 res = dataclasses.replace(res, message=f"{res.message}; rolled back",
                                           image=ret.image or res.image)

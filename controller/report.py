@@ -18,6 +18,7 @@ def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
         show_merged: also print each stack's merged document (see :func:`print_merged`).
     """
     from controller.deploy.drift import remaining_drift
+    from controller.deploy.waves import describe as describe_waves
     out = ScrubbingWriter(out)  # issue 7: no credential in printed errors
     marks = {"create": "+", "update": "~", "remove": "-", "replace": "-/+"}
     rev = outcome.revision.short if outcome.revision else "?"
@@ -37,6 +38,9 @@ def print_plan(outcome, out: TextIO, show_merged: bool = False) -> None:
         for ch in writes:
             why = f"  ({ch.reason})" if ch.reason else ""
             print(f"  {marks.get(ch.action, '?')} {ch.kind} {ch.name}{why}", file=out)
+        if getattr(run, "waves", ()):  # issue 10: rollout order and rollback scope
+            print(f"  waves: {describe_waves(run.waves, name)}", file=out)
+            print(f"  rollback: {rollback_scope_text(run, name)}", file=out)
         for d in remaining_drift(run.plan) if run.plan else []:  # issue 8.4
             what = "unmanaged service (not created by keelson)" if d.kind.value == "unmanaged" \
                 else f"{d.kind.value} out of sync: {', '.join(d.paths)}"
@@ -81,6 +85,33 @@ def print_node_plan(nodes, out: TextIO) -> None:
         print(f"  Degraded: {service} runs {have} of {want} replicas", file=out)
 
 
+def rollback_scope_text(run, stack: str) -> str:
+    """What a failed rollout of this plan would return (issue 10), for ``keelson plan``.
+
+    Args:
+        run: a StackResult of a dry-run pass (``rollback_scope``, ``plan``). stack: its name.
+    Returns:
+        ``stack: on failure <services> return to the running revision, <created> are removed;
+        removals wait until every wave is healthy`` or ``service: ...``.
+    """
+    def short(n: str) -> str:
+        return n[len(stack) + 1:] if n.startswith(stack + "_") else n
+    if run.rollback_scope == "service":
+        return "service (a failing service is rolled back alone; the others keep the new spec)"
+    updated = [short(c.name) for c in run.plan.of("update", "service")] if run.plan else []
+    created = [short(c.name) for c in run.plan.of("create", "service")] if run.plan else []
+    removed = [short(c.name) for c in run.plan.of("remove", "service")] if run.plan else []
+    parts = []
+    if updated:
+        parts.append(f"{', '.join(updated)} return to the running spec")
+    if created:
+        parts.append(f"{', '.join(created)} would be removed")
+    text = "stack (on a failed rollout: " + ("; ".join(parts) or "nothing to return") + ")"
+    if removed:
+        text += f"; {', '.join(removed)} removed only once every wave is healthy"
+    return text
+
+
 def plan_exit_code(outcome, detailed: bool) -> int:
     """The exit status of ``keelson plan``.
 
@@ -122,6 +153,8 @@ def print_summary(outcome, out: TextIO) -> None:
         if st.last_error:
             line += f": {st.last_error}"
         print(line, file=out)
+        for r in st.rolled_back:  # issue 10: what the stack rollback returned
+            print(f"    rolled back: {r}", file=out)
         for w in st.warnings:
             print(f"    warning: {w}", file=out)
     for name in outcome.removed:

@@ -17,7 +17,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Collection, Dict, List, Optional
 
 from controller.errors import ApplyError, ImmutableChangeError, KeelsonError
 from controller.model import DesiredStack, LiveService, LiveStack, Revision, StackPlan
@@ -27,6 +27,21 @@ from controller.model.plan import CREATE, REMOVE, REPLACE, UPDATE
 from controller.model.registry_auth import RegistryAuth
 
 log = logging.getLogger("keelson.apply")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``Applier.prepare`` made ready for the services (issue 10: waves).
+
+    Attributes:
+        config_ids / secret_ids: full (versioned) name -> Swarm ID of every config/secret
+            the services may reference. priors: full service name -> ``UpdateStatus.StartedAt``
+            after a detach from a replaced network (issue 8.3).
+    """
+
+    config_ids: Dict[str, str]
+    secret_ids: Dict[str, str]
+    priors: Dict[str, str]
 
 
 @dataclass
@@ -89,9 +104,25 @@ class Applier:
         Raises:
             ApplyError: a write failed; objects written before it stay (the next pass resumes).
         """
-        self.fence()
-        live = live or LiveStack(desired.name)
         result = ApplyResult()
+        prepared = self.prepare(desired, live, plan, result)
+        self.apply_services(desired, live, plan, prepared, revision, source_hash, None, result)
+        return result
+
+    def prepare(self, desired: DesiredStack, live: Optional[LiveStack], plan: StackPlan,
+                result: ApplyResult) -> "Prepared":
+        """Everything but the services: replaced networks, label heals, new networks, configs
+        and secrets (issue 10: the services then go wave by wave, ``apply_services``).
+
+        Args:
+            desired, live, plan: as for ``apply``. result: counts the writes.
+        Returns:
+            Prepared: config and secret IDs by name, and the prior UpdateStatus of services
+            detached from a replaced network.
+        Raises:
+            ApplyError / ImmutableChangeError: as ``apply``.
+        """
+        live = live or LiveStack(desired.name)
         config_ids = {n: o.id for n, o in live.configs.items()}
         secret_ids = {n: o.id for n, o in live.secrets.items()}
         priors: Dict[str, str] = {}  # UpdateStatus.StartedAt after a detach (issue 8.3)
@@ -119,12 +150,37 @@ class Applier:
                     s.name, s.data, {**s.labels, L.INSTANCE: self.instance}, s.template_driver)
                 self._wrote(result, "secret", CREATE, ch.name)
             self._resolve_external(desired, config_ids, secret_ids)
+        except ImmutableChangeError:
+            raise  # issue 8.3: not retried until the stack changes
+        except KeelsonError as exc:
+            raise ApplyError(f"stack {desired.name}: {exc}") from exc
+        return Prepared(config_ids, secret_ids, priors)
+
+    def apply_services(self, desired: DesiredStack, live: Optional[LiveStack], plan: StackPlan,
+                       prepared: "Prepared", revision: Revision, source_hash: str,
+                       names: Optional[Collection[str]], result: ApplyResult) -> List[Rollout]:
+        """Create and update the plan's services (those in ``names``; None = all).
+
+        Args:
+            desired, live, plan, revision, source_hash: as for ``apply``.
+            prepared: from ``prepare``. names: full service names of one wave (issue 10).
+            result: the rollouts are appended to it and the writes counted.
+        Returns:
+            list[Rollout]: the rollouts this call started, in plan order.
+        Raises:
+            ApplyError: a write failed.
+        """
+        live = live or LiveStack(desired.name)
+        started_here: List[Rollout] = []
+        try:
             for ch in plan.changes:
                 if ch.kind != "service" or ch.action not in (CREATE, UPDATE):
                     continue
+                if names is not None and ch.name not in names:
+                    continue
                 svc = desired.services[ch.name]
-                spec = self._final_spec(svc.spec, config_ids, secret_ids, revision, source_hash,
-                                        svc.spec_hash)
+                spec = self._final_spec(svc.spec, prepared.config_ids, prepared.secret_ids,
+                                        revision, source_hash, svc.spec_hash)
                 spec["Labels"][L.INSTANCE] = self.instance
                 prior = ""
                 started = time.time()
@@ -134,18 +190,18 @@ class Applier:
                     sid = self.client.create_service(spec, registry_auth=login)
                 else:
                     sid = live.services[ch.name].id
-                    prior = priors.get(ch.name, (live.services[ch.name].update_status or {})
-                                       .get("StartedAt", ""))
+                    prior = prepared.priors.get(ch.name, (live.services[ch.name].update_status
+                                                          or {}).get("StartedAt", ""))
                     self.client.update_service(sid, spec, registry_auth=login)
                 log.info("service %s %sd (%s)", ch.name, ch.action, ch.reason or "new")
                 self._wrote(result, "service", ch.action)
-                result.rollouts.append(Rollout(desired.name, ch.name, sid, ch.action == CREATE,
-                                               prior, started))
-        except ImmutableChangeError:
-            raise  # issue 8.3: not retried until the stack changes
+                started_here.append(Rollout(desired.name, ch.name, sid, ch.action == CREATE,
+                                            prior, started))
         except KeelsonError as exc:
             raise ApplyError(f"stack {desired.name}: {exc}") from exc
-        return result
+        finally:
+            result.rollouts.extend(started_here)
+        return started_here
 
     def _replace_network(self, desired: DesiredStack, live: LiveStack, name: str,
                          result: ApplyResult) -> Dict[str, str]:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import FrozenSet, Tuple
+from typing import FrozenSet, Optional, Tuple
+
+from controller.model.status import RollbackScope
 
 from controller.model.analysis import AnalysisSpec
 
@@ -71,9 +73,11 @@ class StackOptions:
             keeps the digest live services pin while the stack's inputs are unchanged (issue 9).
         analysis: the checks to run after a rollout (issue 10.2), stack level and per service;
             empty by default.
+        rollback: what a failed rollout returns (issue 10); None = STACK (the default).
     """
 
     drift: "DriftMode | None" = None
     recreate: FrozenSet[str] = frozenset()
     follow_tags: bool = True
     analysis: Tuple[AnalysisSpec, ...] = ()
+    rollback: Optional[RollbackScope] = None

@@ -32,6 +32,8 @@ FAILED_MESSAGE = "io.keelson.failed-message"
 SUSPENDED = "io.keelson.suspended"
 HELD_SOURCE = "io.keelson.held-source"
 PREVIOUS_REVISION = "io.keelson.previous-revision"
+ROLLBACK_REVISION = "io.keelson.rollback-revision"  # issue 10: a stack rollback in progress
+ROLLBACK_SOURCE_HASH = "io.keelson.rollback-source-hash"
 
 STATE_RECORD_SUFFIX = "keelson-state"
 

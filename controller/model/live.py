@@ -84,6 +84,10 @@ class StackRecord:
             (held at a rolled-back revision until a commit changes the stack, issue 13.3).
         held_source: the stack folder's tree id at the branch head when the rollback hold began.
         previous_revision: the revision applied before ``applied_revision`` (rollback target).
+        rollback_revision / rollback_source_hash: a stack rollback in progress (issue 10):
+            the failing revision and its inputs hash; every service carrying that inputs hash
+            in its ``io.keelson.source-hash`` label is to be returned. Written before the
+            rollback's first write, cleared when it is done (a restart finishes it).
     """
 
     applied_revision: str = ""
@@ -96,6 +100,8 @@ class StackRecord:
     suspended: str = ""
     held_source: str = ""
     previous_revision: str = ""
+    rollback_revision: str = ""
+    rollback_source_hash: str = ""
 
 
 @dataclass

@@ -78,7 +78,9 @@ class StackManifest:
         file_versions: absolute path -> version id (hex) of each SOPS-decrypted ``file:``, a
             keyed hash of its plaintext (``encrypted.Decryptor.version``) that names its
             versioned config/secret instead of the plain content hash.
-        options: the stack's ``x-keelson`` options (drift mode, recreate).
+        options: the stack's ``x-keelson`` options (drift mode, recreate, rollback, analysis).
+        depends: compose service name -> {dependency: condition} from ``depends_on`` (issue
+            10: rollout waves); every service is a key.
     """
 
     name: str
@@ -98,6 +100,7 @@ class StackManifest:
     file_data: Dict[str, bytes] = field(default_factory=dict)
     file_versions: Dict[str, str] = field(default_factory=dict)
     options: StackOptions = field(default_factory=StackOptions)
+    depends: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
     @property
     def services(self) -> dict:

@@ -70,6 +70,19 @@ class RolloutPhase(Word):
     FAILED = "failed"
 
 
+class RollbackScope(Word):
+    """What Keelson returns when a service's rollout in a pass fails (``x-keelson: {rollback:
+    stack|service}``; ``keelson_stack_rollbacks_total{scope}``).
+
+    STACK (default): every service the pass changed goes back to the spec it had before the
+    pass, services the pass created are removed (issue 10). SERVICE: only the failing service
+    is rolled back, by Swarm or the watcher (``docker stack deploy``'s behaviour).
+    """
+
+    STACK = "stack"
+    SERVICE = "service"
+
+
 class PassResult(Word):
     """How one pass ended (``keelson_reconcile_total{result}``): ``success`` (something
     changed, all converged), ``noop`` (nothing to change), ``partial`` (some stacks failed),
@@ -123,6 +136,31 @@ class RolloutResult:
     duration_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class ServiceReturn:
+    """One service a stack rollback returns (issue 10), decided by ``reconcile.outcome``.
+
+    Attributes:
+        service: full service name. service_id: its Swarm ID.
+        action: ``update`` (write ``spec`` back), ``remove`` (the failing content created it)
+            or ``kept`` (already on its earlier spec, e.g. Swarm rolled it back itself).
+        spec: the ServiceSpec to write back (``update`` only), else None.
+        revision: the git revision ``spec`` was written at ("" when unknown or removed).
+        why: how its rollout ended this pass (``rolled_back (...)``, ``completed``...).
+        outcome: how returning it ended (a RolloutOutcome value; "" until watched, ``removed``
+            for a removal). image: the image (with digest) that runs afterwards.
+    """
+
+    service: str
+    service_id: str
+    action: str
+    spec: Optional[dict] = None
+    revision: str = ""
+    why: str = ""
+    outcome: str = ""
+    image: str = ""
+
+
 @dataclass
 class Condition:
     """A Flux-style condition: type Ready/Reconciling/Stalled, status True/False, reason."""
@@ -159,6 +197,8 @@ class StackStatus:
             order; drift: the live objects it found differing from git (``model.drift.Drift``,
             with field paths). Both empty when that pass had nothing to change; a pass that
             did not plan (stalled, refused) keeps the previous ones.
+        waves / rollback_scope / rolled_back: issue 10 (rollout order, rollback scope, and
+            what the last stack rollback returned).
     """
 
     name: str
@@ -176,6 +216,11 @@ class StackStatus:
     updated_at: Optional[float] = None
     plan: list = field(default_factory=list)
     drift: list = field(default_factory=list)
+    # issue 10: the waves of the last pass (full service names) and its rollback scope; the
+    # services the last stack rollback returned (``<service>: <action> (<why>)``)
+    waves: List[List[str]] = field(default_factory=list)
+    rollback_scope: str = ""
+    rolled_back: List[str] = field(default_factory=list)
 
 
 class EventKind(Word):

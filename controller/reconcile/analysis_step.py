@@ -1,14 +1,10 @@
-"""The analysis step of a stack's line (issue 10.2): after the rollouts completed, check.
+"""The analysis step of a stack's line (issue 10.2): after a wave's rollouts completed, check.
 
-Two verbs, so the stack's line (or a wave runner's ``post_check`` hook) can wire them in a
-few lines:
-
-- :meth:`AnalysisStep.post_check` ``(stack, services, specs) -> Optional[str]``: run the
-  checks that apply to the services that rolled out; a returned reason means the analysis
-  failed (it names the query or URL, the value and the threshold);
-- :meth:`AnalysisStep.roll_back` ``(rollouts) -> [RolloutResult]``: roll the services this
-  pass updated back to their previous spec, as ``docker service rollback`` does, and follow
-  the rollbacks with the rollout watcher until Swarm reports them done.
+:meth:`AnalysisStep.post_check` ``(stack, services, specs) -> Optional[str]`` runs the checks
+that apply to the services that rolled out; a returned reason means the analysis failed (it
+names the query or URL, the value and the threshold), and the rollout line
+(``reconcile.rollout_line``) then rolls the stack back (or, with ``rollback: service``, the
+wave's services) like any failed rollout.
 
 Checks run at the same time (each in its own thread), so a stack waits for its longest
 ``for`` (plus a few seconds of margin), never for their sum.
@@ -16,14 +12,11 @@ Checks run at the same time (each in its own thread), so a stack waits for its l
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence
 
-from controller.errors import SwarmError
 from controller.health.analysis import run_analysis
 from controller.model.analysis import AnalysisResult, AnalysisSpec, AnalysisVerdict
-from controller.model.status import Rollout, RolloutOutcome, RolloutResult
 from controller.policy.analysis import refused_urls
 
 log = logging.getLogger("keelson.analysis")
@@ -51,27 +44,20 @@ def applicable(specs: Sequence[AnalysisSpec], stack: str,
 
 
 class AnalysisStep:
-    """Runs a stack's analysis after its rollouts and rolls back on failure.
+    """Runs a stack's analysis after its rollouts.
 
     Args:
         allow: KEELSON_ANALYSIS_ALLOW entries (checked again here: a URL not allowed is never
             called, whatever the caller checked before).
         metrics: MetricsRecorder (``analysis(stack, result)``).
-        client: SwarmClient (``services_by_id``, ``rollback_service``); only for roll_back.
-        watcher: RolloutWatcher following the rollbacks; only for roll_back.
         run: runs one check (``health.analysis.run_analysis``; replaceable in tests).
-        clock: unix seconds (a rollback's start, for the watcher).
     """
 
-    def __init__(self, allow: Sequence[str], metrics, *, client=None, watcher=None,
-                 run: Callable[[AnalysisSpec], AnalysisResult] = run_analysis,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, allow: Sequence[str], metrics, *,
+                 run: Callable[[AnalysisSpec], AnalysisResult] = run_analysis):
         self.allow = tuple(allow)
         self.metrics = metrics
-        self.client = client
-        self.watcher = watcher
         self._run = run
-        self._clock = clock
 
     def post_check(self, stack: str, services: Sequence[str],
                    specs: Sequence[AnalysisSpec] = ()) -> Optional[str]:
@@ -120,51 +106,3 @@ class AnalysisStep:
                                           if r.spec and r.spec.service else "")
                          for r in failed)
 
-    def roll_back(self, rollouts: Sequence[Rollout]) -> List[RolloutResult]:
-        """Roll back every service the pass updated (created ones have nothing to go back to).
-
-        Args:
-            rollouts: what the pass's apply wrote (``ApplyResult.rollouts``).
-        Returns:
-            One RolloutResult per updated service: ``rolled_back`` once Swarm reports the
-            rollback done (``UpdateStatus.State`` rollback_completed), else ``failed`` with
-            why (the rollback call failed, paused, or timed out).
-        Raises:
-            Nothing from Docker: a refused rollback is a failed result.
-        Source: ``docker service rollback`` = ``POST /services/{id}/update?rollback=previous``
-            (Engine API v1.41); the Engine swaps in PreviousSpec and rolls tasks by the
-            service's ``RollbackConfig``.
-        """
-        updated = [r for r in rollouts if not r.created]
-        if not updated:
-            return []
-        try:
-            live = self.client.services_by_id([r.service_id for r in updated])
-        except SwarmError as err:
-            return [RolloutResult(r.service, RolloutOutcome.FAILED, "RollbackFailed",
-                                  f"cannot inspect the service: {err}") for r in updated]
-        results: List[RolloutResult] = []
-        watch: List[Rollout] = []
-        for r in updated:
-            svc = live.get(r.service_id)
-            if svc is None or svc.previous_spec is None:
-                results.append(RolloutResult(r.service, RolloutOutcome.FAILED, "RollbackFailed",
-                                             "no previous spec to roll back to"))
-                continue
-            prior = (svc.update_status or {}).get("StartedAt", "")
-            started = self._clock()
-            log.warning("analysis failed: rolling back %s", r.service)
-            try:
-                self.client.rollback_service(r.service_id)
-            except SwarmError as err:
-                results.append(RolloutResult(r.service, RolloutOutcome.FAILED, "RollbackFailed",
-                                             f"rollback refused: {err}"))
-                continue
-            watch.append(Rollout(r.stack, r.service, r.service_id, created=False,
-                                 prior_update_started=prior, started_at=started))
-        for res in self.watcher.watch(watch) if watch else []:
-            if res.outcome == RolloutOutcome.COMPLETED:  # our rollback settled: it is back
-                res = RolloutResult(res.service, RolloutOutcome.ROLLED_BACK, "RolledBack",
-                                    res.message, res.image, res.duration_s)
-            results.append(res)
-        return results

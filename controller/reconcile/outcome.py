@@ -6,10 +6,12 @@ failure, prune, write the state record) and reports it. Unit-tested without Dock
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
-from controller.model import RolloutResult, StackPlan, StackRecord
-from controller.model.status import HealthStatus, RolloutOutcome, SuspendMode, SyncStatus
+from controller.model import LiveService, RolloutResult, StackPlan, StackRecord
+from controller.model import labels as L
+from controller.model.status import (HealthStatus, RollbackScope, RolloutOutcome, ServiceReturn,
+                                     SuspendMode, SyncStatus)
 
 # Condition reasons (Flux's words, DESIGN.md).
 SUCCEEDED, ROLLED_BACK, FAILED, INTERNAL_ERROR = "Succeeded", "RolledBack", "Failed", "InternalError"
@@ -66,35 +68,6 @@ def after_rollouts(plan: StackPlan, results: Sequence[RolloutResult], *, revisio
                        remember_failure=True)
     return Outcome(SyncStatus.SYNCED, HealthStatus.DEGRADED if degraded else HealthStatus.HEALTHY,
                    SUCCEEDED, prune=bool(plan.of("remove")))
-
-
-def after_analysis(failure: str, rollbacks: Sequence[RolloutResult], *,
-                   revision_short: str) -> Outcome:
-    """Decide a stack's outcome when its rollouts completed but its analysis failed.
-
-    Args:
-        failure: why the analysis failed (names the query or URL, the value and the threshold).
-        rollbacks: one RolloutResult per updated service Keelson rolled back (services the
-            pass created have nothing to roll back to and are left as they are).
-        revision_short: the revision's short id, for the message.
-    Returns:
-        Outcome Failed, reason AnalysisFailed, remembered (Stalled until an input changes);
-        health RolledBack when every rollback completed (and there was one), else Degraded;
-        nothing pruned. The message is ``failed at revision R: analysis failed: <failure>``
-        plus how each rollback ended.
-    """
-    done = [r for r in rollbacks if r.outcome == RolloutOutcome.ROLLED_BACK]
-    message = f"failed at revision {revision_short}: analysis failed: {failure}"
-    if rollbacks:
-        message += "; " + "; ".join(
-            f"{r.service}: rolled back" if r in done else
-            f"{r.service}: rollback {r.outcome} ({r.message or r.reason})" for r in rollbacks)
-    else:
-        message += "; nothing to roll back (the services were created by this pass)"
-    healthy_back = bool(rollbacks) and len(done) == len(rollbacks)
-    return Outcome(SyncStatus.FAILED,
-                   HealthStatus.ROLLED_BACK if healthy_back else HealthStatus.DEGRADED,
-                   ANALYSIS_FAILED, message, remember_failure=True)
 
 
 def stalled(record: StackRecord) -> Outcome:
@@ -204,3 +177,120 @@ def suspended(record: StackRecord, health: HealthStatus) -> Outcome:
         message = f"suspended at {at}: no writes until `keelson resume`"
     return Outcome(SyncStatus.SUSPENDED, health, SUSPENDED, message,
                    attempted=record.applied_revision)
+
+
+# ---- issue 10: stack-atomic rollback --------------------------------------------------------
+ROLLBACK_FAILED = "RollbackFailed"
+UPDATE_BACK, REMOVE_CREATED, KEPT = "update", "remove", "kept"
+
+
+def scope_of(option: Optional[RollbackScope]) -> RollbackScope:
+    """A stack's rollback scope: its ``x-keelson: {rollback: ...}``, else STACK (issue 10)."""
+    return option or RollbackScope.STACK
+
+
+def needs_stack_rollback(results: Sequence[RolloutResult], scope: RollbackScope,
+                         last_good: str) -> bool:
+    """True when the pass must return the whole stack: scope STACK, a last good revision to
+    return to (``last_good``, the record's applied revision; a stack's first deploy has none
+    and is left as the failing pass made it), and any rollout (or post-rollout check) of the
+    pass did not complete."""
+    return scope == RollbackScope.STACK and bool(last_good) and any(
+        r.outcome != RolloutOutcome.COMPLETED for r in results)
+
+
+def plan_returns(inputs: str, instance: str, results: Sequence[RolloutResult],
+                 before: Mapping[str, LiveService],
+                 now: Mapping[str, LiveService]) -> List[ServiceReturn]:
+    """Decide how to return every service the failing content wrote (issue 10).
+
+    A service was written by the failing content when its ``io.keelson.source-hash`` label is
+    ``inputs`` (this pass, or an earlier pass of the same inputs that a restart interrupted).
+    Its earlier spec is the first of: its spec when the pass began (``before``, kept in memory),
+    its ``PreviousSpec`` (Swarm keeps it; it survives a restart), whose source-hash label is not
+    ``inputs``. Without either and without a PreviousSpec, the failing content created it: it is
+    removed. Services the pass rolled out that already run an earlier spec (Swarm or the watcher
+    rolled them back) are ``kept``.
+
+    Args:
+        inputs: the failing inputs hash. instance: this Keelson's instance (only its services).
+        results: the pass's rollout results (empty when a restart finishes a rollback).
+        before: full name -> the service as listed when the pass began.
+        now: full name -> the service as listed after the failure.
+    Returns:
+        list[ServiceReturn] sorted by service name: ``update`` (spec and its revision),
+        ``remove``, or ``kept`` (already on an earlier spec, or no earlier spec known).
+    """
+    why = {r.service: f"{r.outcome} ({r.message or r.reason})" if r.outcome != RolloutOutcome.COMPLETED
+           else "completed" for r in results}
+    out: List[ServiceReturn] = []
+    for name, svc in sorted(now.items()):
+        if not L.owned_by(svc.labels, instance):
+            continue
+        reason = why.get(name, "written by the failing revision")
+        if svc.labels.get(L.SOURCE_HASH) != inputs:
+            if name in why:  # rolled out this pass and already back on an earlier spec
+                out.append(ServiceReturn(name, svc.id, KEPT, None, svc.labels.get(L.REVISION, ""),
+                                         reason))
+            continue
+        earlier = [s for s in ((before[name].spec if name in before else None), svc.previous_spec)
+                   if s is not None and (s.get("Labels") or {}).get(L.SOURCE_HASH) != inputs]
+        if earlier:
+            spec = earlier[0]
+            out.append(ServiceReturn(name, svc.id, UPDATE_BACK, spec,
+                                     (spec.get("Labels") or {}).get(L.REVISION, ""), reason))
+        elif svc.previous_spec is None and (
+                name not in before or before[name].labels.get(L.SOURCE_HASH) == inputs):
+            out.append(ServiceReturn(name, svc.id, REMOVE_CREATED, None, "", reason))
+        else:
+            out.append(ServiceReturn(name, svc.id, KEPT, None, "",
+                                     f"{reason}; no earlier spec known: left as it is"))
+    return out
+
+
+def describe_return(ret: ServiceReturn) -> str:
+    """One service a stack rollback returned, for the status, the history and ``keelson sync``:
+    ``<svc> returned to <rev12> (<image>[, <outcome>])``, ``<svc> removed (created by the
+    failing revision)`` or ``<svc> kept (<why>)``."""
+    if ret.action == REMOVE_CREATED:
+        failed = "" if ret.outcome in ("", "removed") else f"; {ret.why}"
+        return f"{ret.service} removed (created by the failing revision{failed})"
+    if ret.action == UPDATE_BACK:
+        to = f" to {ret.revision[:12]}" if ret.revision else ""
+        how = "" if ret.outcome in ("", RolloutOutcome.COMPLETED) else f", {ret.outcome}"
+        return f"{ret.service} returned{to} ({ret.image or 'image unknown'}{how})"
+    return f"{ret.service} kept ({ret.why})"
+
+
+def stack_rolled_back(results: Sequence[RolloutResult], returns: Sequence[ServiceReturn], *,
+                      revision_short: str, interrupted: bool = False) -> Outcome:
+    """The outcome of a pass whose stack was returned to its earlier revision (issue 10).
+
+    Args:
+        results: the pass's rollout results (the failures are named first).
+        returns: every service returned, with how returning it ended (``outcome``).
+        revision_short: the failing revision's short id.
+        interrupted: a restart interrupted the rollback and this pass finished it.
+    Returns:
+        Outcome Failed, remembered (Stalled until an input changes): health RolledBack when
+        every return completed (or was a removal or kept), with the trigger's reason as
+        ``after_rollouts`` gives it (RolledBack when every failing rollout was rolled back,
+        else the first other one's: AnalysisFailed, RolloutTimeout, UpdatePaused...); else
+        reason RollbackFailed, health Degraded. The message names the failing rollouts and every
+        service returned: ``failed at revision R: <svc>: <outcome> (<why>); stack rolled back:
+        <svc> returned to <rev> (<image>), <svc> removed (created by the failing revision)``.
+    """
+    bad = [r for r in results if r.outcome != RolloutOutcome.COMPLETED]
+    failed = "; ".join(f"{r.service}: {r.outcome} ({r.message or r.reason})" for r in bad)
+    parts = [describe_return(ret) for ret in returns]
+    ok = all(r.action != UPDATE_BACK or r.outcome == RolloutOutcome.COMPLETED for r in returns)
+    # the trigger's reason, as after_rollouts gives it (RolledBack, AnalysisFailed, ...)
+    trigger = ROLLED_BACK
+    if bad and not all(r.outcome == RolloutOutcome.ROLLED_BACK for r in bad):
+        trigger = next(r for r in bad if r.outcome != RolloutOutcome.ROLLED_BACK).reason or FAILED
+    if interrupted:
+        failed = "a stack rollback was interrupted (Keelson restarted) and is now finished"
+    message = (f"failed at revision {revision_short}: {failed or 'rollback in progress'}; "
+               f"stack rolled back: {', '.join(parts) or 'nothing to return'}")
+    return Outcome(SyncStatus.FAILED, HealthStatus.ROLLED_BACK if ok else HealthStatus.DEGRADED,
+                   trigger if ok else ROLLBACK_FAILED, message, remember_failure=True)

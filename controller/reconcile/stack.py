@@ -11,59 +11,39 @@ already rendered and every digest it pinned is still fresh in the digest cache.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from controller.deploy.apply import Applier, ApplyResult
+from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
+from controller.deploy.waves import Waves, plan_waves
 from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
-from controller.errors import ImmutableChangeError, KeelsonError, PreflightError
+from controller.errors import ImmutableChangeError, KeelsonError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
-from controller.model import (Change, Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
+from controller.model import (Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
                               RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
-from controller.model.status import HealthStatus, SyncStatus
+from controller.model.status import HealthStatus, ServiceReturn, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
+from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
 from controller.images.stack import (StackImages, TagMove, live_pinned_images,
                                      resolve_pulled_images, stack_images, tag_moves)
 from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
 from controller.policy.analysis import check_analysis_allowed  # issue 10.2
+from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
+from controller.reconcile.rollout_line import LineResult, PostCheck, RolloutLine
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.encrypted import Decryptor
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
-from controller.render.convert.preflight import preflight
 from controller.render.compose.sandbox import RepoLimits
 from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A stack as loaded, pinned and converted at one revision (kept for the fast path).
-
-    Attributes:
-        key: what the rendering depends on: the stack folder's content hash when the stack
-            reads nothing outside its folder, else ``rev:<revision>`` (any commit re-renders it).
-        inputs: the inputs key (``render.inputs.inputs_hash``: every file and variable the
-            stack reads, and the digests its tags resolve to); failures are remembered by it.
-        manifest: the loaded stack. images: its pinned images. desired: its Swarm objects.
-        warnings: from loading, images and conversion.
-    """
-
-    key: str
-    inputs: str
-    manifest: StackManifest
-    images: StackImages
-    desired: DesiredStack
-    warnings: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +60,8 @@ class StackResult:
         image_updates: tags that moved at the registry and rolled out this pass (issue 9:
             stack, service, tag, old -> new digest; the verdict says whether they held).
         desired: the rendered Swarm objects (plan mode, for ``keelson diff``), else None.
+        waves: the services the pass rolls out, wave by wave (issue 10).
+        rollback_scope: what a failed rollout returns (``stack`` or ``service``).
     """
 
     name: str
@@ -93,6 +75,8 @@ class StackResult:
     manifest: Optional[StackManifest] = None
     image_updates: Tuple[TagMove, ...] = ()
     desired: Optional[DesiredStack] = None
+    waves: Waves = ()
+    rollback_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,28 +100,6 @@ class PassContext:
     ignore_suspend: bool = False  # issue 13.3
 
 
-def reads_only_its_folder(manifest: StackManifest) -> bool:
-    """True when every file the stack reads (build contexts and Dockerfiles, ``file:`` of
-    configs and secrets, ``env_file``) lies inside its own folder, so the folder's content
-    hash covers all its inputs."""
-    folder = os.path.realpath(manifest.directory)
-    paths: List[str] = []
-    for build in manifest.builds.values():
-        paths += [build.context, os.path.join(build.context, build.dockerfile)]
-    for kind in ("configs", "secrets"):
-        for obj in (manifest.compose.get(kind) or {}).values():
-            if isinstance(obj, dict) and obj.get("file"):
-                paths.append(os.path.join(manifest.directory, str(obj["file"])))
-    for svc in manifest.services.values():
-        env_files = (svc or {}).get("env_file") or []
-        for entry in env_files if isinstance(env_files, list) else [env_files]:
-            path = entry.get("path") if isinstance(entry, dict) else entry
-            if path:
-                paths.append(os.path.join(manifest.directory, str(path)))
-    return all(os.path.realpath(p) == folder or os.path.realpath(p).startswith(folder + os.sep)
-               for p in paths)
-
-
 class StackLine:
     """Runs one stack's line. Every collaborator is built by ``app`` and passed in.
 
@@ -151,12 +113,14 @@ class StackLine:
             or None when no age key is configured.
         analysis: the analysis step after rollouts (issue 10.2); default: one built from
             ``settings.analysis_allow``, ``metrics``, ``client`` and ``watcher``.
+        post_check: optional ``post_check(stack, services) -> Optional[str]`` run after each
+            wave completed; a reason fails the rollout (issue 10: the post-rollout analysis).
     """
 
     def __init__(self, settings, *, source, client, builder, digests: DigestCache,
                  applier: Applier, watcher, metrics, store: StatusStore, environ: Dict[str, str],
                  guard: Guard, decryptor: Optional[Decryptor] = None,
-                 analysis: Optional[AnalysisStep] = None):
+                 analysis: Optional[AnalysisStep] = None, post_check: Optional[PostCheck] = None):
         self.settings = settings
         self.decryptor = decryptor
         self.guard = guard
@@ -170,10 +134,12 @@ class StackLine:
         self.metrics = metrics
         self.store = store
         self.environ = environ
-        self.analysis = analysis or AnalysisStep(settings.analysis_allow, metrics,
-                                                 client=client, watcher=watcher)
-        self._rendered: Dict[str, Rendered] = {}
-        self._lock = threading.Lock()
+        self.analysis = analysis or AnalysisStep(settings.analysis_allow, metrics)
+        self.cache = RenderedCache(self.digests)  # the fast path's rendered stacks
+        # issue 10: apply in waves, watch, and roll the stack back on failure
+        self.rollouts = RolloutLine(client=client, applier=applier, watcher=watcher,
+                                    metrics=metrics, instance=settings.instance)
+        self.post_check = post_check
 
     # -- the line ------------------------------------------------------------------------------
     def run(self, name: str, stack_file: str, live: Optional[LiveStack],
@@ -191,6 +157,8 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         if record.instance not in self.guard.ownership.record_owners:
             record = StackRecord()  # another instance's memory is not ours to act on
+        if record.rollback_source_hash and live is not None and not ctx.dry_run:
+            return self._finish_rollback(name, live, ctx, record)  # issue 10: a restart
         if not (ctx.dry_run or ctx.ignore_suspend or decide.hold_released(
                 record, ctx.checkout.stack_hashes.get(name, ""))):
             # issue 13.3: suspended: no writes, no prune, no drift heal; report what runs
@@ -198,8 +166,8 @@ class StackLine:
                                                            else HealthStatus.MISSING),
                                           live, ctx.running, [])
             return self.settle(name, live, ctx, verdict)
-        rendered = self._cached(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
-                                ctx.dry_run) if use_cache else None
+        rendered = self.cache.get(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
+                                  ctx.dry_run) if use_cache else None
         loaded, inputs = None, ""
         try:
             if rendered is None:
@@ -227,7 +195,7 @@ class StackLine:
                 rendered = Rendered(key, inputs, loaded, images, desired,
                                     (*loaded.warnings, *images.warnings, *desired.warnings))
                 if not ctx.dry_run:
-                    self._remember(name, rendered)
+                    self.cache.remember(name, rendered)
             elif decide.is_stalled(record, rendered.inputs):
                 return self.settle(name, live, ctx, decide.stalled(record))
             inputs = rendered.inputs
@@ -252,27 +220,31 @@ class StackLine:
                     raise
                 warnings.append(f"a pass would refuse this stack: {exc}")
             if not (fast and plan.empty):
-                warnings.extend(self._preflight(rendered.manifest, rendered.desired))
+                warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
+            waves = plan_waves(plan, rendered.desired, rendered.manifest.depends)  # issue 10
+            scope = decide.scope_of(rendered.manifest.options.rollback)
             if ctx.dry_run:
-                return StackResult(name, plan=self._kept_while_referenced(plan, live),
+                return StackResult(name, plan=kept_while_referenced(self.client, plan, live),
                                    warnings=tuple(warnings),
                                    to_build=tuple(rendered.images.to_build),
-                                   manifest=rendered.manifest, desired=rendered.desired)
-            applied = ApplyResult()
+                                   manifest=rendered.manifest, desired=rendered.desired,
+                                   waves=waves, rollback_scope=str(scope))
+            line = LineResult(scope=scope)
             if plan.of("create") or plan.of("update") or plan.of("replace"):
-                applied = self.applier.apply(rendered.desired, live, plan, rev, inputs)
-                self._progressing(name, rev.sha, warnings, plan)
+                line = self.rollouts.roll_out(
+                    name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
+                    post_check=self._post_check(rendered.manifest),
+                    on_started=lambda: self._progressing(name, rev.sha, warnings, plan))
+            applied, results = line.applied, list(line.results)
             moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
                      if applied.rollouts else [])
-            results = self.watcher.watch(applied.rollouts) if applied.rollouts else []
-            for res in results:
-                self.metrics.rollout_finished(name, res.service, res.outcome, res.duration_s)
-            verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
-                                            degraded=rendered.images.degraded)
+            if line.rolled_back:  # issue 10: the whole stack went back
+                verdict = decide.stack_rolled_back(results, line.returns,
+                                                   revision_short=rev.short)
+            else:
+                verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
+                                                degraded=rendered.images.degraded)
             verdict = self._tags_moved(name, rev, moves, verdict)
-            if verdict.sync == SyncStatus.SYNCED and results:  # issue 10.2
-                verdict, results = self._analyse(name, rendered.manifest, applied, results,
-                                                 verdict, rev.short)
             if verdict.prune:
                 warnings.extend(self.applier.prune(name, plan, live, result=applied))
             if verdict.sync == SyncStatus.SYNCED and not results:
@@ -281,7 +253,8 @@ class StackLine:
             verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
-                               desired=rendered.desired, fast=fast, image_updates=moves)
+                               desired=rendered.desired, fast=fast, image_updates=moves,
+                               waves=waves, scope=str(scope), returns=line.returns)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
@@ -290,22 +263,20 @@ class StackLine:
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
 
-    # -- steps ---------------------------------------------------------------------------------
-    def _analyse(self, name: str, manifest: StackManifest, applied: ApplyResult,
-                 results: List[RolloutResult], verdict: Outcome,
-                 revision_short: str) -> Tuple[Outcome, List[RolloutResult]]:
-        """Issue 10.2: run the stack's analysis once its rollouts completed; on failure roll
-        back the services this pass updated. Returns the outcome and the rollout results
-        (a rolled-back service's result replaced by its rollback's)."""
-        failure = self.analysis.post_check(name, [r.service for r in results],
-                                           manifest.options.analysis)
-        if failure is None:
-            return verdict, results
-        rolled = self.analysis.roll_back(applied.rollouts)
-        back = {r.service: r for r in rolled}
-        return (decide.after_analysis(failure, rolled, revision_short=revision_short),
-                [back.get(r.service, r) for r in results])
+    def _finish_rollback(self, name: str, live: LiveStack, ctx: PassContext,
+                         record: StackRecord) -> StackResult:
+        """Finish a stack rollback a restart interrupted (issue 10), then remember the failure
+        (the stack is Failed at the rolled-back revision, Stalled on later passes)."""
+        returns = tuple(self.rollouts.resume(name, live, record))
+        verdict = replace(decide.stack_rolled_back(
+            [], returns, revision_short=record.rollback_revision[:12], interrupted=True),
+            attempted=record.rollback_revision)
+        self._record(name, live, record.rollback_revision, record.rollback_source_hash,
+                     verdict, wrote=True)
+        return self.settle(name, live, ctx, verdict, returns=returns,
+                           scope=str(decide.scope_of(None)))
 
+    # -- steps ---------------------------------------------------------------------------------
     def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
         # every read is confined to the tree and capped by the operator's limits
         manifest = load_stack(name, stack_file, self.environ, root=checkout.root,
@@ -365,89 +336,27 @@ class StackLine:
         return {"KEELSON_BIND_ROOT": self.settings.bind_root,
                 "KEELSON_REGISTRY": self.settings.registry}
 
-    def _cached(self, name: str, inputs: str, revision: str, dry_run: bool) -> Optional[Rendered]:
-        """The stack as last rendered, when its inputs are the same (its folder's content for a
-        stack that reads only its folder, else the revision) and every digest it pinned is
-        still fresh in the digest cache (``follow_tags: false``: whatever the registry says)."""
-        if dry_run:
+    def _post_check(self, manifest: StackManifest) -> Optional[PostCheck]:
+        """The check run after each wave completed (issue 10): an injected one (tests), then
+        the stack's and its services' ``analysis`` (issue 10.2); None when there is neither."""
+        specs = manifest.options.analysis
+        if self.post_check is None and not specs:
             return None
-        with self._lock:
-            rendered = self._rendered.get(name)
-        if rendered is None or rendered.key not in (inputs or None, f"rev:{revision}"):
-            return None
-        if not rendered.manifest.options.follow_tags:
-            return rendered  # issue 9: same inputs keep the pinned digests, nothing to ask
-        for ref in rendered.images.refs.values():
-            if not ref.tag:
-                continue  # pinned by digest in the stack file: nothing to ask
-            fresh = self.digests.fresh(f"{ref.repository}:{ref.tag}")
-            if fresh is None or fresh.digest != ref.digest:
-                return None
-        return rendered
 
-    def _remember(self, name: str, rendered: Rendered) -> None:
-        """Keep a rendered stack for the fast path, without what only a render needs (the
-        Compose document, positions, file contents, variables): memory stays small at
-        hundreds of stacks, and no interpolated value outlives its pass."""
-        slim = replace(rendered.manifest, compose={}, positions={}, file_data={},
-                       file_versions={}, inputs={}, position_files={}, variables={})
-        with self._lock:
-            self._rendered[name] = replace(rendered, manifest=slim)
+        def check(stack: str, services: Sequence[str]) -> Optional[str]:
+            failure = self.post_check(stack, services) if self.post_check else None
+            if failure is None and specs:
+                failure = self.analysis.post_check(stack, list(services), specs)
+            return failure
+        return check
 
     def keep_only(self, names: Sequence[str]) -> None:
         """Forget rendered stacks not in ``names`` (memory stays bounded by the repo)."""
-        keep = set(names)
-        with self._lock:
-            for gone in [n for n in self._rendered if n not in keep]:
-                del self._rendered[gone]
+        self.cache.keep_only(names)
 
     def pinned_references(self) -> List[str]:
         """Every ``repo:tag`` the rendered stacks pin (what the digest cache must keep)."""
-        with self._lock:
-            return sorted({f"{r.repository}:{r.tag}" for st in self._rendered.values()
-                           for r in st.images.refs.values() if r.tag})
-
-    def _preflight(self, manifest: StackManifest, desired: DesiredStack) -> List[str]:
-        """Checks that must pass before the first write: preflight findings plus external
-        networks (existing, swarm-scoped), configs and secrets (existing).
-
-        Returns:
-            the warnings. Raises: PreflightError naming every error found.
-        """
-        findings = preflight(manifest, desired)
-        errors = [str(f) for f in findings if f.severity == "error"]
-        warnings = [str(f) for f in findings if f.severity != "error"]
-        for name, net in desired.networks.items():
-            if net.external:
-                found = self.client.network(name)
-                if found is None:
-                    errors.append(f"external network {name} does not exist")
-                elif found.get("Scope") != "swarm":
-                    errors.append(f"external network {name} is not swarm-scoped "
-                                  f"(scope {found.get('Scope')})")
-        for kind, objs, lookup in (("config", desired.configs, self.client.config),
-                                   ("secret", desired.secrets, self.client.secret)):
-            for name, obj in objs.items():
-                if obj.external and lookup(name) is None:
-                    errors.append(f"external {kind} {name} does not exist")
-        if errors:
-            raise PreflightError("; ".join(errors))
-        return warnings
-
-    def _kept_while_referenced(self, plan: StackPlan, live: Optional[LiveStack]) -> StackPlan:
-        """For ``plan`` output: a config/secret removal that prune would skip (a service's Spec
-        or PreviousSpec still references it) is shown as kept, as the real pass does."""
-        removals = plan.of("remove", "config") + plan.of("remove", "secret")
-        if not removals or live is None:
-            return plan
-        used = self.client.referenced_config_ids() | self.client.referenced_secret_ids()
-        changes = []
-        for ch in plan.changes:
-            objs = live.configs if ch.kind == "config" else live.secrets
-            if ch in removals and objs[ch.name].id in used:
-                ch = Change(ch.kind, ch.name, "unchanged", "kept while a service references it")
-            changes.append(ch)
-        return StackPlan(plan.stack, changes)
+        return self.cache.pinned_references()
 
     def _drift_found(self, name: str, plan: StackPlan, warnings: List[str],
                      dry_run: bool) -> None:
@@ -490,6 +399,7 @@ class StackLine:
         """Write the stack's state record when what it says changed (a no-op pass writes none).
 
         A failure is remembered with its inputs key; a success records the applied revision.
+        Either clears a stack rollback in progress (issue 10: its fields are not carried over).
         Raises: nothing; a record that cannot be written is logged (the next pass tries again).
         """
         old = (live.record if live else None) or StackRecord()
@@ -505,7 +415,7 @@ class StackLine:
         elif verdict.sync == SyncStatus.SYNCED:
             if (old.applied_source_hash == inputs and not old.failed_source_hash
                     and old.applied_revision and old.instance == instance and not wrote
-                    and not old.suspended):
+                    and not old.suspended and not old.rollback_source_hash):
                 return
             # issue 13.3: the revision before this one is rollback's default target
             previous = (old.applied_revision if old.applied_source_hash != inputs
@@ -536,7 +446,8 @@ class StackLine:
                plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
                rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
                desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False, image_updates: Sequence[TagMove] = ()) -> StackResult:
+               fast: bool = False, image_updates: Sequence[TagMove] = (), waves: Waves = (),
+               scope: str = "", returns: Sequence[ServiceReturn] = ()) -> StackResult:
         """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
         rev = ctx.checkout.revision
         if ctx.dry_run:
@@ -546,6 +457,8 @@ class StackLine:
         record = (live.record if live else None) or StackRecord()
         applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
         st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
+        st.waves, st.rollback_scope = [list(w) for w in waves], scope  # issue 10
+        st.rolled_back = [decide.describe_return(r) for r in returns]
         prev = self.store.get(name)
         # issue 13: the stack page shows the latest plan; a pass that made none (stalled,
         # refused) keeps the one before, which is what failed

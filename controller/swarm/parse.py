@@ -29,6 +29,8 @@ RECORD_LABELS = {
     "suspended": L.SUSPENDED,
     "held_source": L.HELD_SOURCE,
     "previous_revision": L.PREVIOUS_REVISION,
+    "rollback_revision": L.ROLLBACK_REVISION,
+    "rollback_source_hash": L.ROLLBACK_SOURCE_HASH,
 }
 
 

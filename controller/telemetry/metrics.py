@@ -112,6 +112,12 @@ class MetricsRecorder:
         self._rollbacks = Counter(
             "keelson_rollbacks_total", "Service rollouts that Swarm rolled back, by stack.",
             ["stack"], registry=r)
+        # issue 10: stack-atomic rollback
+        self._stack_rollbacks = Counter(
+            "keelson_stack_rollbacks_total", "Rollbacks, by stack and scope (service: one "
+            "service rolled back, by Swarm or Keelson; stack: Keelson put the whole stack back, "
+            "once per failed pass).",
+            ["stack", "scope"], registry=r)
         self._builds = Counter(
             "keelson_image_builds_total", "Image builds, by result (success|error).",
             ["result"], registry=r)
@@ -157,10 +163,6 @@ class MetricsRecorder:
             "(passed|failed).", ["stack", "result"], registry=r)
 
         # issue 13.4: what the shipped alert rules need
-        self._stack_rollbacks = Counter(
-            "keelson_stack_rollbacks_total", "Rollbacks, by stack and scope (service: Swarm "
-            "rolled one service back; stack: Keelson put the whole stack back).",
-            ["stack", "scope"], registry=r)
         self._prune_blocked = Gauge(
             "keelson_prune_blocked", "1 while the latest pass's prune was blocked by the "
             "guard (KEELSON_PRUNE_MAX_STACKS / _RATIO), else 0.", registry=r)
@@ -272,6 +274,7 @@ class MetricsRecorder:
             None. Removes its ``keelson_stack_info``,
             ``keelson_stack_last_synced_timestamp_seconds``, ``keelson_rollouts_total``,
             ``keelson_rollout_duration_seconds``, ``keelson_rollbacks_total``,
+            ``keelson_stack_rollbacks_total``,
             ``keelson_drift_detected_total`` and ``keelson_stack_drifted_objects`` series.
             Unknown stacks are ignored.
         Raises:
@@ -333,7 +336,8 @@ class MetricsRecorder:
         Returns:
             None. Increments ``keelson_rollouts_total{stack,result}``, observes
             ``keelson_rollout_duration_seconds{stack}``; ``rolled_back`` also increments
-            ``keelson_rollbacks_total{stack}``.
+            ``keelson_rollbacks_total{stack}`` and ``keelson_stack_rollbacks_total{stack,
+            scope="service"}``.
         Raises:
             ValueError: ``result`` is not one of the three above.
         """
@@ -347,18 +351,21 @@ class MetricsRecorder:
                 self._stack_rollbacks.labels(stack=stack, scope="service").inc()
 
     def stack_rollback(self, stack: str, scope: str) -> None:
-        """Count one rollback of ``scope`` (``service`` or ``stack``) in ``stack``.
+        """Count one rollback (issue 10).
 
+        Args:
+            stack: stack name. scope: ``stack`` (every service the pass changed was returned)
+                or ``service`` (one service rolled back alone).
         Returns:
-            None. Increments ``keelson_stack_rollbacks_total{stack,scope}`` (service-scope
-            rollbacks are counted by ``rollout_finished`` already).
+            None. Increments ``keelson_stack_rollbacks_total{stack,scope}`` (services Swarm
+            rolled back are counted by ``rollout_finished`` already).
         Raises:
-            ValueError: an unknown scope.
+            ValueError: ``scope`` is neither stack nor service.
         """
         _check(scope, ROLLBACK_SCOPES, "rollback scope")
         with self._lock:
             self._ensure_stack_counters(stack)
-            self._stack_rollbacks.labels(stack=stack, scope=scope).inc()
+            self._stack_rollbacks.labels(stack=stack, scope=str(scope)).inc()
 
     def prune_blocked(self, blocked: bool) -> None:
         """Set ``keelson_prune_blocked`` to 1 when the latest pass's prune was blocked, else 0."""

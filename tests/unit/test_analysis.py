@@ -9,13 +9,9 @@ import pytest
 
 from controller.config import Settings, settings_from_env
 from controller.errors import ConfigError, ManifestError, PolicyError
-from controller.health.analysis import (HttpResponse, judge, query_url, query_values,
-                                        run_analysis)
-from controller.model import RolloutResult
+from controller.health.analysis import HttpResponse, judge, query_values, run_analysis
 from controller.model.analysis import AnalysisKind, AnalysisResult, AnalysisSpec
-from controller.model.status import HealthStatus, RolloutOutcome, SyncStatus
 from controller.policy.analysis import check_analysis_allowed, url_allowed
-from controller.reconcile import outcome as decide
 from controller.reconcile.analysis_step import AnalysisStep, applicable
 from controller.render.compose.loader import load_text
 from controller.telemetry.metrics import MetricsRecorder
@@ -273,18 +269,6 @@ def test_post_check_counts_and_never_calls_a_refused_url():
     assert called == [] and "not allowed by KEELSON_ANALYSIS_ALLOW" in refused
     metrics.forget_stack("shop")
     assert samples(metrics, "shop") == {}
-
-
-def test_after_analysis_outcome():
-    back = [RolloutResult("shop_web", RolloutOutcome.ROLLED_BACK, "RolledBack")]
-    out = decide.after_analysis("query 'q' returned 0.5, above max 0.1", back,
-                                revision_short="abc123")
-    assert (out.sync, out.health, out.reason, out.remember_failure, out.prune) == (
-        SyncStatus.FAILED, HealthStatus.ROLLED_BACK, "AnalysisFailed", True, False)
-    assert out.message == ("failed at revision abc123: analysis failed: query 'q' returned 0.5, "
-                           "above max 0.1; shop_web: rolled back")
-    none = decide.after_analysis("x", [], revision_short="abc123")
-    assert none.health == HealthStatus.DEGRADED and "nothing to roll back" in none.message
 
 
 def test_a_list_of_checks_and_a_crashing_check():

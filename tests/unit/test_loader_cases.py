@@ -126,7 +126,7 @@ def test_c06_two_merge_keys_are_an_error():
 def test_c08_compose_only_keys_warn_once_per_service():
     m = load_stack("c08", str(CASES / "c08-compose-only-keys" / "stack.yml"), {})
     assert m.warnings == [
-        "service web: ignoring options Swarm does not support: container_name, depends_on",
+        "service web: ignoring options Swarm does not support: container_name",
         "service db: ignoring options Swarm does not support: links"]
     assert m.services["web"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert m.services["web"]["restart"] == "always"  # kept: the converter's fallback policy

@@ -23,6 +23,7 @@ from controller.render.compose.interpolate import chain_lookup
 from controller.render.compose.keys import FORBIDDEN_SERVICE_KEYS, IGNORED_SERVICE_KEYS, TOP
 from controller.render.compose.merge import MergedDocument, StackDocument, merge_documents, strip_tags
 from controller.render.compose.options import stack_options
+from controller.render.compose.depends import read_depends
 from controller.render.compose.schema import Context, join
 from controller.render.compose.reference import is_valid_reference
 from controller.render.compose.encrypted import Decryptor, decrypt_if_encrypted
@@ -207,6 +208,9 @@ class _Loading:
         builds: Dict[str, BuildSpec] = {}
         for svc_name, svc in compose["services"].items():
             self._service(svc_name, svc, builds)
+        # issue 10: depends_on orders rollouts in waves; a cycle is an error
+        depends, depends_warnings = read_depends(compose["services"], self.ctx)
+        self.warnings.extend(depends_warnings)
         file_data: Dict[str, bytes] = {}
         for kind in ("configs", "secrets"):
             for key, obj in (compose.get(kind) or {}).items():
@@ -235,7 +239,7 @@ class _Loading:
                              inputs=dict(sorted(self.inputs.items())),
                              shown_file=self.shown, variables=variables, file_data=file_data,
                              file_versions=dict(self.versions),
-                             options=stack_opts)
+                             options=stack_opts, depends=depends)
 
     def _unset_breaks_value(self, compose: dict) -> None:
         """An unset variable is a warning, but an error where its empty value leaves a port or
@@ -272,7 +276,8 @@ class _Loading:
         for bad, hint in FORBIDDEN_SERVICE_KEYS.items():
             if bad in svc:
                 raise self.ctx.error(join(key, bad), f"{bad} is not supported by Swarm: {hint}")
-        ignored = sorted(k for k in svc if k in IGNORED_SERVICE_KEYS)
+        # depends_on is not ignored: it orders the rollout waves (issue 10)
+        ignored = sorted(k for k in svc if k in IGNORED_SERVICE_KEYS and k != "depends_on")
         if ignored:
             self.warnings.append(f"service {svc_name}: ignoring options Swarm does not "
                                  f"support: {', '.join(ignored)}")

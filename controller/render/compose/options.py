@@ -3,7 +3,8 @@
 Compose ignores ``x-`` keys, so ``docker stack deploy`` reads the same file unchanged. Keys read
 here (issue 8): ``drift: heal|report`` and ``recreate: [networks]``; (issue 9)
 ``follow_tags: true|false``; issue 10.2: ``analysis`` (also under a service's own
-``x-keelson``; see ``analysis_options``). Other keys are left to
+``x-keelson``; see ``analysis_options``); (issue 10) ``rollback: stack|service``. Other keys
+are left to
 the stages that own them (e.g. ``files``) and are not an error here.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from controller.model.drift import RECREATABLE, DriftMode, StackOptions
 from controller.render.compose.analysis_options import analysis_specs
+from controller.model.status import RollbackScope
 from controller.render.compose.schema import Context
 
 OPTIONS_KEY = "x-keelson"
@@ -25,10 +27,12 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
         ctx: the loading context (for line numbers in errors).
     Returns:
         StackOptions: ``drift`` None unless given; ``recreate`` empty unless given;
-        ``analysis`` the checks of the stack and of its services (issue 10.2).
+        ``analysis`` the checks of the stack and of its services (issue 10.2); ``rollback``
+        None (stack scope) unless given.
     Raises:
-        ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report, or
-            ``recreate`` is not a list of known kinds, or ``follow_tags`` is not a boolean;
+        ManifestError: ``x-keelson`` is not a mapping, ``drift`` is not heal/report,
+            ``recreate`` is not a list of known kinds, ``follow_tags`` is not a boolean, or
+            ``rollback`` is not stack/service;
             located at the key's line.
     """
     raw = doc.get(OPTIONS_KEY) if isinstance(doc, dict) else None
@@ -55,5 +59,12 @@ def stack_options(doc: Any, ctx: Context) -> StackOptions:
     if not isinstance(follow, bool):
         raise ctx.error(f"{OPTIONS_KEY}.follow_tags",
                         f"follow_tags must be true or false, got {follow!r}")
+    rollback = None
+    if raw.get("rollback") is not None:  # issue 10
+        try:
+            rollback = RollbackScope(str(raw["rollback"]))
+        except ValueError:
+            raise ctx.error(f"{OPTIONS_KEY}.rollback", f"rollback must be stack or service, got "
+                                                     f"{raw['rollback']!r}") from None
     return StackOptions(drift=drift, recreate=frozenset(str(k) for k in recreate),
-                        follow_tags=follow, analysis=analysis)
+                        follow_tags=follow, analysis=analysis, rollback=rollback)

@@ -42,10 +42,11 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="keelson-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # the shell puts our pipe ends on descriptors 3 and 4, where Chromium expects them
+        # bash puts our pipe ends on descriptors 3 and 4, where Chromium expects them (dash
+        # takes only one-digit descriptors, and under pytest ours are often 10 or more)
         script = f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         self.proc = subprocess.Popen(
-            ["sh", "-c", script, "sh", CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}",
+            ["bash", "-c", script, "bash", CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}",
              "--remote-debugging-pipe", "about:blank"],
             pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

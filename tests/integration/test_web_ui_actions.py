@@ -112,6 +112,8 @@ def test_stack_page_buttons_suspend_diff_resume_sync_rollback(engine, registry, 
                                               not st["pass"]["running"])(run.status()), 120)
             assert env_of(engine, f"{a}_app") == ["LEVEL=v1"]
             assert run.status()["stacks"][a]["sync_status"] == "Suspended"
+            tab.wait("the page polls the new revision",
+                     f"document.getElementById('source').textContent.includes('{sha2[:7]}')", 30)
 
             # Diff: the held change, field by field
             tab.click("#act-diff")

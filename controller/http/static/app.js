@@ -247,7 +247,7 @@ function buildActions(name) {
   const box = clear(document.getElementById("stack-actions"));
   box.setAttribute("data-stack", name);
   Object.assign(act, { stack: name, busy: false, confirm: null });
-  const to = el("input", { id: "act-rollback-to", type: "text", class: "mono", size: 14, spellcheck: "false",
+  const to = el("input", { id: "act-rollback-to", type: "text", class: "mono", size: 26, spellcheck: "false",
                            autocomplete: "off", placeholder: "revision (default: last good)",
                            "aria-label": "revision to roll back to" });
   box.appendChild(el("div", { class: "buttons" },

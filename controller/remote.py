@@ -74,6 +74,8 @@ class RemoteClient:
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if method == "POST":
+            req.add_header("X-Keelson-Action", "1")  # the API's CSRF guard (http/api.py)
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:

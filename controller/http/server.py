@@ -290,7 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 else HTTPStatus.BAD_REQUEST, {"error": "bad or too large body"})
                 return
             body = self.rfile.read(length) if length else b""
-        reply = api.answer(self.server.owner.controls, method, path, body)
+        reply = api.answer(self.server.owner.controls, method, path, body, self.headers)
         data = json.dumps(reply.payload, default=_json_default, sort_keys=True).encode("utf-8")
         self._send(reply.status, data + b"\n", "application/json", head=(method == "HEAD"),
                    extra_headers=reply.headers)

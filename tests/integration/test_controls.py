@@ -126,7 +126,7 @@ def test_status_history_suspend_diff_restart_resume_rollback(engine, registry, m
         res = ctl.cli("suspend", a, ok=False, env=no_token)
         assert res.returncode == 1 and "401" in res.stderr, res.stderr
         assert http("POST", f"{ctl.server}/api/stacks/{a}/suspend")[0] == 401
-        auth = {"Authorization": f"Bearer {TOKEN}"}
+        auth = {"Authorization": f"Bearer {TOKEN}", "X-Keelson-Action": "1"}
         assert http("POST", f"{ctl.server}/api/stacks/nosuch/suspend", headers=auth)[0] == 404
         assert http("GET", f"{ctl.server}/api/stacks/{a}/suspend", headers=auth)[0] == 405
         assert http("POST", f"{ctl.server}/api/stacks/{a}/rollback", b"x" * 5000,

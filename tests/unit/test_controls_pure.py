@@ -151,32 +151,67 @@ class FakeControls:
         return self._do("diff", name)
 
 
+ACT = {"X-Keelson-Action": "1", "Content-Type": "application/json"}
+
+
 def test_api_routes_methods_and_bodies():
     c = FakeControls()
-    assert api.answer(c, "POST", "/api/stacks/web/sync", b"").status == HTTPStatus.ACCEPTED
+    assert api.answer(c, "POST", "/api/stacks/web/sync", b"", ACT).status == HTTPStatus.ACCEPTED
     assert api.answer(c, "POST", "/api/stacks/web/rollback",
-                      json.dumps({"to": "abc1234"}).encode()).status == HTTPStatus.OK
-    assert api.answer(c, "GET", "/api/stacks/web/diff", b"").status == HTTPStatus.OK
+                      json.dumps({"to": "abc1234"}).encode(), ACT).status == HTTPStatus.OK
+    assert api.answer(c, "GET", "/api/stacks/web/diff", b"", ACT).status == HTTPStatus.OK
     assert c.calls == [("sync", "web"), ("rollback", "web", "abc1234"), ("diff", "web")]
-    wrong = api.answer(c, "GET", "/api/stacks/web/suspend", b"")
+    wrong = api.answer(c, "GET", "/api/stacks/web/suspend", b"", ACT)
     assert wrong.status == HTTPStatus.METHOD_NOT_ALLOWED and wrong.headers == {"Allow": "POST"}
     for path in ("/api/stacks/web", "/api/stacks/web/explode", "/api/stacks/../x/sync",
                  "/api/stacks/web/sync/more"):
-        assert api.answer(c, "POST", path, b"").status == HTTPStatus.NOT_FOUND, path
+        assert api.answer(c, "POST", path, b"", ACT).status == HTTPStatus.NOT_FOUND, path
     for body in (b"[1]", b"{", b'{"to": 5}', b'{"to": "a", "x": 1}'):
-        assert api.answer(c, "POST", "/api/stacks/web/rollback", body).status == \
+        assert api.answer(c, "POST", "/api/stacks/web/rollback", body, ACT).status == \
             HTTPStatus.BAD_REQUEST, body
-    assert api.answer(None, "POST", "/api/stacks/web/sync", b"").status == \
+    assert api.answer(None, "POST", "/api/stacks/web/sync", b"", ACT).status == \
         HTTPStatus.SERVICE_UNAVAILABLE
 
 
 def test_api_errors_map_to_statuses():
     missing = api.answer(FakeControls(StackNotFoundError("no stack 'web'")), "POST",
-                         "/api/stacks/web/suspend", b"")
+                         "/api/stacks/web/suspend", b"", ACT)
     assert missing.status == HTTPStatus.NOT_FOUND and missing.payload["reason"] == "StackNotFound"
     refused = api.answer(FakeControls(ControlError("a plain folder")), "POST",
-                         "/api/stacks/web/rollback", b"")
+                         "/api/stacks/web/rollback", b"", ACT)
     assert refused.status == HTTPStatus.CONFLICT and "plain folder" in refused.payload["error"]
+
+
+def test_control_post_needs_the_action_header_and_a_json_body():
+    """CSRF guard: a POST a cross-site form or no-cors fetch could send is refused before the
+    control runs; GET (diff) needs no header."""
+    c = FakeControls()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for headers, body in (({}, b""), (form, b"to=abc"), ({"X-Keelson-Action": ""}, b""),
+                          ({"Content-Type": "text/plain"}, b'{"to": "abc1234"}')):
+        got = api.answer(c, "POST", "/api/stacks/web/suspend", body, headers)
+        assert got.status == HTTPStatus.FORBIDDEN, headers
+        assert got.payload["reason"] == "ActionHeaderMissing"
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""):
+        got = api.answer(c, "POST", "/api/stacks/web/rollback", b'{"to": "abc1234"}',
+                         {"x-keelson-action": "1", "content-type": ctype})
+        assert got.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE, ctype
+    assert c.calls == []
+    ok = {"x-keelson-action": "1", "Content-Type": "application/json; charset=utf-8"}
+    assert api.answer(c, "POST", "/api/stacks/web/rollback", b'{"to": "abc1234"}', ok).status \
+        == HTTPStatus.OK
+    assert api.answer(c, "POST", "/api/stacks/web/suspend", b"", {"X-Keelson-Action": "1"}).status \
+        == HTTPStatus.OK
+    assert api.answer(c, "GET", "/api/stacks/web/diff", b"", {}).status == HTTPStatus.OK
+    assert c.calls == [("rollback", "web", "abc1234"), ("suspend", "web"), ("diff", "web")]
+
+
+def test_control_token_only_from_the_authorization_header():
+    """The token is never taken from a cookie or the query string (a browser sends cookies
+    cross-site; a URL leaks to logs)."""
+    for headers in ({"Cookie": "token=t0k; keelson.token=t0k"}, {"X-Token": "t0k"},
+                    {"Authorization": "Basic t0k"}, {"Authorization": "t0k"}):
+        assert control_access(headers, "t0k", loopback_bind=True) is ApiAccess.DENIED, headers
 
 
 def test_control_access_needs_a_configured_token_even_on_loopback():

@@ -35,7 +35,28 @@ async function getJson(path) {
   return res.json();
 }
 
-async function poll() {
+// POST (or GET) with the token and the header the API's CSRF guard asks for; resolves to the
+// JSON answer, rejects with an Error whose message is the answer's "error" text.
+async function sendJson(method, path, body) {
+  const headers = { "Accept": "application/json", "X-Keelson-Action": "1" };
+  const t = token();
+  if (t) headers["Authorization"] = "Bearer " + t;
+  const init = { method: method, headers: headers, cache: "no-store", credentials: "omit" };
+  if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let doc = null;
+  try { doc = JSON.parse(text); } catch (e) { /* 401 answers are plain text */ }
+  if (!res.ok) {
+    const why = doc && doc.error ? doc.error : text.trim();
+    const err = new Error("HTTP " + res.status + (why ? ": " + why : ""));
+    err.unauthorized = res.status === 401;
+    throw err;
+  }
+  return doc || {};
+}
+
+async function refresh() {
   // the two documents are independent: an Engine that cannot be read still leaves the stacks
   const [status, swarm] = await Promise.allSettled([getJson("/api/status"), getJson("/api/swarm")]);
   const failed = [status, swarm].filter(r => r.status === "rejected").map(r => r.reason);
@@ -46,7 +67,10 @@ async function poll() {
   if (!failed.length) state.updatedAt = new Date();
   if (state.needToken) { state.status = null; state.swarm = null; }
   render();
-  setTimeout(poll, POLL_MS);
+}
+
+async function poll() {
+  try { await refresh(); } finally { setTimeout(poll, POLL_MS); }
 }
 
 // ---- DOM helpers ------------------------------------------------------------------------
@@ -204,11 +228,168 @@ function table(headers, rows, emptyText) {
       (c instanceof Node) ? el("td", {}, c) : el("td", { text: c === null || c === undefined ? "" : c }))))));
 }
 
+// ---- stack actions: sync, suspend/resume, rollback, diff ---------------------------------
+// The bar is built once per stack (so a typed revision, a pending confirmation, a result and a
+// diff survive the 2 s redraws) and only its enabled/visible state is updated on each poll.
+const act = { stack: "", busy: false, confirm: null, sync: "" };
+
+function stackPath(name, action) {
+  return "/api/stacks/" + encodeURIComponent(name) + "/" + action;
+}
+
+function actionButton(id, label, onClick) {
+  const b = el("button", { type: "button", id: id, class: "act", text: label });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function buildActions(name) {
+  const box = clear(document.getElementById("stack-actions"));
+  box.setAttribute("data-stack", name);
+  Object.assign(act, { stack: name, busy: false, confirm: null });
+  const to = el("input", { id: "act-rollback-to", type: "text", class: "mono", size: 26, spellcheck: "false",
+                           autocomplete: "off", placeholder: "revision (default: last good)",
+                           "aria-label": "revision to roll back to" });
+  box.appendChild(el("div", { class: "buttons" },
+    actionButton("act-sync", "Sync now", () => runAction("sync")),
+    actionButton("act-suspend", "Suspend", () => askConfirm("suspend")),
+    actionButton("act-resume", "Resume", () => runAction("resume")),
+    el("span", { class: "group" }, actionButton("act-rollback", "Rollback", () => askConfirm("rollback")), to),
+    actionButton("act-diff", "Diff", showDiff)));
+  const confirmBox = el("div", { id: "act-confirm", class: "confirm", hidden: "hidden" },
+    el("span", { id: "act-confirm-text" }), " ",
+    actionButton("act-confirm-yes", "Confirm", () => { const c = act.confirm; act.confirm = null; runAction(c.action, c.to); }),
+    actionButton("act-confirm-no", "Cancel", () => { act.confirm = null; updateActions(); }));
+  box.appendChild(confirmBox);
+  box.appendChild(el("div", { id: "act-result", role: "status", "aria-live": "polite", hidden: "hidden" }));
+  box.appendChild(el("div", { id: "stack-diff", hidden: "hidden" }));
+}
+
+function updateActions() {
+  const suspended = act.sync === "Suspended";
+  document.getElementById("act-suspend").hidden = suspended;
+  document.getElementById("act-resume").hidden = !suspended;
+  for (const b of document.querySelectorAll("#stack-actions button.act")) b.disabled = act.busy;
+  document.getElementById("act-rollback-to").disabled = act.busy;
+  const box = document.getElementById("act-confirm");
+  box.hidden = !act.confirm;
+  if (act.confirm) {
+    const what = act.confirm.action === "suspend"
+      ? "Suspend " + act.stack + "? Keelson will not deploy, prune or heal it until Resume."
+      : "Roll " + act.stack + " back to " + (act.confirm.to || "the last good revision") +
+        " and hold it there until a commit changes it (or Resume)?";
+    document.getElementById("act-confirm-text").textContent = what;
+    document.getElementById("act-confirm-yes").textContent = act.confirm.action === "suspend" ? "Yes, suspend" : "Yes, roll back";
+  }
+}
+
+function askConfirm(action) {
+  act.confirm = { action: action, to: action === "rollback" ? document.getElementById("act-rollback-to").value.trim() : "" };
+  updateActions();
+}
+
+function showResult(ok, text) {
+  const box = document.getElementById("act-result");
+  box.hidden = false;
+  box.className = ok ? "result-ok" : "result-error";
+  box.setAttribute("data-ok", ok ? "true" : "false");
+  box.textContent = text;
+}
+
+function describe(action, doc) {
+  if (action === "sync") return "Sync queued: a pass for " + act.stack + " runs now.";
+  if (action === "suspend") return doc.changed === false ? "Already suspended." : "Suspended: no deploys, prunes or drift heals until Resume.";
+  if (action === "resume") return doc.changed === false ? "Was not suspended; a pass is queued." : "Resumed: a pass is queued.";
+  return "Rolled back to " + String(doc.revision || "").slice(0, 12) + "; held there until a commit changes the stack (or Resume).";
+}
+
+async function runAction(action, to) {
+  if (act.busy) return;
+  const name = act.stack;
+  act.busy = true;
+  const button = document.getElementById("act-" + action);
+  button.setAttribute("aria-busy", "true");
+  updateActions();
+  showResult(true, action + "…");
+  try {
+    const doc = await sendJson("POST", stackPath(name, action), action === "rollback" && to ? { to: to } : undefined);
+    if (act.stack === name) { showResult(true, describe(action, doc)); document.getElementById("stack-diff").hidden = true; }
+  } catch (e) {
+    if (e.unauthorized) state.needToken = true;
+    if (act.stack === name) showResult(false, action + " failed: " + String(e.message || e));
+  } finally {
+    button.removeAttribute("aria-busy");
+    act.busy = false;
+    await refresh().catch(() => {});
+    if (act.stack === name) updateActions();
+  }
+}
+
+function diffValue(v) {
+  return v === null || v === undefined ? "(none)" : JSON.stringify(v);
+}
+
+function renderDiff(doc) {
+  const box = clear(document.getElementById("stack-diff"));
+  box.hidden = false;
+  const changes = doc.changes || [];
+  box.appendChild(el("h3", { text: "Diff: what a pass would change now" }));
+  box.appendChild(el("p", {}, "at ", revisionLink(doc.revision),
+    doc.suspended ? " · suspended (" + doc.suspended + "): held back until Resume" : ""));
+  if (doc.warnings && doc.warnings.length) box.appendChild(el("ul", {}, ...doc.warnings.map(w => el("li", { text: w }))));
+  if (!changes.length) { box.appendChild(el("p", { id: "diff-in-sync", text: "In sync: a pass would change nothing." })); return; }
+  const rows = [];
+  for (const c of changes) {
+    const fields = c.fields && c.fields.length ? c.fields : [null];
+    for (const f of fields) {
+      rows.push(el("tr", { class: "diff-row", "data-object": c.name, "data-action": c.action, "data-path": f ? f.path : "" },
+        el("td", { text: c.kind + " " + c.name }),
+        el("td", { text: c.action + (c.reason ? " (" + c.reason + ")" : "") }),
+        el("td", { class: "mono", text: f ? f.path : "" }),
+        el("td", { class: "mono" }, f ? el("span", { class: "old", text: diffValue(f.old) }) : "",
+           f ? " → " : "", f ? el("span", { class: "new", text: diffValue(f.new) }) : "")));
+    }
+  }
+  box.appendChild(el("table", { class: "grid", id: "diff-table" },
+    el("thead", {}, el("tr", {}, ...["Object", "Action", "Field", "Old → new"].map(h => el("th", { text: h })))),
+    el("tbody", {}, ...rows)));
+}
+
+async function showDiff() {
+  if (act.busy) return;
+  const name = act.stack;
+  act.busy = true;
+  const button = document.getElementById("act-diff");
+  button.setAttribute("aria-busy", "true");
+  updateActions();
+  try {
+    const doc = await getJson(stackPath(name, "diff"));
+    if (act.stack === name) { document.getElementById("act-result").hidden = true; renderDiff(doc); }
+  } catch (e) {
+    if (e.unauthorized) state.needToken = true;
+    if (act.stack === name) showResult(false, "diff failed: " + String(e.message || e));
+  } finally {
+    button.removeAttribute("aria-busy");
+    act.busy = false;
+    if (act.stack === name) updateActions();
+  }
+}
+
+function renderActions(name, s) {
+  const box = document.getElementById("stack-actions");
+  if (box.getAttribute("data-stack") !== name) buildActions(name);
+  box.hidden = !s;
+  act.sync = s ? s.sync_status : "";
+  box.setAttribute("data-sync", act.sync);
+  updateActions();
+}
+
 function renderStackPage(name) {
   document.getElementById("stack-name").textContent = name;
   const badges = clear(document.getElementById("stack-badges"));
   const body = clear(document.getElementById("stack-body"));
   const s = state.status && state.status.stacks ? state.status.stacks[name] : null;
+  renderActions(name, s);
   if (!s) { body.appendChild(el("p", { class: "muted", text: state.status ? "no such stack" : "loading…" })); return; }
   badges.appendChild(badge("sync", s.sync_status));
   badges.appendChild(document.createTextNode(" "));

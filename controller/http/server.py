@@ -20,8 +20,7 @@ GET does. A failing callback gives 500 (or 503 for readiness), never a dead serv
 library only (``ThreadingHTTPServer``): a few requests a minute need nothing more.
 
 Bounds (issue 7): at most ``max_connections`` connections are served at once, each on its own
-daemon thread; one more is answered ``503`` at once and closed, so threads never grow without
-bound. Every socket read or write times out after ``REQUEST_TIMEOUT_S``; a webhook body is at most
+daemon thread; one more is answered ``503`` at once and closed (bounded.py). Every socket read or write times out after ``REQUEST_TIMEOUT_S``; a webhook body is at most
 ``MAX_WEBHOOK_BODY_BYTES``. A client that stalls or disconnects costs one log line at DEBUG/INFO,
 never a traceback.
 """
@@ -31,16 +30,15 @@ import dataclasses
 import json
 import logging
 import socket
-import sys
 import threading
-import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Optional, Tuple
 
 from controller.errors import ConfigError, SwarmError
 from controller.http import api, ui
 from controller.http.auth import ApiAccess, api_access, control_access, is_loopback_host
+from controller.http.bounded import MAX_CONNECTIONS, BoundedHTTPServer
 from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
 from controller.telemetry.metrics import MetricsRecorder
 from controller.telemetry.scrub import scrub
@@ -49,15 +47,11 @@ log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # forges send well under 1 MiB; refuse floods
 REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request loses its thread after this
-MAX_CONNECTIONS = 32  # served at once (KEELSON_HTTP_MAX_CONNECTIONS); more get 503
-BUSY_WARNING_EVERY_S = 60.0  # "connection limit reached" is logged at most this often
 
 _GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status", "/api/swarm", *ui.PAGES)
 _POST_ROUTES = ("/hooks/git", "/api/webhook")
 # Routes that need the API token beyond loopback (auth.py); add any future route that can act.
 _PROTECTED_ROUTES = ("/api/status", "/api/swarm")
-_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                  b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n")
 
 
 def parse_listen(listen: str) -> Tuple[str, int]:
@@ -92,72 +86,10 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its StatusServer and the address family of its host, and
-    serves at most ``max_connections`` connections at once (one daemon thread each)."""
-
-    daemon_threads = True  # a hung client never blocks process exit
-    block_on_close = False
-    request_queue_size = 64  # listen backlog: a burst waits in the kernel, not in a thread
-
-    def __init__(self, address: Tuple[str, int], owner: "StatusServer", max_connections: int):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.owner = owner
-        self._slots = threading.BoundedSemaphore(max(1, max_connections))
-        self._busy_logged_at = 0.0
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
-        """Serve ``request`` on a new daemon thread if a slot is free, else answer 503 and close."""
-        if not self._slots.acquire(blocking=False):
-            self._refuse_busy(request, client_address)
-            return
-        try:
-            threading.Thread(target=self._serve_in_slot, args=(request, client_address),
-                             name="keelson-http-conn", daemon=True).start()
-        except BaseException:
-            self._slots.release()
-            self.shutdown_request(request)
-            raise
-
-    def _serve_in_slot(self, request: socket.socket, client_address: Any) -> None:
-        """Run one connection, then free its slot (whatever happened)."""
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
-        """Answer 503 without reading the request (never blocks the accept loop) and close."""
-        now = time.monotonic()
-        if now - self._busy_logged_at >= BUSY_WARNING_EVERY_S:
-            self._busy_logged_at = now
-            log.warning("http connection limit reached; answering 503",
-                        extra={"client": client_address[0] if client_address else ""})
-        try:
-            request.setblocking(False)
-            request.send(_BUSY_RESPONSE)
-        except OSError:
-            pass
-        self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A connection failed outside a route (socketserver prints a traceback to stderr by
-        default): a client that left or timed out is one DEBUG line, anything else an ERROR
-        through the logger (scrubbed like every log line)."""
-        exc = sys.exc_info()[1]
-        client = client_address[0] if client_address else ""
-        if isinstance(exc, OSError):
-            log.debug("http client went away: %s", type(exc).__name__, extra={"client": client})
-        else:
-            log.error("http connection failed", exc_info=True, extra={"client": client})
-
-
 class _Handler(BaseHTTPRequestHandler):
     """One request: route it to the owning StatusServer's callbacks."""
 
-    server: _Server
+    server: BoundedHTTPServer
     server_version = "keelson"
     sys_version = ""
     protocol_version = "HTTP/1.1"
@@ -425,7 +357,7 @@ class StatusServer:
         self.max_connections = max_connections
         self.deliveries = DeliveryMemory(delivery_memory)
         self.controls = controls
-        self._server: Optional[_Server] = None
+        self._server: Optional[BoundedHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -451,7 +383,8 @@ class StatusServer:
         if self._server is not None:
             raise RuntimeError("StatusServer already started")
         try:
-            self._server = _Server((self.host, self._requested_port), self, self.max_connections)
+            self._server = BoundedHTTPServer((self.host, self._requested_port), _Handler, self,
+                                             self.max_connections)
         except OSError as exc:
             raise ConfigError(f"--listen {self.host}:{self._requested_port}: cannot bind: {exc}") from exc
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},

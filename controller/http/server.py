@@ -39,13 +39,12 @@ from controller.errors import ConfigError, SwarmError
 from controller.http import api, ui
 from controller.http.auth import ApiAccess, api_access, control_access, is_loopback_host
 from controller.http.bounded import MAX_CONNECTIONS, BoundedHTTPServer
-from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
+from controller.http.webhooks import MAX_WEBHOOK_BODY_BYTES, DeliveryMemory, answer_webhook
 from controller.telemetry.metrics import MetricsRecorder
 from controller.telemetry.scrub import scrub
 
 log = logging.getLogger(__name__)
 
-MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # forges send well under 1 MiB; refuse floods
 REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request loses its thread after this
 
 _GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status", "/api/swarm", *ui.PAGES)
@@ -245,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _webhook(self) -> None:
-        """Authenticate the webhook, refuse replays, wake the loop, answer 202."""
+        """Read the webhook body (bounded, timed out), answer it with webhooks.answer_webhook."""
         owner = self.server.owner
         length_text = self.headers.get("Content-Length", "0") or "0"
         try:
@@ -270,27 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": "body shorter than Content-Length"})
             return
-        sender = webhook_sender(self.headers)
-        if not verify_webhook(self.headers, body, owner.webhook_secret, owner.webhook_allow_unsigned):
-            if owner.webhook_secret:
-                log.warning("webhook rejected: missing or invalid signature",
-                            extra={"sender": sender, "client": self.client_address[0]})
-                error = "invalid or missing signature"
-            else:
-                log.warning("webhook rejected: no webhook secret configured",
-                            extra={"sender": sender, "client": self.client_address[0]})
-                error = ("no webhook secret configured: set KEELSON_WEBHOOK_SECRET_FILE "
-                         "(or KEELSON_WEBHOOK_ALLOW_UNSIGNED=true)")
-            self._send_json(HTTPStatus.UNAUTHORIZED, {"error": error})
-            return
-        if owner.deliveries.seen(replay_keys(self.headers, body, signed=bool(owner.webhook_secret))):
-            log.warning("webhook rejected: delivery already accepted (replay)",
-                        extra={"sender": sender, "client": self.client_address[0]})
-            self._send_json(HTTPStatus.CONFLICT, {"error": "delivery already accepted"})
-            return
-        owner.on_webhook()
-        log.info("webhook received; reconcile queued", extra={"sender": sender})
-        self._send_json(HTTPStatus.ACCEPTED, {"status": "queued"})
+        answer = answer_webhook(self.headers, body, secret=owner.webhook_secret,
+                                allow_unsigned=owner.webhook_allow_unsigned,
+                                deliveries=owner.deliveries, wake=owner.on_webhook,
+                                client=self.client_address[0])
+        self._send_json(answer.status, answer.payload)
 
     # -- responses --------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The per-stack control API (issue 13.3): what ``/api/stacks/NAME/ACTION`` does.
 
-Routes (JSON in and out; ``server.py`` authenticates, bounds the body and sends):
+Routes (JSON in and out; ``handler.py`` authenticates, bounds the body and sends):
     POST /api/stacks/NAME/sync      queue a pass for NAME alone now (202)
     POST /api/stacks/NAME/suspend   no writes, no prune, no drift heal until resume (200)
     POST /api/stacks/NAME/resume    end a suspension or a rollback hold; a pass is queued (200)

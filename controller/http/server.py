@@ -1,63 +1,29 @@
-"""Keelson's HTTP server: metrics, probes, status and the git webhook.
+"""Keelson's HTTP server: metrics, probes, status, the web page, controls and the git webhook.
 
-Routes:
-    GET  /metrics       Prometheus text format.
-    GET  /healthz       200 ``ok`` while the process serves (liveness).
-    GET  /readyz        200 ``ready`` when ``ready()`` is true, else 503 (readiness).
-    GET  /api/status    JSON from ``status()``; beyond a loopback bind it needs
-                        ``Authorization: Bearer <token>`` (401 otherwise; see auth.py).
-    GET  /api/swarm     nodes, services and tasks from ``swarm()`` (swarm_view.py), token as
-                        for /api/status; 503 when the Engine cannot be read.
-    GET  /              the web page, and /ui/app.js, /ui/app.css (ui.py); no token: the page
-                        holds no data and asks the API with the operator's token.
-    POST /hooks/git     (alias ``/api/webhook``) wakes the reconcile loop; 202, 401 when the
-                        request does not prove the secret (or no secret is set and unsigned
-                        webhooks are not allowed), 409 for a delivery already accepted
-                        (see webhooks.py).
-    /api/stacks/NAME/*  per-stack controls (sync, suspend, resume, rollback, diff): see api.py.
-Unknown paths give 404, known paths with another method 405 (with ``Allow``); HEAD works wherever
-GET does. A failing callback gives 500 (or 503 for readiness), never a dead server. Standard
-library only (``ThreadingHTTPServer``): a few requests a minute need nothing more.
-
-Bounds (issue 7): at most ``max_connections`` connections are served at once, each on its own
-daemon thread; one more is answered ``503`` at once and closed, so threads never grow without
-bound. Every socket read or write times out after ``REQUEST_TIMEOUT_S``; a webhook body is at most
-``MAX_WEBHOOK_BODY_BYTES``. A client that stalls or disconnects costs one log line at DEBUG/INFO,
-never a traceback.
+``StatusServer`` binds, serves from daemon threads, says at start who can reach what, and
+stops. The rest of the endpoint, one concept a module:
+    handler.py     routes one request and sends its answer (the route table is there).
+    bounded.py     the ``ThreadingHTTPServer`` serving at most ``max_connections`` at once; one
+                   more is answered 503 at once and closed (issue 7).
+    auth.py        the API token rule.
+    webhooks.py    webhook proofs, replay refusal and the answer to ``POST /hooks/git``.
+    api.py         the per-stack controls; ui.py the web page; swarm_view.py ``/api/swarm``.
+Standard library only (``ThreadingHTTPServer``): a few requests a minute need nothing more.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import socket
-import sys
 import threading
-import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, Tuple
 
-from controller.errors import ConfigError, SwarmError
-from controller.http import api, ui
-from controller.http.auth import ApiAccess, api_access, control_access, is_loopback_host
-from controller.http.webhooks import DeliveryMemory, replay_keys, verify_webhook, webhook_sender
+from controller.errors import ConfigError
+from controller.http.auth import is_loopback_host
+from controller.http.bounded import MAX_CONNECTIONS, BoundedHTTPServer
+from controller.http.handler import RequestHandler
+from controller.http.webhooks import DeliveryMemory
 from controller.telemetry.metrics import MetricsRecorder
-from controller.telemetry.scrub import scrub
 
 log = logging.getLogger(__name__)
-
-MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # forges send well under 1 MiB; refuse floods
-REQUEST_TIMEOUT_S = 10.0  # a client that stalls mid-request loses its thread after this
-MAX_CONNECTIONS = 32  # served at once (KEELSON_HTTP_MAX_CONNECTIONS); more get 503
-BUSY_WARNING_EVERY_S = 60.0  # "connection limit reached" is logged at most this often
-
-_GET_ROUTES = ("/metrics", "/healthz", "/readyz", "/api/status", "/api/swarm", *ui.PAGES)
-_POST_ROUTES = ("/hooks/git", "/api/webhook")
-# Routes that need the API token beyond loopback (auth.py); add any future route that can act.
-_PROTECTED_ROUTES = ("/api/status", "/api/swarm")
-_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                  b"Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n")
 
 
 def parse_listen(listen: str) -> Tuple[str, int]:
@@ -81,304 +47,6 @@ def parse_listen(listen: str) -> Tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ConfigError(f"--listen: port out of range, got {listen!r}")
     return host, port
-
-
-def _json_default(value: Any) -> Any:
-    """Make status values JSON-serialisable: dataclasses as dicts, sets as sorted lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
-
-
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its StatusServer and the address family of its host, and
-    serves at most ``max_connections`` connections at once (one daemon thread each)."""
-
-    daemon_threads = True  # a hung client never blocks process exit
-    block_on_close = False
-    request_queue_size = 64  # listen backlog: a burst waits in the kernel, not in a thread
-
-    def __init__(self, address: Tuple[str, int], owner: "StatusServer", max_connections: int):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.owner = owner
-        self._slots = threading.BoundedSemaphore(max(1, max_connections))
-        self._busy_logged_at = 0.0
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
-        """Serve ``request`` on a new daemon thread if a slot is free, else answer 503 and close."""
-        if not self._slots.acquire(blocking=False):
-            self._refuse_busy(request, client_address)
-            return
-        try:
-            threading.Thread(target=self._serve_in_slot, args=(request, client_address),
-                             name="keelson-http-conn", daemon=True).start()
-        except BaseException:
-            self._slots.release()
-            self.shutdown_request(request)
-            raise
-
-    def _serve_in_slot(self, request: socket.socket, client_address: Any) -> None:
-        """Run one connection, then free its slot (whatever happened)."""
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def _refuse_busy(self, request: socket.socket, client_address: Any) -> None:
-        """Answer 503 without reading the request (never blocks the accept loop) and close."""
-        now = time.monotonic()
-        if now - self._busy_logged_at >= BUSY_WARNING_EVERY_S:
-            self._busy_logged_at = now
-            log.warning("http connection limit reached; answering 503",
-                        extra={"client": client_address[0] if client_address else ""})
-        try:
-            request.setblocking(False)
-            request.send(_BUSY_RESPONSE)
-        except OSError:
-            pass
-        self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A connection failed outside a route (socketserver prints a traceback to stderr by
-        default): a client that left or timed out is one DEBUG line, anything else an ERROR
-        through the logger (scrubbed like every log line)."""
-        exc = sys.exc_info()[1]
-        client = client_address[0] if client_address else ""
-        if isinstance(exc, OSError):
-            log.debug("http client went away: %s", type(exc).__name__, extra={"client": client})
-        else:
-            log.error("http connection failed", exc_info=True, extra={"client": client})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One request: route it to the owning StatusServer's callbacks."""
-
-    server: _Server
-    server_version = "keelson"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
-    timeout = REQUEST_TIMEOUT_S
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
-        """Access log at DEBUG only: scrapes and probes every few seconds drown real events."""
-        log.debug("http %s", format % args, extra={"client": self.client_address[0]})
-
-    # -- dispatch ---------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
-        """Serve the GET routes."""
-        self._dispatch("GET")
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        """Serve GET routes without a body."""
-        self._dispatch("HEAD")
-
-    def do_POST(self) -> None:  # noqa: N802
-        """Serve the webhook."""
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        """Not allowed anywhere: 404 or 405."""
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        """Not allowed anywhere: 404 or 405."""
-        self._dispatch("DELETE")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        """Not allowed anywhere: 404 or 405."""
-        self._dispatch("PATCH")
-
-    def do_OPTIONS(self) -> None:  # noqa: N802
-        """Not allowed anywhere: 404 or 405."""
-        self._dispatch("OPTIONS")
-
-    def _dispatch(self, method: str) -> None:
-        """Route by path then method; any exception becomes a 500, never a dead thread."""
-        path = self.path.split("?", 1)[0].split("#", 1)[0]
-        if len(path) > 1:
-            path = path.rstrip("/")
-        if method not in ("GET", "HEAD") and path not in _POST_ROUTES:
-            # A refused request's body stays unread; it must not be parsed as the next request.
-            self.close_connection = True
-        try:
-            if path in _GET_ROUTES:
-                if method not in ("GET", "HEAD"):
-                    self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n",
-                               extra_headers={"Allow": "GET, HEAD"})
-                elif path not in _PROTECTED_ROUTES or self._authorized(head=(method == "HEAD")):
-                    self._get(path, head=(method == "HEAD"))
-            elif path in _POST_ROUTES:
-                if method != "POST":
-                    self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n",
-                               extra_headers={"Allow": "POST"})
-                else:
-                    self._webhook()
-            elif api.is_control_path(path):
-                if self._authorized(head=(method == "HEAD"), rule=control_access):
-                    self._control(method, path)
-            else:
-                self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=(method == "HEAD"))
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, socket.timeout):
-            self.close_connection = True  # the client left or stalled; nothing to answer
-        except Exception:  # noqa: BLE001 - a bug in a callback must not take the server down
-            log.exception("http handler failed", extra={"path": path, "method": method})
-            self.close_connection = True
-            try:
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error\n")
-            except OSError:
-                self.close_connection = True
-
-    # -- routes -----------------------------------------------------------------------------------
-
-    def _get(self, path: str, head: bool) -> None:
-        """Answer one of the GET routes."""
-        owner = self.server.owner
-        if path == "/metrics":
-            body, content_type = owner.metrics.exposition()
-            self._send(HTTPStatus.OK, body, content_type, head=head)
-        elif path == "/healthz":
-            self._send(HTTPStatus.OK, b"ok\n", head=head)
-        elif path == "/readyz":
-            try:
-                ready = bool(owner.ready())
-            except Exception:  # noqa: BLE001 - a failing check means "not ready", not a 500
-                log.exception("readiness check failed")
-                ready = False
-            if ready:
-                self._send(HTTPStatus.OK, b"ready\n", head=head)
-            else:
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"not ready\n", head=head)
-        elif path in ui.PAGES:
-            body, content_type = ui.page(path)
-            self._send(HTTPStatus.OK, body, content_type, head=head, extra_headers=ui.PAGE_HEADERS)
-        elif path == "/api/swarm":
-            self._swarm(head)
-        else:  # /api/status
-            body = json.dumps(owner.status(), default=_json_default, indent=2, sort_keys=True)
-            self._send(HTTPStatus.OK, body.encode("utf-8") + b"\n", "application/json", head=head)
-
-    def _swarm(self, head: bool) -> None:
-        """Answer /api/swarm: the cached swarm view, or 503 when there is none or it failed."""
-        swarm = self.server.owner.swarm
-        if swarm is None:
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b'{"error": "no swarm view"}\n',
-                       "application/json", head=head)
-            return
-        try:
-            doc = swarm()
-        except SwarmError as exc:
-            log.warning("api/swarm: %s", exc)
-            body = json.dumps({"error": scrub(str(exc))}).encode("utf-8") + b"\n"
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "application/json", head=head)
-            return
-        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8") + b"\n"
-        self._send(HTTPStatus.OK, body, "application/json", head=head)
-
-    def _control(self, method: str, path: str) -> None:
-        """A per-stack control (issue 13.3): read a bounded body, answer with api.py's JSON."""
-        body = b""
-        if method == "POST":
-            length_text = self.headers.get("Content-Length", "0") or "0"
-            length = int(length_text) if length_text.isdigit() else -1
-            if not 0 <= length <= api.MAX_CONTROL_BODY_BYTES:
-                self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > 0
-                                else HTTPStatus.BAD_REQUEST, {"error": "bad or too large body"})
-                return
-            body = self.rfile.read(length) if length else b""
-        reply = api.answer(self.server.owner.controls, method, path, body, self.headers)
-        data = json.dumps(reply.payload, default=_json_default, sort_keys=True).encode("utf-8")
-        self._send(reply.status, data + b"\n", "application/json", head=(method == "HEAD"),
-                   extra_headers=reply.headers)
-
-    def _authorized(self, head: bool, rule: Callable = api_access) -> bool:
-        """Check the API token of a protected route (``rule``: auth.api_access, or
-        auth.control_access for controls); on refusal send 401 and return False."""
-        owner = self.server.owner
-        verdict = rule(self.headers, owner.api_token, owner.loopback_bind)
-        if verdict is ApiAccess.ALLOWED:
-            return True
-        if verdict is ApiAccess.NO_TOKEN_CONFIGURED:
-            body = b"no API token configured: set KEELSON_API_TOKEN_FILE\n"
-        else:
-            body = b"missing or invalid bearer token\n"
-            log.info("api request refused: missing or invalid token",
-                     extra={"client": self.client_address[0]})
-        self._send(HTTPStatus.UNAUTHORIZED, body, head=head,
-                   extra_headers={"WWW-Authenticate": 'Bearer realm="keelson"'})
-        return False
-
-    def _webhook(self) -> None:
-        """Authenticate the webhook, refuse replays, wake the loop, answer 202."""
-        owner = self.server.owner
-        length_text = self.headers.get("Content-Length", "0") or "0"
-        try:
-            length = int(length_text)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
-            return
-        if length > MAX_WEBHOOK_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be parsed as a request
-            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
-            return
-        try:
-            body = self.rfile.read(length) if length else b""
-        except OSError as exc:  # stalled past REQUEST_TIMEOUT_S, or reset: no traceback
-            self.close_connection = True
-            log.info("webhook body not received: %s", type(exc).__name__,
-                     extra={"client": self.client_address[0]})
-            return
-        if len(body) < length:
-            self.close_connection = True
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": "body shorter than Content-Length"})
-            return
-        sender = webhook_sender(self.headers)
-        if not verify_webhook(self.headers, body, owner.webhook_secret, owner.webhook_allow_unsigned):
-            if owner.webhook_secret:
-                log.warning("webhook rejected: missing or invalid signature",
-                            extra={"sender": sender, "client": self.client_address[0]})
-                error = "invalid or missing signature"
-            else:
-                log.warning("webhook rejected: no webhook secret configured",
-                            extra={"sender": sender, "client": self.client_address[0]})
-                error = ("no webhook secret configured: set KEELSON_WEBHOOK_SECRET_FILE "
-                         "(or KEELSON_WEBHOOK_ALLOW_UNSIGNED=true)")
-            self._send_json(HTTPStatus.UNAUTHORIZED, {"error": error})
-            return
-        if owner.deliveries.seen(replay_keys(self.headers, body, signed=bool(owner.webhook_secret))):
-            log.warning("webhook rejected: delivery already accepted (replay)",
-                        extra={"sender": sender, "client": self.client_address[0]})
-            self._send_json(HTTPStatus.CONFLICT, {"error": "delivery already accepted"})
-            return
-        owner.on_webhook()
-        log.info("webhook received; reconcile queued", extra={"sender": sender})
-        self._send_json(HTTPStatus.ACCEPTED, {"status": "queued"})
-
-    # -- responses --------------------------------------------------------------------------------
-
-    def _send_json(self, status: HTTPStatus, payload: dict) -> None:
-        """Send a small JSON object."""
-        self._send(status, json.dumps(payload).encode("utf-8") + b"\n", "application/json")
-
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8",
-              *, head: bool = False, extra_headers: Optional[dict] = None) -> None:
-        """Send status, headers and (unless ``head``) the body, with an exact Content-Length."""
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for name, value in (extra_headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
 
 
 class StatusServer:
@@ -425,7 +93,7 @@ class StatusServer:
         self.max_connections = max_connections
         self.deliveries = DeliveryMemory(delivery_memory)
         self.controls = controls
-        self._server: Optional[_Server] = None
+        self._server: Optional[BoundedHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -451,7 +119,8 @@ class StatusServer:
         if self._server is not None:
             raise RuntimeError("StatusServer already started")
         try:
-            self._server = _Server((self.host, self._requested_port), self, self.max_connections)
+            self._server = BoundedHTTPServer((self.host, self._requested_port), RequestHandler,
+                                             self, self.max_connections)
         except OSError as exc:
             raise ConfigError(f"--listen {self.host}:{self._requested_port}: cannot bind: {exc}") from exc
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},

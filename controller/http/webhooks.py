@@ -1,5 +1,6 @@
-"""Webhook authentication for ``POST /hooks/git``: signature checks (pure: headers and body in,
-verdict out) and the bounded memory of deliveries already accepted (replay refusal).
+"""Webhooks, ``POST /hooks/git``: signature checks (pure: headers and body in, verdict out), the
+bounded memory of deliveries already accepted (replay refusal), and ``answer_webhook``, the
+route's answer to a received body (the request handler reads the body and sends the answer).
 
 A webhook only wakes the reconcile loop (the loop fetches the repo itself and trusts nothing in
 the payload), so the secret guards against anyone making Keelson poll on demand. Without a
@@ -24,8 +25,16 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import logging
 import threading
-from typing import Any, Mapping, Tuple
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+# The HTTP endpoint logs under one name, whichever of its modules writes the line.
+log = logging.getLogger("controller.http.server")
+
+MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024  # forges send well under 1 MiB; refuse floods
 
 GITHUB_HEADER = "x-hub-signature-256"
 GITEA_HEADERS = ("x-gitea-signature", "x-forgejo-signature")
@@ -195,3 +204,54 @@ class DeliveryMemory:
             while len(self._keys) > self.capacity:
                 self._keys.popitem(last=False)
             return False
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What ``POST /hooks/git`` answers to one received body.
+
+    Attributes:
+        status: 202 queued, 401 not proven (or no secret and unsigned not allowed), 409 replay.
+        payload: the small JSON object sent back (``{"status"}`` or ``{"error"}``).
+    """
+
+    status: HTTPStatus
+    payload: Dict[str, str]
+
+
+def answer_webhook(headers: Mapping[str, str], body: bytes, *, secret: str, allow_unsigned: bool,
+                   deliveries: DeliveryMemory, wake: Callable[[], None],
+                   client: str) -> WebhookAnswer:
+    """Authenticate one webhook, refuse a replay, wake the loop; log the outcome.
+
+    Args:
+        headers: request headers (any case; a dict or ``email.message.Message``).
+        body: the whole raw body, exactly as received.
+        secret: the configured webhook secret (empty: none).
+        allow_unsigned: KEELSON_WEBHOOK_ALLOW_UNSIGNED (with no secret, accept any POST).
+        deliveries: the accepted deliveries remembered so far; an accepted one is added.
+        wake: wakes the reconcile loop; called once, only for an accepted delivery.
+        client: the peer's address, for logs.
+    Returns:
+        WebhookAnswer: 401 when ``verify_webhook`` refuses, 409 for a delivery already
+        accepted, else 202 after ``wake()``.
+    """
+    sender = webhook_sender(headers)
+    if not verify_webhook(headers, body, secret, allow_unsigned):
+        if secret:
+            log.warning("webhook rejected: missing or invalid signature",
+                        extra={"sender": sender, "client": client})
+            error = "invalid or missing signature"
+        else:
+            log.warning("webhook rejected: no webhook secret configured",
+                        extra={"sender": sender, "client": client})
+            error = ("no webhook secret configured: set KEELSON_WEBHOOK_SECRET_FILE "
+                     "(or KEELSON_WEBHOOK_ALLOW_UNSIGNED=true)")
+        return WebhookAnswer(HTTPStatus.UNAUTHORIZED, {"error": error})
+    if deliveries.seen(replay_keys(headers, body, signed=bool(secret))):
+        log.warning("webhook rejected: delivery already accepted (replay)",
+                    extra={"sender": sender, "client": client})
+        return WebhookAnswer(HTTPStatus.CONFLICT, {"error": "delivery already accepted"})
+    wake()
+    log.info("webhook received; reconcile queued", extra={"sender": sender})
+    return WebhookAnswer(HTTPStatus.ACCEPTED, {"status": "queued"})

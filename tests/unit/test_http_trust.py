@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from controller.http import server as server_mod
+from controller.http import handler as handler_mod
 from controller.http.auth import ApiAccess, api_access, bearer_token, is_loopback_host
 from controller.http.webhooks import DeliveryMemory, replay_keys
 from tests.unit.test_http_server import BODY, SECRET, Harness, github_sig
@@ -132,7 +132,7 @@ def test_connection_limit_answers_503_and_recovers():
 
 
 def test_stalled_body_and_disconnect_log_no_traceback(monkeypatch, caplog):
-    monkeypatch.setattr(server_mod._Handler, "timeout", 0.5)
+    monkeypatch.setattr(handler_mod.RequestHandler, "timeout", 0.5)
     h = Harness(secret=SECRET)
     h.server.start()
     caplog.set_level(logging.DEBUG)

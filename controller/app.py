@@ -175,10 +175,13 @@ class App:
                                              f"{self.lease.other or 'another Keelson'}")
         self.store.lease_waiting("")
         self.metrics.lease_held(True)
+        one_shot = self.loop is None
+        if one_shot:  # renewed while the pass runs (a rollout watch outlasts a TTL)
+            self.lease.start_renewing()
         try:
             return self.reconciler.reconcile(allow_mass_prune=allow_mass_prune, stacks=stacks)
         finally:
-            if self.loop is None:
+            if one_shot:
                 self.lease.stop(release=True)
 
     def _request_pass(self, stacks: List[str]) -> None:

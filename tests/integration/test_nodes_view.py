@@ -189,3 +189,74 @@ def _standby_status(run: KeelsonRun):
     return st if (st.get("lease") or {}).get("standby") else None
 
 
+
+
+MARKUP = '<img src=x onerror="document.title=1" id="injected">'
+
+
+def crafted_status() -> dict:
+    """An /api/status a repo and a swarm could produce: a node declared drain but live active,
+    a declared label not live and one with another live value; standby; a stack that rolled
+    back; markup in every free text."""
+    return {"source": {"revision": "c" * 40, "ref": "main", "web_url": ""}, "pass": {"count": 1},
+            "lease": {"standby": True, "holder": MARKUP},
+            "stacks": {"s": {"name": "s", "sync_status": "Failed", "health_status": "RolledBack",
+                             "waves": [["s_db"], ["s_web", MARKUP]], "rollback_scope": "stack",
+                             "rolled_back": ["s_db", MARKUP], "history": [], "conditions": [],
+                             "plan": [], "services": {}}},
+            "nodes": {"file": "cluster/nodes.yml", "result": "Refused", "health": "Healthy",
+                      "error": MARKUP, "plan": [MARKUP], "applied": [],
+                      "refusals": [{"rule": "nowhere-to-go", "node": "n1", "message": MARKUP}],
+                      "notes": [MARKUP], "moves": [], "short": [],
+                      "nodes": {"n1": {"declared": {"labels": {"zone": "a", "disk": "ssd"},
+                                                    "availability": "drain", "role": None},
+                                       "live": {"id": "n-1", "state": "ready", "role": "worker",
+                                                "availability": "active",
+                                                "labels": {"disk": "hdd", "hand": MARKUP}}}}}}
+
+
+def crafted_swarm() -> dict:
+    """/api/swarm with the one node of crafted_status."""
+    return {"read_at": 1.0, "services": [], "tasks": [],
+            "nodes": [{"id": "n-1", "hostname": "n1", "role": "worker", "state": "ready",
+                       "availability": "active", "engine_version": "24.0.7", "leader": False,
+                       "address": "10.0.0.9", "labels": {"disk": "hdd", "hand": MARKUP}}]}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/dev-env.sh")
+def test_page_marks_each_difference_and_keeps_markup_text():
+    """Fed crafted documents (a real StatusServer, real Chromium): availability declared drain
+    but live active is flagged, each label carries its state (missing, differs, undeclared),
+    the refusal and notes show, the standby banner names the holder, the stack page lists what
+    rolled back; markup stays text everywhere."""
+    from prometheus_client import CollectorRegistry
+
+    from controller.http.server import StatusServer
+    from controller.telemetry.metrics import MetricsRecorder
+
+    server = StatusServer("127.0.0.1:0", metrics=MetricsRecorder(registry=CollectorRegistry()),
+                          status=crafted_status, ready=lambda: True, on_webhook=lambda: None,
+                          swarm=crafted_swarm)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        dom = dump_dom(base + "/")
+        assert not dom.find(id="injected") and not [e for e in dom.elements if e.tag == "img"]
+        diff = dom.find("node-diff")
+        assert [(d.attrs["data-field"], d.attrs["data-declared"], d.attrs["data-live"])
+                for d in diff] == [("availability", "drain", "active")]
+        states = {e.attrs["data-label-key"]: e.attrs["data-label-state"] for e in dom.elements
+                  if "data-label-state" in e.attrs}
+        assert states == {"disk": "differs", "hand": "undeclared", "zone": "missing"}
+        assert dom.find(data_label_key="disk")[0].text == "disk=ssd (live hdd)"
+        assert [r.attrs["data-rule"] for r in dom.find("refusal")] == ["nowhere-to-go"]
+        assert MARKUP in dom.by_id("nodes-panel").text and MARKUP in dom.by_id("nodes-error").text
+        banner = dom.by_id("standby")
+        assert "hidden" not in banner.attrs and banner.text == f"standby: another Keelson ({MARKUP}) writes"
+        page = dump_dom(base + "/#/stack/s")
+        assert not page.find(id="injected")
+        assert page.by_id("stack-rolled-back").text == f"rolled back: s_db, {MARKUP}"
+        assert [w.text for w in page.find("wave")] == ["s_db", f"s_web, {MARKUP}"]
+        assert page.by_id("stack-rollback-scope").text == "rollback scope: stack"
+    finally:
+        server.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import docker
 import pytest
 import yaml
 
@@ -62,7 +63,7 @@ def restore_labels(engine, node_id: str, before: dict) -> None:
         try:
             engine.api.update_node(node_id, node.attrs["Version"]["Index"], spec)
             return
-        except Exception:  # noqa: BLE001 - a concurrent node update (version moved): retry
+        except docker.errors.APIError:  # a concurrent node update moved the version: retry
             continue
 
 

@@ -191,7 +191,10 @@ def run_remote(args: Any, environ: Dict[str, str], out: TextIO) -> int:
         elif fmt != "table":
             _dump(chosen[name] if name else snap, fmt, out)
         else:
+            out.write(views.standby_line(snap))
             out.write(views.status_table(chosen, time.time()))
+            if not name and snap.get("nodes"):  # issue 11: declared vs live nodes
+                out.write("\n" + views.nodes_text(snap["nodes"]))
         return 0
     if cmd == "diff":
         names = [name] if name else sorted(client.status().get("stacks") or {})

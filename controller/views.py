@@ -134,3 +134,102 @@ def diff_text(doc: Mapping[str, Any], color: bool = False) -> str:
 def one_stack(snapshot: Mapping[str, Any], name: str) -> Dict[str, Any]:
     """``name``'s status from an ``/api/status`` document ({} when absent)."""
     return dict((snapshot.get("stacks") or {}).get(name) or {})
+
+
+# -- nodes (issue 11): declared vs live --------------------------------------------------------
+NODE_COLUMNS = ("NODE", "ROLE", "AVAILABILITY", "LABELS")
+NODE_LEGEND = ("(declared/live; '!' differs, '+' declared but not live yet, '~' live value "
+               "differs, '?' live but not declared; '-' not declared)")
+BOOKKEEPING_PREFIX = "io.keelson."  # Keelson's own node labels (which keys it set)
+
+
+def _pair(declared: Optional[str], live: Optional[str]) -> str:
+    """``declared/live`` with ``!`` when a declared value differs from the live one."""
+    cell = f"{declared or '-'}/{live or '-'}"
+    return cell + " !" if declared and declared != live else cell
+
+
+def node_labels_cell(declared: Optional[Mapping[str, str]], live: Optional[Mapping[str, str]]) -> str:
+    """The LABELS cell of one node: every label key once, sorted, comma-separated.
+
+    Args:
+        declared: the node's declared labels (None: the node is not in the nodes file).
+        live: its live labels (None: not in the swarm). Keelson's ``io.keelson.*``
+            bookkeeping labels are left out.
+    Returns:
+        str: ``k=v`` when declared and live agree (or the node is not declared),
+        ``+k=v`` declared but not live yet, ``~k=v (live w)`` a different live value,
+        ``?k=v`` live but not declared; ``-`` when there is none.
+    """
+    live = {k: v for k, v in (live or {}).items() if not k.startswith(BOOKKEEPING_PREFIX)}
+    cells = []
+    for key in sorted(set(declared or {}) | set(live)):
+        if declared is None:
+            cells.append(f"{key}={live[key]}")
+        elif key not in declared:
+            cells.append(f"?{key}={live[key]}")
+        elif key not in live:
+            cells.append(f"+{key}={declared[key]}")
+        elif declared[key] != live[key]:
+            cells.append(f"~{key}={declared[key]} (live {live[key]})")
+        else:
+            cells.append(f"{key}={declared[key]}")
+    return ", ".join(cells) or "-"
+
+
+def node_rows(section: Mapping[str, Any]) -> List[List[str]]:
+    """One row per node of ``/api/status``'s ``nodes`` section, sorted by hostname.
+
+    Args:
+        section: the ``nodes`` section (``nodes``: hostname -> {"declared", "live"}, either
+            None).
+    Returns:
+        list of rows in ``NODE_COLUMNS`` order (ROLE and AVAILABILITY as ``declared/live``).
+    """
+    rows = []
+    for host in sorted(section.get("nodes") or {}):
+        node = section["nodes"][host] or {}
+        declared, live = node.get("declared"), node.get("live")
+        d, lv = declared or {}, live or {}
+        name = host + ("" if live else " (not in the swarm)")
+        rows.append([name, _pair(d.get("role"), lv.get("role")),
+                     _pair(d.get("availability"), lv.get("availability")),
+                     node_labels_cell(d.get("labels") if declared is not None else None,
+                                      lv.get("labels"))])
+    return rows
+
+
+def nodes_text(section: Mapping[str, Any]) -> str:
+    """The nodes part of ``keelson status``: the NODE table, a legend, and the last node step
+    (result, health, error, refusals, notes, moves, services left short).
+
+    Args:
+        section: ``/api/status``'s ``nodes`` section (not None).
+    Returns:
+        str: lines ending with a newline.
+    """
+    out = [table(NODE_COLUMNS, node_rows(section)), NODE_LEGEND + "\n"]
+    line = (f"nodes ({section.get('file') or 'nodes file'}): last result "
+            f"{section.get('result') or '-'}, health {section.get('health') or '-'}")
+    if section.get("error"):
+        line += f": {short(section['error'])}"
+    out.append(line + "\n")
+    for ref in section.get("refusals") or []:
+        out.append(f"  refused [{ref.get('rule')}] {ref.get('node')}: "
+                   f"{short(ref.get('message') or '')}\n")
+    for note in section.get("notes") or []:
+        out.append(f"  note: {short(note)}\n")
+    for move in section.get("moves") or []:
+        out.append(f"  moved: {short(move)}\n")
+    for s in section.get("short") or []:
+        out.append(f"  short: {s.get('service')} {s.get('running')}/{s.get('desired')}\n")
+    return "".join(out)
+
+
+def standby_line(snapshot: Mapping[str, Any]) -> str:
+    """``standby: ...`` (with a newline) when ``lease.standby`` is true, else ""."""
+    lease = snapshot.get("lease") or {}
+    if not lease.get("standby"):
+        return ""
+    return (f"standby: another Keelson ({lease.get('holder') or 'unknown'}) holds the writer "
+            "lease and writes; this one only reads\n")

@@ -134,19 +134,87 @@ function taskBox(t) {
     el("div", { class: "state", text: t.state + (t.error ? ": " + t.error : "") }));
 }
 
+// issue 11: what cluster/nodes.yml declares for this node (hostname), or null
+function declaredOf(n) {
+  const sec = state.status ? state.status.nodes : null;
+  const entry = sec && sec.nodes ? sec.nodes[n.hostname] : null;
+  return entry ? entry.declared : null;
+}
+
+// declared vs live labels: one item per key, its state in data-label-state
+// (same / missing: declared, not live yet / differs: other live value / undeclared: live only)
+function labelItems(declared, live) {
+  const keys = new Set(Object.keys(declared || {}));
+  for (const k of Object.keys(live)) if (!k.startsWith("io.keelson.")) keys.add(k);
+  return Array.from(keys).sort().map(k => {
+    const d = declared ? declared[k] : undefined;
+    const l = live[k];
+    let st = "same", text = k + "=" + (d === undefined ? l : d);
+    if (d === undefined) st = "undeclared";
+    else if (l === undefined) { st = "missing"; text += " (declared, not live yet)"; }
+    else if (l !== d) { st = "differs"; text += " (live " + l + ")"; }
+    return el("li", { class: "label-" + st, "data-label-key": k, "data-label-state": st, text: text });
+  });
+}
+
+function declaredBox(n, d) {
+  if (!d) return null;
+  const diffs = [];
+  for (const field of ["role", "availability"]) {
+    if (d[field] && d[field] !== n[field]) {
+      diffs.push(el("div", { class: "flag node-diff", "data-field": field, "data-declared": d[field],
+                             "data-live": n[field], text: field + ": declared " + d[field] + ", live " + n[field] }));
+    }
+  }
+  return el("div", { class: "declared", "data-declared-role": d.role || "",
+                     "data-declared-availability": d.availability || "" },
+    el("div", { class: "meta", text: "declared: role " + (d.role || "–") + " · availability " +
+                (d.availability || "–") }),
+    ...diffs);
+}
+
 function nodeColumn(n, tasks) {
   const down = n.state !== "ready";
   const cls = "node" + (down ? " node-down" : "") + (n.availability !== "active" ? " node-" + n.availability : "");
-  const labels = Object.entries(n.labels || {});
+  const live = n.labels || {};
+  const d = declaredOf(n);
+  const items = d ? labelItems(d.labels || {}, live)
+    : Object.entries(live).map(([k, v]) => el("li", { "data-label-key": k, text: k + "=" + v }));
   return el("div", { class: cls, "data-node-id": n.id, "data-hostname": n.hostname,
-                     "data-state": n.state, "data-availability": n.availability },
+                     "data-state": n.state, "data-availability": n.availability,
+                     "data-declared": d ? "true" : "false" },
     el("h3", { text: n.hostname || n.id }),
     el("div", { class: "meta", text: n.role + (n.leader ? " (leader)" : "") + " · " + n.state +
                 " · " + n.availability + (n.engine_version ? " · engine " + n.engine_version : "") }),
     down ? el("div", { class: "flag", text: "node " + n.state }) : null,
     n.availability !== "active" ? el("div", { class: "flag", text: n.availability }) : null,
-    labels.length ? el("ul", { class: "labels" }, ...labels.map(([k, v]) => el("li", { text: k + "=" + v }))) : null,
+    declaredBox(n, d),
+    items.length ? el("ul", { class: "labels" }, ...items) : null,
     ...tasks.map(taskBox));
+}
+
+// issue 11: the last node step (plan, result, refusals, notes, moves) under the swarm view
+function renderNodesPanel() {
+  const box = clear(document.getElementById("nodes-panel"));
+  const sec = state.status ? state.status.nodes : null;
+  box.hidden = !sec;
+  if (!sec) return;
+  box.setAttribute("data-result", sec.result || "");
+  box.appendChild(el("h3", { text: "Nodes (" + (sec.file || "nodes file") + ")" }));
+  box.appendChild(el("p", { id: "nodes-result" }, "last node step: ", badge("sync", sec.result || "–"),
+    " ", badge("health", sec.health || "–")));
+  if (sec.error) box.appendChild(el("p", { class: "error-text", id: "nodes-error", text: sec.error }));
+  const list = (id, title, items, make) => {
+    if (!items || !items.length) return;
+    box.appendChild(el("h4", { text: title }));
+    box.appendChild(el("ul", { id: id, class: "compact" }, ...items.map(i => make(i))));
+  };
+  list("nodes-refusals", "Refused", sec.refusals, r => el("li", { class: "refusal",
+    "data-rule": r.rule, "data-node": r.node, text: "[" + r.rule + "] " + r.node + ": " + r.message }));
+  list("nodes-notes", "Notes", sec.notes, t => el("li", { class: "note", text: t }));
+  list("nodes-plan", "Plan", sec.plan, t => el("li", { class: "mono", text: t }));
+  list("nodes-moves", "Tasks moved", sec.moves, t => el("li", { text: t }));
+  list("nodes-short", "Services left short", sec.short, s => el("li", { text: s.service + " " + s.running + "/" + s.desired }));
 }
 
 // "#/?filter=word": only tasks and stacks whose stack or service name contains word
@@ -384,6 +452,26 @@ function renderActions(name, s) {
   updateActions();
 }
 
+// issue 10: the waves of the last pass, its rollback scope, and what it rolled back
+function rolloutOrder(s) {
+  const box = el("div", { id: "stack-rollout-order" });
+  const waves = s.waves || [];
+  if (waves.length) {
+    box.appendChild(el("h3", { text: "Rollout waves" }));
+    box.appendChild(el("ol", { id: "stack-waves", class: "compact" }, ...waves.map((w, i) =>
+      el("li", { class: "wave", "data-wave": i + 1, text: w.join(", ") }))));
+  }
+  if (s.rollback_scope) {
+    box.appendChild(el("p", { id: "stack-rollback-scope", "data-scope": s.rollback_scope,
+                              text: "rollback scope: " + s.rollback_scope }));
+  }
+  if (s.rolled_back && s.rolled_back.length) {
+    box.appendChild(el("p", { id: "stack-rolled-back", class: "error-text",
+                              text: "rolled back: " + s.rolled_back.join(", ") }));
+  }
+  return box;
+}
+
 function renderStackPage(name) {
   document.getElementById("stack-name").textContent = name;
   const badges = clear(document.getElementById("stack-badges"));
@@ -405,6 +493,7 @@ function renderStackPage(name) {
     (s.plan || []).map(c => [c.kind, c.name, c.action, c.reason]), "nothing to change");
   plan.id = "stack-plan";
   body.appendChild(plan);
+  body.appendChild(rolloutOrder(s));
   if (s.drift && s.drift.length) {
     body.appendChild(el("h3", { text: "Drift (fields that differ from git)" }));
     body.appendChild(table(["Kind", "Name", "Fields"], s.drift.map(d => [d.kind, d.name, (d.paths || []).join(", ")]), ""));
@@ -441,6 +530,10 @@ function render() {
   err.hidden = !state.error;
   err.textContent = state.error;
   document.getElementById("token-form").hidden = !state.needToken;
+  const lease = state.status ? state.status.lease : null;
+  const standby = document.getElementById("standby");
+  standby.hidden = !(lease && lease.standby);
+  standby.textContent = lease && lease.standby ? "standby: another Keelson (" + (lease.holder || "unknown") + ") writes" : "";
   const src = clear(document.getElementById("source"));
   if (state.status && state.status.source) {
     const so = state.status.source;
@@ -453,7 +546,7 @@ function render() {
   document.getElementById("overview").hidden = r.page !== "overview";
   document.getElementById("stack-page").hidden = r.page !== "stack";
   if (r.page === "stack") renderStackPage(r.name);
-  else { renderSwarm(); renderStacks(); }
+  else { renderSwarm(); renderNodesPanel(); renderStacks(); }
   document.body.setAttribute("data-loaded", state.updatedAt ? "true" : "false");
 }
 

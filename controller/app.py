@@ -173,7 +173,7 @@ class App:
             return PassResult(Result.STANDBY.value, error=f"standby: the writer lease of instance "
                                              f"{self.settings.instance} is held by "
                                              f"{self.lease.other or 'another Keelson'}")
-        self.store.lease_waiting("")
+        self.store.lease_waiting("", holder=self.lease.holder)
         self.metrics.lease_held(True)
         one_shot = self.loop is None
         if one_shot:  # renewed while the pass runs (a rollout watch outlasts a TTL)

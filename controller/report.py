@@ -98,6 +98,9 @@ def rollback_scope_text(run, stack: str) -> str:
         return n[len(stack) + 1:] if n.startswith(stack + "_") else n
     if run.rollback_scope == "service":
         return "service (a failing service is rolled back alone; the others keep the new spec)"
+    if not run.last_good:  # a first deploy: no last good revision to return to
+        return ("stack (first deploy: no last good revision, a failed rollout leaves the stack "
+                "as the pass made it)")
     updated = [short(c.name) for c in run.plan.of("update", "service")] if run.plan else []
     created = [short(c.name) for c in run.plan.of("create", "service")] if run.plan else []
     removed = [short(c.name) for c in run.plan.of("remove", "service")] if run.plan else []

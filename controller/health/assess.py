@@ -76,7 +76,7 @@ class Assessment:
 
 def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, now: float,
            pending_timeout_s: float, created: bool,
-           prior_update_started: str = "") -> Assessment:
+           prior_update_started: str = "", pending_since: Optional[float] = None) -> Assessment:
     """Judge one service's rollout from its inspect and its task list.
 
     Args:
@@ -90,6 +90,9 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
         prior_update_started: ``UpdateStatus.StartedAt`` as it was before our update ("" if
             none): a status still carrying it is the previous update's, not ours. Right after
             an update call Swarm still shows the old status for a moment.
+        pending_since: unix seconds from which an unstarted task's wait counts (default
+            ``started_at``); the watcher moves it to when the engine answered again after an
+            outage, so a restarted dockerd's slow restart is not the content's failure.
     Returns:
         Assessment, in this order of precedence: UpdateStatus rollback_completed ->
         rolled_back; paused / rollback_paused -> paused; rollback_started -> progressing
@@ -122,11 +125,12 @@ def assess(service: LiveService, tasks: List[LiveTask], *, started_at: float, no
     if state == "rollback_started":
         return Assessment(RolloutPhase.PROGRESSING, "RollingBack", _join(us_message, detail))
 
-    stuck = _stuck_task(tasks, started_at, now, pending_timeout_s)
+    since = started_at if pending_since is None else max(started_at, pending_since)
+    stuck = _stuck_task(tasks, since, now, pending_timeout_s)
     if stuck is None and is_finite(service.spec):
         return _assess_finite(service, tasks, started_at, now, created)
     if stuck is not None:
-        waited = now - max(stuck.created_at, started_at)
+        waited = now - max(stuck.created_at, since)
         return Assessment(RolloutPhase.FAILED, "TaskPending",
                           f"task {stuck.id[:12]} {stuck.state} for {waited:.0f}s: "
                           f"{stuck.error or stuck.message}")

@@ -38,6 +38,7 @@ class _Watch:
     rolling_back: bool = False
     failure: str = ""  # why the watcher rolled back (the task's error)
     result: Optional[RolloutResult] = None
+    engine_back_at: Optional[float] = None  # when the engine answered again after an outage
 
     @property
     def name(self) -> str:
@@ -147,6 +148,10 @@ class RolloutWatcher:
             services, tasks = None, {}
         now = self._clock()
         for w in watches:
+            if services is None:
+                w.engine_back_at = -1.0  # an outage: the pending clock restarts when it ends
+            elif w.engine_back_at is not None and w.engine_back_at < 0:
+                w.engine_back_at = now
             if services is not None:
                 self._judge(w, services.get(w.rollout.service_id),
                             tasks.get(w.rollout.service_id, []), now)
@@ -165,7 +170,8 @@ class RolloutWatcher:
         w.image = _image(svc)
         a = assess(svc, tasks, started_at=started_at, now=now,
                    pending_timeout_s=self.pending_timeout_s, created=w.rollout.created,
-                   prior_update_started=w.rollout.prior_update_started)
+                   prior_update_started=w.rollout.prior_update_started,
+                   pending_since=w.engine_back_at)
         if a != w.last:
             # rollbacks and failures stand out in the log; progress is info
             level = logging.WARNING if a.phase in (RolloutPhase.ROLLED_BACK, RolloutPhase.PAUSED, RolloutPhase.FAILED) else logging.INFO

@@ -62,6 +62,8 @@ class StackResult:
         desired: the rendered Swarm objects (plan mode, for ``keelson diff``), else None.
         waves: the services the pass rolls out, wave by wave (issue 10).
         rollback_scope: what a failed rollout returns (``stack`` or ``service``).
+        last_good: the revision a stack rollback would return to (plan mode; "" on a first
+            deploy, which is never rolled back).
     """
 
     name: str
@@ -77,6 +79,7 @@ class StackResult:
     desired: Optional[DesiredStack] = None
     waves: Waves = ()
     rollback_scope: str = ""
+    last_good: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ class StackLine:
                                    warnings=tuple(warnings),
                                    to_build=tuple(rendered.images.to_build),
                                    manifest=rendered.manifest, desired=rendered.desired,
-                                   waves=waves, rollback_scope=str(scope))
+                                   waves=waves, rollback_scope=str(scope),
+                                   last_good=record.applied_revision if record else "")
             line = LineResult(scope=scope)
             if plan.of("create") or plan.of("update") or plan.of("replace"):
                 line = self.rollouts.roll_out(

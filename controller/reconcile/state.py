@@ -66,11 +66,11 @@ class StatusStore:
         if fetch and self._observer is not None:
             self._observer.source_failed(scrub(message))
 
-    def lease_waiting(self, holder: str) -> None:
-        """Record whether this Keelson waits for the writer lease (``holder``: who holds it;
-        "" when this Keelson holds it)."""
+    def lease_waiting(self, other: str, holder: str = "") -> None:
+        """Record the writer lease as this Keelson sees it: ``other`` is the Keelson it waits
+        for ("" when this one holds the lease, then ``holder`` is its own identity)."""
         with self._lock:
-            self._lease = {"standby": bool(holder), "holder": scrub(holder)}
+            self._lease = {"standby": bool(other), "holder": scrub(other or holder)}
 
     def pass_started(self) -> None:
         """Mark a reconcile pass as running."""

@@ -69,8 +69,11 @@ def test_fix_outside_the_stack_folder_retries(engine, registry, manifest_repo, s
     out = app.sync()
     assert not out.converged
     st = status(app, name)
-    assert (st["sync_status"], st["reason"]) == ("Failed", "RolledBack"), st
-    assert st["last_error"].startswith(f"failed at revision {bad[:12]}: {name}_app: rolled_back")
+    # Swarm's own rollback may pause when a task fails during it on a loaded machine ("network
+    # sandbox does not exist"): the spec is back on the good image either way
+    assert (st["sync_status"], st["reason"]) in (("Failed", "RolledBack"),
+                                                 ("Failed", "RollbackPaused")), st
+    assert st["last_error"].startswith(f"failed at revision {bad[:12]}: {name}_app: "), st
     # the Dockerfile's change made a new tag: it was built and tried, then rolled back
     assert image_of(engine, f"{name}_app") == good_image
     with urllib.request.urlopen(f"http://{registry}/v2/{name}_app/tags/list", timeout=10) as r:

@@ -89,6 +89,41 @@ def _lock():
             time.sleep(1)
 
 
+def _bring_up(engines: Dict[str, docker.DockerClient]) -> Dict[str, str]:
+    """``cluster.sh up`` (which first removes everything), then fresh clients in ``engines``;
+    returns the script's KEY=VALUE lines."""
+    for client in engines.values():
+        client.close()
+    engines.clear()
+    out = _run_script("up")
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    for n in NODES:
+        engines[n] = docker.DockerClient(base_url=values[f"MULTINODE_SOCK_{n.upper()}"],
+                                         timeout=120)
+    info = engines["m1"].info()["Swarm"]
+    assert info["ControlAvailable"] and info["Nodes"] == 3, info
+    return values
+
+
+def is_pristine(engines: Dict[str, docker.DockerClient]) -> bool:
+    """True when the lab is as ``cluster.sh up`` leaves it: m1 the only manager, w1 and w2
+    workers, all three Ready and active, no node labels (tests that drain, promote, label or
+    kill nodes leave it otherwise)."""
+    try:
+        nodes = engines["m1"].nodes.list()
+    except Exception:  # m1's dockerd is gone (a test killed it)
+        return False
+    seen = {}
+    for node in nodes:
+        attrs = node.attrs
+        seen[attrs["Description"]["Hostname"]] = (
+            attrs["Spec"].get("Role"), attrs["Spec"].get("Availability"),
+            attrs["Status"].get("State"), bool(attrs["Spec"].get("Labels")))
+    return seen == {"m1": ("manager", "active", "ready", False),
+                    "w1": ("worker", "active", "ready", False),
+                    "w2": ("worker", "active", "ready", False)}
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """A fresh 3-node swarm and its registry; removed at the end of the session."""
@@ -99,15 +134,10 @@ def cluster():
     lock = _lock()
     engines: Dict[str, docker.DockerClient] = {}
     try:
-        out = _run_script("up")
-        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        sockets = {n: values[f"MULTINODE_SOCK_{n.upper()}"] for n in NODES}
-        for n in NODES:
-            engines[n] = docker.DockerClient(base_url=sockets[n], timeout=120)
-        info = engines["m1"].info()["Swarm"]
-        assert info["ControlAvailable"] and info["Nodes"] == 3, info
-        yield Cluster(registry=values["MULTINODE_REGISTRY"], sockets=sockets, engines=engines,
-                      auth_registry=values["MULTINODE_AUTH_REGISTRY"],
+        values = _bring_up(engines)
+        yield Cluster(registry=values["MULTINODE_REGISTRY"],
+                      sockets={n: values[f"MULTINODE_SOCK_{n.upper()}"] for n in NODES},
+                      engines=engines, auth_registry=values["MULTINODE_AUTH_REGISTRY"],
                       state=values["MULTINODE_STATE"])
     finally:
         for client in engines.values():
@@ -117,6 +147,19 @@ def cluster():
                 _run_script("down")
         finally:
             lock.close()
+
+
+@pytest.fixture(autouse=True)
+def _pristine_lab(request):
+    """Every multinode test starts on the lab as ``up`` made it: a test before it may have
+    drained, promoted, labelled or killed nodes; then the lab is made again (about a minute)."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    lab = request.getfixturevalue("cluster")
+    if not is_pristine(lab.engines):
+        _bring_up(lab.engines)  # same sockets, registry and state folder: the Cluster holds
+    yield
 
 
 @pytest.fixture

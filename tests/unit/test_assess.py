@@ -72,6 +72,14 @@ def test_pending_timeout_is_measured_from_the_rollout_start():
     assert got.phase == "failed"
 
 
+def test_pending_clock_restarts_when_the_engine_answers_again():
+    # the same crossed timeout, but the engine was down until 30 s ago: not stuck yet
+    svc, tasks, exp = load("start-first-pending-young")
+    got = assess(svc, tasks, started_at=exp["started_at"], now=exp["now"] + 120,
+                 pending_timeout_s=60, created=False, pending_since=exp["now"] + 90)
+    assert got.phase != "failed"
+
+
 def test_failing_new_service_reports_task_error():
     got = run("create-failing")
     assert "unhealthy container" in got.message

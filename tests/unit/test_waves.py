@@ -108,7 +108,9 @@ def test_plan_prints_the_waves_and_the_rollback_scope():
                            Change("service", "s_new", "create"),
                            Change("service", "s_old", "remove", "not in the repo")])
     runs = {"s": StackResult("s", plan=plan, waves=(("s_db",), ("s_api", "s_new")),
-                             rollback_scope="stack"),
+                             rollback_scope="stack", last_good="a" * 40),
+            "f": StackResult("f", plan=StackPlan("f", [Change("service", "f_a", "create")]),
+                             waves=(("f_a",),), rollback_scope="stack"),
             "t": StackResult("t", plan=StackPlan("t", [Change("service", "t_a", "update")]),
                              waves=(("t_a",),), rollback_scope="service")}
     out = io.StringIO()
@@ -118,6 +120,7 @@ def test_plan_prints_the_waves_and_the_rollback_scope():
     assert ("  rollback: stack (on a failed rollout: db, api return to the running spec; new "
             "would be removed); old removed only once every wave is healthy\n") in text
     assert "  rollback: service (a failing service is rolled back alone" in text
+    assert "  rollback: stack (first deploy: no last good revision" in text
 
 
 def test_sync_summary_lists_what_a_stack_rollback_returned():

@@ -188,6 +188,11 @@ class Reconciler:
             self.digests.forget_unused(self.line.pinned_references())
         # a folder that is in the repo but cannot be deployed is still the repo's: never pruned
         in_repo = set(stack_files) | set(rejected)
+        if not dry_run:  # a stack that left the repo before it ever ran leaves the status too
+            for name in self.store.stacks():
+                if name not in in_repo and name not in live_all and (not wanted or name in wanted):
+                    self.store.forget(name)
+                    self.metrics.forget_stack(name)
         removed, blocked = self._prune_gone(in_repo, live_all, revision, dry_run,
                                             allow_mass_prune, runs, ctx, wanted)
         if not dry_run:

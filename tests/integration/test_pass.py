@@ -128,3 +128,21 @@ def test_deleting_every_stack_folder_is_blocked_not_a_failed_fetch(engine, regis
     assert out.result == "failed" and out.removed == [] and "prune blocked" in out.error
     st = app.store.snapshot()["stacks"]
     assert all(st[n]["reason"] == "PruneBlocked" and versions(engine, n) for n in names)
+
+
+def test_a_stack_that_left_the_repo_before_it_ever_ran_leaves_the_status(
+        engine, registry, manifest_repo, stack_names, tmp_path):
+    """A stack that never deployed (broken YAML) and then left the repo is not reported any
+    more; the stack that runs beside it is."""
+    good, broken = stack_names("klg"), stack_names("klb")
+    manifest_repo.write(f"manifests/{good}/docker-stack.yml", tools_stack(registry))
+    manifest_repo.write(f"manifests/{broken}/docker-stack.yml", "services: [\n")
+    manifest_repo.commit("one good, one broken")
+    app = make_app(manifest_repo.url, tmp_path / "wd", registry, [good, broken])
+    app.sync()
+    assert app.store.snapshot()["stacks"][broken]["sync_status"] == "Failed"
+    manifest_repo.remove(f"manifests/{broken}")
+    manifest_repo.commit("broken one gone")
+    app.sync()
+    stacks = app.store.snapshot()["stacks"]
+    assert broken not in stacks and stacks[good]["sync_status"] == "Synced", stacks

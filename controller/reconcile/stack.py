@@ -11,72 +11,38 @@ already rendered and every digest it pinned is still fresh in the digest cache.
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
-from controller.deploy.waves import Waves, plan_waves
+from controller.deploy.waves import plan_waves
 from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
 from controller.errors import ImmutableChangeError, KeelsonError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
-from controller.model import (Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
-                              RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
-from controller.model.status import HealthStatus, ServiceReturn, SyncStatus
+from controller.model import (Checkout, LiveStack, LiveTask, StackManifest, StackPlan,
+                              StackRecord)
+from controller.model.status import HealthStatus, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import (StackImages, TagMove, live_pinned_images,
-                                     resolve_pulled_images, stack_images, tag_moves)
+from controller.images.stack import (StackImages, live_pinned_images, resolve_pulled_images,
+                                     stack_images, tag_moves)
 from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
 from controller.policy.analysis import check_analysis_allowed  # issue 10.2
 from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
 from controller.reconcile.rollout_line import LineResult, PostCheck, RolloutLine
+from controller.reconcile.settle import Settler, StackResult
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.encrypted import Decryptor
 from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.compose.sandbox import RepoLimits
-from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
-
-
-@dataclass(frozen=True)
-class StackResult:
-    """What one stack came to in a pass (also what ``keelson plan`` prints).
-
-    Attributes:
-        name: the stack. status: its StackStatus after the pass (None when not reported).
-        plan: the plan (None when the stack failed before planning).
-        error: the KeelsonError that stopped it, if any. warnings: every warning of the pass.
-        to_build: services whose image a pass would build (plan mode). written: writes by
-            ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
-        manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
-        image_updates: tags that moved at the registry and rolled out this pass (issue 9:
-            stack, service, tag, old -> new digest; the verdict says whether they held).
-        desired: the rendered Swarm objects (plan mode, for ``keelson diff``), else None.
-        waves: the services the pass rolls out, wave by wave (issue 10).
-        rollback_scope: what a failed rollout returns (``stack`` or ``service``).
-    """
-
-    name: str
-    status: Optional[StackStatus] = None
-    plan: Optional[StackPlan] = None
-    error: Optional[KeelsonError] = None
-    warnings: Tuple[str, ...] = ()
-    to_build: Tuple[str, ...] = ()
-    written: Dict[str, int] = field(default_factory=dict)
-    fast: bool = False
-    manifest: Optional[StackManifest] = None
-    image_updates: Tuple[TagMove, ...] = ()
-    desired: Optional[DesiredStack] = None
-    waves: Waves = ()
-    rollback_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +106,8 @@ class StackLine:
         self.rollouts = RolloutLine(client=client, applier=applier, watcher=watcher,
                                     metrics=metrics, instance=settings.instance)
         self.post_check = post_check
+        self.report = Settler(instance=settings.instance, client=client, store=store,
+                              metrics=metrics, guard=guard)
 
     # -- the line ------------------------------------------------------------------------------
     def run(self, name: str, stack_file: str, live: Optional[LiveStack],
@@ -234,7 +202,7 @@ class StackLine:
                 line = self.rollouts.roll_out(
                     name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
                     post_check=self._post_check(rendered.manifest),
-                    on_started=lambda: self._progressing(name, rev.sha, warnings, plan))
+                    on_started=lambda: self.report.progressing(name, rev.sha, warnings, plan))
             applied, results = line.applied, list(line.results)
             moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
                      if applied.rollouts else [])
@@ -244,12 +212,12 @@ class StackLine:
             else:
                 verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
                                                 degraded=rendered.images.degraded)
-            verdict = self._tags_moved(name, rev, moves, verdict)
+            verdict = self.report.tags_moved(name, rev, moves, verdict)
             if verdict.prune:
                 warnings.extend(self.applier.prune(name, plan, live, result=applied))
             if verdict.sync == SyncStatus.SYNCED and not results:
                 verdict = self._judge_running(verdict, live, ctx.running, warnings)
-            self._record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
+            self.report.record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
             verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
             return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
                                rollouts=results, written=applied.written,
@@ -259,7 +227,7 @@ class StackLine:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
             if verdict.remember_failure and not ctx.dry_run:
-                self._record(name, live, rev.sha, inputs, verdict, wrote=False)
+                self.report.record(name, live, rev.sha, inputs, verdict, wrote=False)
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
 
@@ -271,7 +239,7 @@ class StackLine:
         verdict = replace(decide.stack_rolled_back(
             [], returns, revision_short=record.rollback_revision[:12], interrupted=True),
             attempted=record.rollback_revision)
-        self._record(name, live, record.rollback_revision, record.rollback_source_hash,
+        self.report.record(name, live, record.rollback_revision, record.rollback_source_hash,
                      verdict, wrote=True)
         return self.settle(name, live, ctx, verdict, returns=returns,
                            scope=str(decide.scope_of(None)))
@@ -301,35 +269,6 @@ class StackLine:
                     return kept, inputs
         pulled = resolve_pulled_images(loaded, live, digests=self.digests)
         return pulled, inputs_hash(loaded, pulled.refs, self._options())
-
-    def _tags_moved(self, name: str, rev, moves: Sequence[TagMove],
-                    verdict: Outcome) -> Outcome:
-        """Report tags that moved at the registry and rolled out (issue 9): one log line and
-        one history entry per service, with the fields ``stack service tag old new result``
-        (what a notifier hooks on). A failed rollout's message names the digest that failed, so
-        the Stalled status after it says which digest is not retried until the tag moves.
-
-        Returns:
-            the verdict, its message prefixed with the failed digests when it failed.
-        """
-        if not moves:
-            return verdict
-        ok = verdict.sync == SyncStatus.SYNCED
-        result = "Succeeded" if ok else verdict.reason
-        for m in moves:
-            log.log(logging.INFO if ok else logging.WARNING,
-                    "stack=%s service=%s image update tag=%s old=%s new=%s result=%s",
-                    name, m.service, m.tag, m.old, m.new, result)
-            self.store.add_history(name, HistoryEntry(
-                rev.sha, "ImageUpdated" if ok else "ImageUpdateFailed", time.time(),
-                f"service={m.service} tag={m.tag} old={m.old} new={m.new} result={result}"))
-        if ok:
-            return verdict
-        named = ", ".join(f"{m.tag}@{m.new}" for m in moves)
-        prefix = f"failed at revision {rev.short}"
-        rest = verdict.message[len(prefix):].lstrip(": ") if verdict.message.startswith(
-            prefix) else verdict.message
-        return replace(verdict, message=f"{prefix}: image {named} (tag moved): {rest}")
 
     def _options(self) -> Dict[str, str]:
         """Operator settings a stack's rendering depends on (part of its inputs key)."""
@@ -394,116 +333,14 @@ class StackLine:
         warnings.append(f"degraded: {judged.message}")
         return replace(verdict, health=HealthStatus.DEGRADED)
 
-    def _record(self, name: str, live: Optional[LiveStack], revision: str, inputs: str,
-                verdict: Outcome, wrote: bool) -> None:
-        """Write the stack's state record when what it says changed (a no-op pass writes none).
+    # -- record and report (reconcile/settle.py) ----------------------------------------------
+    def settle(self, name: str, live: Optional[LiveStack], ctx: PassContext, verdict: Outcome,
+               **produced) -> StackResult:
+        """Report a stack's outcome: status store, metrics, one log line. Returns its result.
 
-        A failure is remembered with its inputs key; a success records the applied revision.
-        Either clears a stack rollback in progress (issue 10: its fields are not carried over).
-        Raises: nothing; a record that cannot be written is logged (the next pass tries again).
+        Args:
+            name: the stack. live: what runs. ctx: the pass. verdict: the outcome.
+            produced: what the pass produced (``Settler.settle``'s keywords).
         """
-        old = (live.record if live else None) or StackRecord()
-        instance = self.settings.instance
-        if verdict.remember_failure:
-            new = StackRecord(applied_revision=old.applied_revision,
-                              applied_source_hash=old.applied_source_hash,
-                              failed_revision=revision, failed_source_hash=inputs,
-                              failed_reason=verdict.reason,
-                              # scrub first, then cut: a cut credential would escape the patterns
-                              failed_message=scrub(verdict.message)[:200],
-                              instance=instance, previous_revision=old.previous_revision)
-        elif verdict.sync == SyncStatus.SYNCED:
-            if (old.applied_source_hash == inputs and not old.failed_source_hash
-                    and old.applied_revision and old.instance == instance and not wrote
-                    and not old.suspended and not old.rollback_source_hash):
-                return
-            # issue 13.3: the revision before this one is rollback's default target
-            previous = (old.applied_revision if old.applied_source_hash != inputs
-                        else old.previous_revision)
-            new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
-                              instance=instance, previous_revision=previous)
-        else:
-            return
-        try:
-            self.client.write_record(name, new, replace=self.guard.ownership.record_owners)
-        except KeelsonError as exc:
-            log.error("stack %s: cannot write its state record: %s", name, exc)
-
-    # -- status --------------------------------------------------------------------------------
-    def _progressing(self, name: str, revision: str, warnings: List[str], plan: StackPlan) -> None:
-        """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
-        prev = self.store.get(name)
-        st = StackStatus(name, sync_status=SyncStatus.PROGRESSING,
-                         health_status=HealthStatus.PROGRESSING,  # judged when it settles
-                         last_attempted_revision=revision,
-                         last_applied_revision=prev.last_applied_revision if prev else "",
-                         reason="Progressing", warnings=list(warnings),
-                         plan=list(plan.writes), drift=list(plan.drift))
-        self.store.put(st)
-        self.metrics.stack_status(name, revision, SyncStatus.PROGRESSING, st.health_status)
-
-    def settle(self, name: str, live: Optional[LiveStack], ctx: PassContext, verdict: Outcome, *,
-               plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
-               rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
-               desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False, image_updates: Sequence[TagMove] = (), waves: Waves = (),
-               scope: str = "", returns: Sequence[ServiceReturn] = ()) -> StackResult:
-        """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
-        rev = ctx.checkout.revision
-        if ctx.dry_run:
-            return StackResult(name, plan=plan, error=error, warnings=tuple(warnings),
-                               status=self._status(name, live, rev.sha, verdict, warnings,
-                                                   rollouts, desired))
-        record = (live.record if live else None) or StackRecord()
-        applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
-        st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
-        st.waves, st.rollback_scope = [list(w) for w in waves], scope  # issue 10
-        st.rolled_back = [decide.describe_return(r) for r in returns]
-        prev = self.store.get(name)
-        # issue 13: the stack page shows the latest plan; a pass that made none (stalled,
-        # refused) keeps the one before, which is what failed
-        if plan is not None:
-            st.plan, st.drift = list(plan.writes), list(plan.drift)
-        elif prev is not None:
-            st.plan, st.drift = list(prev.plan), list(prev.drift)
-        # one history entry per outcome: a Failed pass and the Stalled polls after it are one
-        changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
-            st.last_attempted_revision, st.reason)
-        entry = (HistoryEntry(st.last_attempted_revision, verdict.reason, time.time(),
-                              verdict.message) if changed else None)
-        self.store.put(st, entry)
-        self.metrics.stack_status(name, applied or st.last_attempted_revision, verdict.sync,
-                                  verdict.health)
-        writes = sum((written or {}).values())
-        # a new failure is a warning; the same failure seen again on later polls is info
-        level = (logging.WARNING if verdict.sync == SyncStatus.FAILED
-                 or (verdict.sync == SyncStatus.STALLED and changed) else logging.INFO)
-        # issue 13.5: the facts are fields (logfmt keys, JSON members), not words in msg
-        fields = {"stack": name, "revision": rev.short, "result": verdict.sync.value,
-                  "reason": verdict.reason, "writes": writes}
-        if verdict.message:
-            fields["error"] = verdict.message
-        log.log(level, "stack reconciled", extra={"kv": fields})
-        return StackResult(name, status=st, plan=plan, error=error, warnings=tuple(warnings),
-                           written=dict(written or {}), fast=fast,
-                           image_updates=tuple(image_updates))
-
-    def _status(self, name: str, live: Optional[LiveStack], revision: str, verdict: Outcome,
-                warnings: Sequence[str], rollouts: Sequence[RolloutResult],
-                desired: Optional[DesiredStack]) -> StackStatus:
-        record = (live.record if live else None) or StackRecord()
-        applied = revision if verdict.sync == SyncStatus.SYNCED else record.applied_revision
-        st = StackStatus(name, sync_status=verdict.sync, health_status=verdict.health,
-                         last_attempted_revision=verdict.attempted or revision,
-                         last_applied_revision=applied, last_error=verdict.message,
-                         reason=verdict.reason, warnings=list(warnings), rollouts=list(rollouts))
-        if desired is not None:
-            st.services = {n: s.spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
-                           for n, s in desired.services.items()}
-        elif live is not None:  # not rendered this pass (stalled or failed): report what runs
-            st.services = {n: s.spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
-                           for n, s in live.services.items()}
-        for res in rollouts:
-            if res.image:
-                st.services[res.service] = res.image
-        return st
+        return self.report.settle(name, live, ctx.checkout.revision, ctx.dry_run, verdict,
+                                  **produced)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
@@ -28,8 +28,7 @@ from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import (StackImages, live_pinned_images, resolve_pulled_images,
-                                     stack_images, tag_moves)
+from controller.images.stack import pulled_with_inputs, stack_images, tag_moves
 from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
 from controller.policy.analysis import check_analysis_allowed  # issue 10.2
 from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
@@ -38,7 +37,6 @@ from controller.reconcile.settle import Settler, StackResult
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.encrypted import Decryptor
-from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.compose.sandbox import RepoLimits
 
@@ -148,7 +146,8 @@ class StackLine:
                 # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
                 check_analysis_allowed(name, loaded.options.analysis,
                                        self.settings.analysis_allow)
-                pulled, inputs = self._pulled(loaded, live, record)
+                pulled, inputs = pulled_with_inputs(loaded, live, record, digests=self.digests,
+                                                    options=self._options())
                 if decide.is_stalled(record, inputs):
                     # these inputs already failed: wait until one of them changes
                     return self.settle(name, live, ctx, decide.stalled(record))
@@ -251,24 +250,6 @@ class StackLine:
                               limits=self.limits, decryptor=self.decryptor)
         manifest.source_hash = checkout.stack_hashes.get(name, "")
         return manifest
-
-    def _pulled(self, loaded: StackManifest, live: Optional[LiveStack],
-                record: StackRecord) -> Tuple[StackImages, str]:
-        """The image-only services pinned, and the stack's inputs key with them.
-
-        With ``x-keelson: {follow_tags: false}`` the digests live services pin are kept while
-        every other input is what was last applied (no registry request); any change of an
-        input (a commit) resolves the tags again. Otherwise each tag is resolved through the
-        digest cache (asked at most once per KEELSON_IMAGE_POLL_INTERVAL).
-        """
-        if not loaded.options.follow_tags and record.applied_source_hash:
-            kept = live_pinned_images(loaded, live)
-            if kept is not None:
-                inputs = inputs_hash(loaded, kept.refs, self._options())
-                if inputs == record.applied_source_hash:
-                    return kept, inputs
-        pulled = resolve_pulled_images(loaded, live, digests=self.digests)
-        return pulled, inputs_hash(loaded, pulled.refs, self._options())
 
     def _options(self) -> Dict[str, str]:
         """Operator settings a stack's rendering depends on (part of its inputs key)."""

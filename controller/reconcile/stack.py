@@ -1,12 +1,18 @@
 """One stack's straight line through a pass:
 
-    load -> images -> convert -> preflight -> plan -> apply -> watch -> decide -> record
+    load -> guard -> images -> inputs key -> stalled? -> convert -> preflight -> plan
+         -> apply in waves -> watch -> decide -> record -> settle
 
 Each step takes the previous step's immutable result. A stack's fault stays in that stack: a
 KeelsonError becomes a Failed status with its reason, anything else (a bug, a RecursionError, an
 engine that went away mid-call) becomes Failed/InternalError, and the pass goes on with the other
 stacks. A fast path skips loading, image resolution and conversion when the revision is the one
 already rendered and every digest it pinned is still fresh in the digest cache.
+
+Siblings hold the steps' details: ``rendered.py`` (the fast path's cache), ``checks.py``
+(preflight), ``rollout_line.py`` (waves, watch, stack rollback), ``outcome.py`` (the pure
+decisions) and ``settle.py`` (record and report). ``StackResult`` is defined in ``settle.py``
+and importable from here.
 """
 from __future__ import annotations
 
@@ -16,19 +22,19 @@ from typing import Dict, List, Optional, Sequence
 
 from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
-from controller.deploy.waves import plan_waves
+from controller.deploy.waves import Waves, plan_waves
 from controller.deploy.drift import describe, remaining_drift, resolve_options  # issue 8
 from controller.errors import ImmutableChangeError, KeelsonError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
 from controller.model import (Checkout, LiveStack, LiveTask, StackManifest, StackPlan,
                               StackRecord)
-from controller.model.status import HealthStatus, SyncStatus
+from controller.model.status import HealthStatus, RollbackScope, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import pulled_with_inputs, stack_images, tag_moves
+from controller.images.stack import StackImages, pulled_with_inputs, stack_images, tag_moves
 from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
 from controller.policy.analysis import check_analysis_allowed  # issue 10.2
 from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
@@ -134,39 +140,19 @@ class StackLine:
             return self.settle(name, live, ctx, verdict)
         rendered = self.cache.get(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
                                   ctx.dry_run) if use_cache else None
-        loaded, inputs = None, ""
+        fast, inputs = rendered is not None, ""
         try:
             if rendered is None:
-                loaded = self._load(name, stack_file, ctx.checkout)
-                # ownership and admission, before any build, registry call or write
-                sketch = to_desired(loaded, placeholder_refs(loaded), None,
-                                    bind_root=self.settings.bind_root)
-                self.guard.check_owner(loaded, live, wanted_objects(sketch))
-                self.guard.check_admission(loaded, sketch)
-                # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
-                check_analysis_allowed(name, loaded.options.analysis,
-                                       self.settings.analysis_allow)
+                loaded = self._load_guarded(name, stack_file, live, ctx.checkout)
                 pulled, inputs = pulled_with_inputs(loaded, live, record, digests=self.digests,
                                                     options=self._options())
                 if decide.is_stalled(record, inputs):
                     # these inputs already failed: wait until one of them changes
                     return self.settle(name, live, ctx, decide.stalled(record))
-                images = stack_images(loaded, ctx.checkout, live, source=self.source,
-                                      builder=self.builder, digests=self.digests,
-                                      registry=self.settings.registry, dry_run=ctx.dry_run,
-                                      pulled=pulled)
-                # secrets' and configs' ``environment:`` read the manifest's allowed variables
-                desired = to_desired(loaded, images.refs, None, bind_root=self.settings.bind_root)
-                key = (ctx.checkout.stack_hashes.get(name, "")
-                       if reads_only_its_folder(loaded) else "") or f"rev:{rev.sha}"
-                rendered = Rendered(key, inputs, loaded, images, desired,
-                                    (*loaded.warnings, *images.warnings, *desired.warnings))
-                if not ctx.dry_run:
-                    self.cache.remember(name, rendered)
+                rendered = self._convert(name, loaded, pulled, inputs, live, ctx)
             elif decide.is_stalled(record, rendered.inputs):
                 return self.settle(name, live, ctx, decide.stalled(record))
             inputs = rendered.inputs
-            fast = loaded is None
             if fast:  # the swarm may have changed since the stack was rendered
                 self.guard.check_owner(rendered.manifest, live, wanted_objects(rendered.desired))
             # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
@@ -178,16 +164,7 @@ class StackLine:
                 # something to write: render again from the files (the cached stack keeps
                 # only what a no-op pass needs)
                 return self._run(name, stack_file, live, ctx, use_cache=False)
-            warnings = list(rendered.warnings)
-            self._drift_found(name, plan, warnings, ctx.dry_run)
-            try:
-                refuse_replacements(plan, opts.recreate)
-            except ImmutableChangeError as exc:
-                if not ctx.dry_run:
-                    raise
-                warnings.append(f"a pass would refuse this stack: {exc}")
-            if not (fast and plan.empty):
-                warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
+            warnings = self._preflight(name, rendered, plan, opts.recreate, ctx.dry_run, fast)
             waves = plan_waves(plan, rendered.desired, rendered.manifest.depends)  # issue 10
             scope = decide.scope_of(rendered.manifest.options.rollback)
             if ctx.dry_run:
@@ -196,32 +173,8 @@ class StackLine:
                                    to_build=tuple(rendered.images.to_build),
                                    manifest=rendered.manifest, desired=rendered.desired,
                                    waves=waves, rollback_scope=str(scope))
-            line = LineResult(scope=scope)
-            if plan.of("create") or plan.of("update") or plan.of("replace"):
-                line = self.rollouts.roll_out(
-                    name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
-                    post_check=self._post_check(rendered.manifest),
-                    on_started=lambda: self.report.progressing(name, rev.sha, warnings, plan))
-            applied, results = line.applied, list(line.results)
-            moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
-                     if applied.rollouts else [])
-            if line.rolled_back:  # issue 10: the whole stack went back
-                verdict = decide.stack_rolled_back(results, line.returns,
-                                                   revision_short=rev.short)
-            else:
-                verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
-                                                degraded=rendered.images.degraded)
-            verdict = self.report.tags_moved(name, rev, moves, verdict)
-            if verdict.prune:
-                warnings.extend(self.applier.prune(name, plan, live, result=applied))
-            if verdict.sync == SyncStatus.SYNCED and not results:
-                verdict = self._judge_running(verdict, live, ctx.running, warnings)
-            self.report.record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
-            verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
-            return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
-                               rollouts=results, written=applied.written,
-                               desired=rendered.desired, fast=fast, image_updates=moves,
-                               waves=waves, scope=str(scope), returns=line.returns)
+            return self._apply(name, rendered, live, ctx, record, plan, warnings, waves, scope,
+                               fast)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
@@ -229,6 +182,38 @@ class StackLine:
                 self.report.record(name, live, rev.sha, inputs, verdict, wrote=False)
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
+
+    def _apply(self, name: str, rendered: Rendered, live: Optional[LiveStack],
+               ctx: PassContext, record: StackRecord, plan: StackPlan, warnings: List[str],
+               waves: Waves, scope: RollbackScope, fast: bool) -> StackResult:
+        """Apply in waves, watch, decide, record and settle (a real pass with a plan)."""
+        rev, inputs = ctx.checkout.revision, rendered.inputs
+        line = LineResult(scope=scope)
+        if plan.of("create") or plan.of("update") or plan.of("replace"):
+            line = self.rollouts.roll_out(
+                name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
+                post_check=self._post_check(rendered.manifest),
+                on_started=lambda: self.report.progressing(name, rev.sha, warnings, plan))
+        applied, results = line.applied, list(line.results)
+        moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
+                 if applied.rollouts else [])
+        if line.rolled_back:  # issue 10: the whole stack went back
+            verdict = decide.stack_rolled_back(results, line.returns,
+                                               revision_short=rev.short)
+        else:
+            verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
+                                            degraded=rendered.images.degraded)
+        verdict = self.report.tags_moved(name, rev, moves, verdict)
+        if verdict.prune:
+            warnings.extend(self.applier.prune(name, plan, live, result=applied))
+        if verdict.sync == SyncStatus.SYNCED and not results:
+            verdict = self._judge_running(verdict, live, ctx.running, warnings)
+        self.report.record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
+        verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
+        return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
+                           rollouts=results, written=applied.written,
+                           desired=rendered.desired, fast=fast, image_updates=moves,
+                           waves=waves, scope=str(scope), returns=line.returns)
 
     def _finish_rollback(self, name: str, live: LiveStack, ctx: PassContext,
                          record: StackRecord) -> StackResult:
@@ -244,12 +229,57 @@ class StackLine:
                            scope=str(decide.scope_of(None)))
 
     # -- steps ---------------------------------------------------------------------------------
-    def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
+    def _load_guarded(self, name: str, stack_file: str, live: Optional[LiveStack],
+                      checkout: Checkout) -> StackManifest:
+        """Load the stack, then check ownership and admission before any build, registry call
+        or write. Raises: KeelsonError (the stack's files, ownership, policy)."""
         # every read is confined to the tree and capped by the operator's limits
-        manifest = load_stack(name, stack_file, self.environ, root=checkout.root,
-                              limits=self.limits, decryptor=self.decryptor)
-        manifest.source_hash = checkout.stack_hashes.get(name, "")
-        return manifest
+        loaded = load_stack(name, stack_file, self.environ, root=checkout.root,
+                            limits=self.limits, decryptor=self.decryptor)
+        loaded.source_hash = checkout.stack_hashes.get(name, "")
+        sketch = to_desired(loaded, placeholder_refs(loaded), None,
+                            bind_root=self.settings.bind_root)
+        self.guard.check_owner(loaded, live, wanted_objects(sketch))
+        self.guard.check_admission(loaded, sketch)
+        # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
+        check_analysis_allowed(name, loaded.options.analysis, self.settings.analysis_allow)
+        return loaded
+
+    def _convert(self, name: str, loaded: StackManifest, pulled: StackImages, inputs: str,
+                 live: Optional[LiveStack], ctx: PassContext) -> Rendered:
+        """Build what the stack builds, convert it to Swarm objects, and remember the result
+        for the fast path (real passes only). Raises: KeelsonError (images, conversion)."""
+        images = stack_images(loaded, ctx.checkout, live, source=self.source,
+                              builder=self.builder, digests=self.digests,
+                              registry=self.settings.registry, dry_run=ctx.dry_run,
+                              pulled=pulled)
+        # secrets' and configs' ``environment:`` read the manifest's allowed variables
+        desired = to_desired(loaded, images.refs, None, bind_root=self.settings.bind_root)
+        key = (ctx.checkout.stack_hashes.get(name, "")
+               if reads_only_its_folder(loaded) else "") or f"rev:{ctx.checkout.revision.sha}"
+        rendered = Rendered(key, inputs, loaded, images, desired,
+                            (*loaded.warnings, *images.warnings, *desired.warnings))
+        if not ctx.dry_run:
+            self.cache.remember(name, rendered)
+        return rendered
+
+    def _preflight(self, name: str, rendered: Rendered, plan: StackPlan, recreate,
+                   dry_run: bool, fast: bool) -> List[str]:
+        """The pass's warnings: rendering, drift, and the live checks before any write.
+
+        Raises: ImmutableChangeError on a real pass when the plan replaces what ``recreate``
+        does not allow (a plan only warns)."""
+        warnings = list(rendered.warnings)
+        self._drift_found(name, plan, warnings, dry_run)
+        try:
+            refuse_replacements(plan, recreate)
+        except ImmutableChangeError as exc:
+            if not dry_run:
+                raise
+            warnings.append(f"a pass would refuse this stack: {exc}")
+        if not (fast and plan.empty):
+            warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
+        return warnings
 
     def _options(self) -> Dict[str, str]:
         """Operator settings a stack's rendering depends on (part of its inputs key)."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from controller.errors import ImageError, ImageResolveError, RegistryFault
 from controller.images.naming import build_repository, build_tag
 from controller.images.resolve import resolve_image
-from controller.model import Checkout, ImageRef, LiveStack, StackManifest
+from controller.model import Checkout, ImageRef, LiveStack, StackManifest, StackRecord
 from controller.model.registry_auth import DOCKER_HUB, registry_host
+from controller.render.compose.inputs import inputs_hash
 
 log = logging.getLogger("keelson.images")
 
@@ -151,6 +152,36 @@ def resolve_pulled_images(manifest: StackManifest, live: Optional[LiveStack], *,
                 out.warnings.append(f"service {svc}: cannot resolve {image} to a digest ({exc}); "
                                     "deploying the tag unpinned")
     return out
+
+
+def pulled_with_inputs(manifest: StackManifest, live: Optional[LiveStack],
+                       record: StackRecord, *, digests,
+                       options: Mapping[str, str]) -> Tuple[StackImages, str]:
+    """The image-only services pinned, and the stack's inputs key with them.
+
+    With ``x-keelson: {follow_tags: false}`` the digests live services pin are kept while
+    every other input is what was last applied (no registry request); any change of an
+    input (a commit) resolves the tags again. Otherwise each tag is resolved through the
+    digest cache (asked at most once per KEELSON_IMAGE_POLL_INTERVAL).
+
+    Args:
+        manifest: the loaded stack. live: its live objects. record: its state record (the
+            inputs key last applied). digests: images.digests.DigestCache. options: operator
+            settings the rendering depends on (part of the inputs key).
+    Returns:
+        (StackImages for the image-only services, the inputs key
+        ``render.compose.inputs.inputs_hash`` of the stack with them).
+    Raises:
+        ImageResolveError: as :func:`resolve_pulled_images`.
+    """
+    if not manifest.options.follow_tags and record.applied_source_hash:
+        kept = live_pinned_images(manifest, live)
+        if kept is not None:
+            inputs = inputs_hash(manifest, kept.refs, options)
+            if inputs == record.applied_source_hash:
+                return kept, inputs
+    pulled = resolve_pulled_images(manifest, live, digests=digests)
+    return pulled, inputs_hash(manifest, pulled.refs, options)
 
 
 @dataclass(frozen=True)

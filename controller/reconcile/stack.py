@@ -1,19 +1,24 @@
 """One stack's straight line through a pass:
 
-    load -> images -> convert -> preflight -> plan -> apply -> watch -> decide -> record
+    load -> guard -> images -> inputs key -> stalled? -> convert -> preflight -> plan
+         -> apply in waves -> watch -> decide -> record -> settle
 
 Each step takes the previous step's immutable result. A stack's fault stays in that stack: a
 KeelsonError becomes a Failed status with its reason, anything else (a bug, a RecursionError, an
 engine that went away mid-call) becomes Failed/InternalError, and the pass goes on with the other
 stacks. A fast path skips loading, image resolution and conversion when the revision is the one
 already rendered and every digest it pinned is still fresh in the digest cache.
+
+Siblings hold the steps' details: ``rendered.py`` (the fast path's cache), ``checks.py``
+(preflight), ``rollout_line.py`` (waves, watch, stack rollback), ``outcome.py`` (the pure
+decisions) and ``settle.py`` (record and report). ``StackResult`` is defined in ``settle.py``
+and importable from here.
 """
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence
 
 from controller.deploy.apply import Applier
 from controller.deploy.diff import plan_stack, refuse_replacements
@@ -22,64 +27,26 @@ from controller.deploy.drift import describe, remaining_drift, resolve_options  
 from controller.errors import ImmutableChangeError, KeelsonError
 from controller.health.assess import is_finite, stack_health
 from controller.images.digests import DigestCache
-from controller.model import (Checkout, DesiredStack, HistoryEntry, LiveStack, LiveTask,
-                              RolloutResult, StackManifest, StackPlan, StackRecord, StackStatus)
-from controller.model.status import HealthStatus, ServiceReturn, SyncStatus
+from controller.model import (Checkout, LiveStack, LiveTask, StackManifest, StackPlan,
+                              StackRecord)
+from controller.model.status import HealthStatus, RollbackScope, SyncStatus
 from controller.policy.guard import Guard, placeholder_refs, wanted_objects
 from controller.reconcile import outcome as decide
 from controller.reconcile.checks import kept_while_referenced, live_preflight
 from controller.reconcile.outcome import Outcome
-from controller.images.stack import (StackImages, TagMove, live_pinned_images,
-                                     resolve_pulled_images, stack_images, tag_moves)
+from controller.images.stack import StackImages, pulled_with_inputs, stack_images, tag_moves
 from controller.reconcile.analysis_step import AnalysisStep  # issue 10.2
 from controller.policy.analysis import check_analysis_allowed  # issue 10.2
 from controller.reconcile.rendered import Rendered, RenderedCache, reads_only_its_folder
 from controller.reconcile.rollout_line import LineResult, PostCheck, RolloutLine
+from controller.reconcile.settle import Settler, StackResult
 from controller.reconcile.state import StatusStore
 from controller.render.convert import to_desired
 from controller.render.compose.encrypted import Decryptor
-from controller.render.compose.inputs import inputs_hash
 from controller.render.compose.loader import load_stack
 from controller.render.compose.sandbox import RepoLimits
-from controller.telemetry.scrub import scrub
 
 log = logging.getLogger("keelson.reconcile")
-
-
-@dataclass(frozen=True)
-class StackResult:
-    """What one stack came to in a pass (also what ``keelson plan`` prints).
-
-    Attributes:
-        name: the stack. status: its StackStatus after the pass (None when not reported).
-        plan: the plan (None when the stack failed before planning).
-        error: the KeelsonError that stopped it, if any. warnings: every warning of the pass.
-        to_build: services whose image a pass would build (plan mode). written: writes by
-            ``kind:action``. fast: True when the fast path served it (nothing re-rendered).
-        manifest: the loaded stack (plan mode, for ``--show-merged``), else None.
-        image_updates: tags that moved at the registry and rolled out this pass (issue 9:
-            stack, service, tag, old -> new digest; the verdict says whether they held).
-        desired: the rendered Swarm objects (plan mode, for ``keelson diff``), else None.
-        waves: the services the pass rolls out, wave by wave (issue 10).
-        rollback_scope: what a failed rollout returns (``stack`` or ``service``).
-        last_good: the revision a stack rollback would return to (plan mode; "" on a first
-            deploy, which is never rolled back).
-    """
-
-    name: str
-    status: Optional[StackStatus] = None
-    plan: Optional[StackPlan] = None
-    error: Optional[KeelsonError] = None
-    warnings: Tuple[str, ...] = ()
-    to_build: Tuple[str, ...] = ()
-    written: Dict[str, int] = field(default_factory=dict)
-    fast: bool = False
-    manifest: Optional[StackManifest] = None
-    image_updates: Tuple[TagMove, ...] = ()
-    desired: Optional[DesiredStack] = None
-    waves: Waves = ()
-    rollback_scope: str = ""
-    last_good: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +110,8 @@ class StackLine:
         self.rollouts = RolloutLine(client=client, applier=applier, watcher=watcher,
                                     metrics=metrics, instance=settings.instance)
         self.post_check = post_check
+        self.report = Settler(instance=settings.instance, client=client, store=store,
+                              metrics=metrics, guard=guard)
 
     # -- the line ------------------------------------------------------------------------------
     def run(self, name: str, stack_file: str, live: Optional[LiveStack],
@@ -171,38 +140,19 @@ class StackLine:
             return self.settle(name, live, ctx, verdict)
         rendered = self.cache.get(name, ctx.checkout.stack_hashes.get(name, ""), rev.sha,
                                   ctx.dry_run) if use_cache else None
-        loaded, inputs = None, ""
+        fast, inputs = rendered is not None, ""
         try:
             if rendered is None:
-                loaded = self._load(name, stack_file, ctx.checkout)
-                # ownership and admission, before any build, registry call or write
-                sketch = to_desired(loaded, placeholder_refs(loaded), None,
-                                    bind_root=self.settings.bind_root)
-                self.guard.check_owner(loaded, live, wanted_objects(sketch))
-                self.guard.check_admission(loaded, sketch)
-                # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
-                check_analysis_allowed(name, loaded.options.analysis,
-                                       self.settings.analysis_allow)
-                pulled, inputs = self._pulled(loaded, live, record)
+                loaded = self._load_guarded(name, stack_file, live, ctx.checkout)
+                pulled, inputs = pulled_with_inputs(loaded, live, record, digests=self.digests,
+                                                    options=self._options())
                 if decide.is_stalled(record, inputs):
                     # these inputs already failed: wait until one of them changes
                     return self.settle(name, live, ctx, decide.stalled(record))
-                images = stack_images(loaded, ctx.checkout, live, source=self.source,
-                                      builder=self.builder, digests=self.digests,
-                                      registry=self.settings.registry, dry_run=ctx.dry_run,
-                                      pulled=pulled)
-                # secrets' and configs' ``environment:`` read the manifest's allowed variables
-                desired = to_desired(loaded, images.refs, None, bind_root=self.settings.bind_root)
-                key = (ctx.checkout.stack_hashes.get(name, "")
-                       if reads_only_its_folder(loaded) else "") or f"rev:{rev.sha}"
-                rendered = Rendered(key, inputs, loaded, images, desired,
-                                    (*loaded.warnings, *images.warnings, *desired.warnings))
-                if not ctx.dry_run:
-                    self.cache.remember(name, rendered)
+                rendered = self._convert(name, loaded, pulled, inputs, live, ctx)
             elif decide.is_stalled(record, rendered.inputs):
                 return self.settle(name, live, ctx, decide.stalled(record))
             inputs = rendered.inputs
-            fast = loaded is None
             if fast:  # the swarm may have changed since the stack was rendered
                 self.guard.check_owner(rendered.manifest, live, wanted_objects(rendered.desired))
             # issue 8.3/8.4: every field compared (drift), immutable changes planned `replace`
@@ -214,16 +164,7 @@ class StackLine:
                 # something to write: render again from the files (the cached stack keeps
                 # only what a no-op pass needs)
                 return self._run(name, stack_file, live, ctx, use_cache=False)
-            warnings = list(rendered.warnings)
-            self._drift_found(name, plan, warnings, ctx.dry_run)
-            try:
-                refuse_replacements(plan, opts.recreate)
-            except ImmutableChangeError as exc:
-                if not ctx.dry_run:
-                    raise
-                warnings.append(f"a pass would refuse this stack: {exc}")
-            if not (fast and plan.empty):
-                warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
+            warnings = self._preflight(name, rendered, plan, opts.recreate, ctx.dry_run, fast)
             waves = plan_waves(plan, rendered.desired, rendered.manifest.depends)  # issue 10
             scope = decide.scope_of(rendered.manifest.options.rollback)
             if ctx.dry_run:
@@ -233,39 +174,47 @@ class StackLine:
                                    manifest=rendered.manifest, desired=rendered.desired,
                                    waves=waves, rollback_scope=str(scope),
                                    last_good=record.applied_revision if record else "")
-            line = LineResult(scope=scope)
-            if plan.of("create") or plan.of("update") or plan.of("replace"):
-                line = self.rollouts.roll_out(
-                    name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
-                    post_check=self._post_check(rendered.manifest),
-                    on_started=lambda: self._progressing(name, rev.sha, warnings, plan))
-            applied, results = line.applied, list(line.results)
-            moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
-                     if applied.rollouts else [])
-            if line.rolled_back:  # issue 10: the whole stack went back
-                verdict = decide.stack_rolled_back(results, line.returns,
-                                                   revision_short=rev.short)
-            else:
-                verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
-                                                degraded=rendered.images.degraded)
-            verdict = self._tags_moved(name, rev, moves, verdict)
-            if verdict.prune:
-                warnings.extend(self.applier.prune(name, plan, live, result=applied))
-            if verdict.sync == SyncStatus.SYNCED and not results:
-                verdict = self._judge_running(verdict, live, ctx.running, warnings)
-            self._record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
-            verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
-            return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
-                               rollouts=results, written=applied.written,
-                               desired=rendered.desired, fast=fast, image_updates=moves,
-                               waves=waves, scope=str(scope), returns=line.returns)
+            return self._apply(name, rendered, live, ctx, record, plan, warnings, waves, scope,
+                               fast)
         except KeelsonError as exc:
             verdict = decide.refused(exc.reason, str(exc), retryable=exc.retryable,
                                      loaded=bool(inputs))
             if verdict.remember_failure and not ctx.dry_run:
-                self._record(name, live, rev.sha, inputs, verdict, wrote=False)
+                self.report.record(name, live, rev.sha, inputs, verdict, wrote=False)
             return self.settle(name, live, ctx, verdict, error=exc,
                                warnings=list(rendered.warnings) if rendered else [])
+
+    def _apply(self, name: str, rendered: Rendered, live: Optional[LiveStack],
+               ctx: PassContext, record: StackRecord, plan: StackPlan, warnings: List[str],
+               waves: Waves, scope: RollbackScope, fast: bool) -> StackResult:
+        """Apply in waves, watch, decide, record and settle (a real pass with a plan)."""
+        rev, inputs = ctx.checkout.revision, rendered.inputs
+        line = LineResult(scope=scope)
+        if plan.of("create") or plan.of("update") or plan.of("replace"):
+            line = self.rollouts.roll_out(
+                name, rendered.desired, live, plan, rev, inputs, waves, scope, record,
+                post_check=self._post_check(rendered.manifest),
+                on_started=lambda: self.report.progressing(name, rev.sha, warnings, plan))
+        applied, results = line.applied, list(line.results)
+        moves = (tag_moves(rendered.manifest, live, rendered.images.refs)
+                 if applied.rollouts else [])
+        if line.rolled_back:  # issue 10: the whole stack went back
+            verdict = decide.stack_rolled_back(results, line.returns,
+                                               revision_short=rev.short)
+        else:
+            verdict = decide.after_rollouts(plan, results, revision_short=rev.short,
+                                            degraded=rendered.images.degraded)
+        verdict = self.report.tags_moved(name, rev, moves, verdict)
+        if verdict.prune:
+            warnings.extend(self.applier.prune(name, plan, live, result=applied))
+        if verdict.sync == SyncStatus.SYNCED and not results:
+            verdict = self._judge_running(verdict, live, ctx.running, warnings)
+        self.report.record(name, live, rev.sha, inputs, verdict, wrote=bool(applied.written))
+        verdict = decide.drift_left(verdict, describe(remaining_drift(plan)))  # issue 8.4
+        return self.settle(name, live, ctx, verdict, plan=plan, warnings=warnings,
+                           rollouts=results, written=applied.written,
+                           desired=rendered.desired, fast=fast, image_updates=moves,
+                           waves=waves, scope=str(scope), returns=line.returns)
 
     def _finish_rollback(self, name: str, live: LiveStack, ctx: PassContext,
                          record: StackRecord) -> StackResult:
@@ -275,65 +224,63 @@ class StackLine:
         verdict = replace(decide.stack_rolled_back(
             [], returns, revision_short=record.rollback_revision[:12], interrupted=True),
             attempted=record.rollback_revision)
-        self._record(name, live, record.rollback_revision, record.rollback_source_hash,
+        self.report.record(name, live, record.rollback_revision, record.rollback_source_hash,
                      verdict, wrote=True)
         return self.settle(name, live, ctx, verdict, returns=returns,
                            scope=str(decide.scope_of(None)))
 
     # -- steps ---------------------------------------------------------------------------------
-    def _load(self, name: str, stack_file: str, checkout: Checkout) -> StackManifest:
+    def _load_guarded(self, name: str, stack_file: str, live: Optional[LiveStack],
+                      checkout: Checkout) -> StackManifest:
+        """Load the stack, then check ownership and admission before any build, registry call
+        or write. Raises: KeelsonError (the stack's files, ownership, policy)."""
         # every read is confined to the tree and capped by the operator's limits
-        manifest = load_stack(name, stack_file, self.environ, root=checkout.root,
-                              limits=self.limits, decryptor=self.decryptor)
-        manifest.source_hash = checkout.stack_hashes.get(name, "")
-        return manifest
+        loaded = load_stack(name, stack_file, self.environ, root=checkout.root,
+                            limits=self.limits, decryptor=self.decryptor)
+        loaded.source_hash = checkout.stack_hashes.get(name, "")
+        sketch = to_desired(loaded, placeholder_refs(loaded), None,
+                            bind_root=self.settings.bind_root)
+        self.guard.check_owner(loaded, live, wanted_objects(sketch))
+        self.guard.check_admission(loaded, sketch)
+        # issue 10.2: analysis URLs only where the operator allows (SSRF gate)
+        check_analysis_allowed(name, loaded.options.analysis, self.settings.analysis_allow)
+        return loaded
 
-    def _pulled(self, loaded: StackManifest, live: Optional[LiveStack],
-                record: StackRecord) -> Tuple[StackImages, str]:
-        """The image-only services pinned, and the stack's inputs key with them.
+    def _convert(self, name: str, loaded: StackManifest, pulled: StackImages, inputs: str,
+                 live: Optional[LiveStack], ctx: PassContext) -> Rendered:
+        """Build what the stack builds, convert it to Swarm objects, and remember the result
+        for the fast path (real passes only). Raises: KeelsonError (images, conversion)."""
+        images = stack_images(loaded, ctx.checkout, live, source=self.source,
+                              builder=self.builder, digests=self.digests,
+                              registry=self.settings.registry, dry_run=ctx.dry_run,
+                              pulled=pulled)
+        # secrets' and configs' ``environment:`` read the manifest's allowed variables
+        desired = to_desired(loaded, images.refs, None, bind_root=self.settings.bind_root)
+        key = (ctx.checkout.stack_hashes.get(name, "")
+               if reads_only_its_folder(loaded) else "") or f"rev:{ctx.checkout.revision.sha}"
+        rendered = Rendered(key, inputs, loaded, images, desired,
+                            (*loaded.warnings, *images.warnings, *desired.warnings))
+        if not ctx.dry_run:
+            self.cache.remember(name, rendered)
+        return rendered
 
-        With ``x-keelson: {follow_tags: false}`` the digests live services pin are kept while
-        every other input is what was last applied (no registry request); any change of an
-        input (a commit) resolves the tags again. Otherwise each tag is resolved through the
-        digest cache (asked at most once per KEELSON_IMAGE_POLL_INTERVAL).
-        """
-        if not loaded.options.follow_tags and record.applied_source_hash:
-            kept = live_pinned_images(loaded, live)
-            if kept is not None:
-                inputs = inputs_hash(loaded, kept.refs, self._options())
-                if inputs == record.applied_source_hash:
-                    return kept, inputs
-        pulled = resolve_pulled_images(loaded, live, digests=self.digests)
-        return pulled, inputs_hash(loaded, pulled.refs, self._options())
+    def _preflight(self, name: str, rendered: Rendered, plan: StackPlan, recreate,
+                   dry_run: bool, fast: bool) -> List[str]:
+        """The pass's warnings: rendering, drift, and the live checks before any write.
 
-    def _tags_moved(self, name: str, rev, moves: Sequence[TagMove],
-                    verdict: Outcome) -> Outcome:
-        """Report tags that moved at the registry and rolled out (issue 9): one log line and
-        one history entry per service, with the fields ``stack service tag old new result``
-        (what a notifier hooks on). A failed rollout's message names the digest that failed, so
-        the Stalled status after it says which digest is not retried until the tag moves.
-
-        Returns:
-            the verdict, its message prefixed with the failed digests when it failed.
-        """
-        if not moves:
-            return verdict
-        ok = verdict.sync == SyncStatus.SYNCED
-        result = "Succeeded" if ok else verdict.reason
-        for m in moves:
-            log.log(logging.INFO if ok else logging.WARNING,
-                    "stack=%s service=%s image update tag=%s old=%s new=%s result=%s",
-                    name, m.service, m.tag, m.old, m.new, result)
-            self.store.add_history(name, HistoryEntry(
-                rev.sha, "ImageUpdated" if ok else "ImageUpdateFailed", time.time(),
-                f"service={m.service} tag={m.tag} old={m.old} new={m.new} result={result}"))
-        if ok:
-            return verdict
-        named = ", ".join(f"{m.tag}@{m.new}" for m in moves)
-        prefix = f"failed at revision {rev.short}"
-        rest = verdict.message[len(prefix):].lstrip(": ") if verdict.message.startswith(
-            prefix) else verdict.message
-        return replace(verdict, message=f"{prefix}: image {named} (tag moved): {rest}")
+        Raises: ImmutableChangeError on a real pass when the plan replaces what ``recreate``
+        does not allow (a plan only warns)."""
+        warnings = list(rendered.warnings)
+        self._drift_found(name, plan, warnings, dry_run)
+        try:
+            refuse_replacements(plan, recreate)
+        except ImmutableChangeError as exc:
+            if not dry_run:
+                raise
+            warnings.append(f"a pass would refuse this stack: {exc}")
+        if not (fast and plan.empty):
+            warnings.extend(live_preflight(self.client, rendered.manifest, rendered.desired))
+        return warnings
 
     def _options(self) -> Dict[str, str]:
         """Operator settings a stack's rendering depends on (part of its inputs key)."""
@@ -398,116 +345,14 @@ class StackLine:
         warnings.append(f"degraded: {judged.message}")
         return replace(verdict, health=HealthStatus.DEGRADED)
 
-    def _record(self, name: str, live: Optional[LiveStack], revision: str, inputs: str,
-                verdict: Outcome, wrote: bool) -> None:
-        """Write the stack's state record when what it says changed (a no-op pass writes none).
+    # -- record and report (reconcile/settle.py) ----------------------------------------------
+    def settle(self, name: str, live: Optional[LiveStack], ctx: PassContext, verdict: Outcome,
+               **produced) -> StackResult:
+        """Report a stack's outcome: status store, metrics, one log line. Returns its result.
 
-        A failure is remembered with its inputs key; a success records the applied revision.
-        Either clears a stack rollback in progress (issue 10: its fields are not carried over).
-        Raises: nothing; a record that cannot be written is logged (the next pass tries again).
+        Args:
+            name: the stack. live: what runs. ctx: the pass. verdict: the outcome.
+            produced: what the pass produced (``Settler.settle``'s keywords).
         """
-        old = (live.record if live else None) or StackRecord()
-        instance = self.settings.instance
-        if verdict.remember_failure:
-            new = StackRecord(applied_revision=old.applied_revision,
-                              applied_source_hash=old.applied_source_hash,
-                              failed_revision=revision, failed_source_hash=inputs,
-                              failed_reason=verdict.reason,
-                              # scrub first, then cut: a cut credential would escape the patterns
-                              failed_message=scrub(verdict.message)[:200],
-                              instance=instance, previous_revision=old.previous_revision)
-        elif verdict.sync == SyncStatus.SYNCED:
-            if (old.applied_source_hash == inputs and not old.failed_source_hash
-                    and old.applied_revision and old.instance == instance and not wrote
-                    and not old.suspended and not old.rollback_source_hash):
-                return
-            # issue 13.3: the revision before this one is rollback's default target
-            previous = (old.applied_revision if old.applied_source_hash != inputs
-                        else old.previous_revision)
-            new = StackRecord(applied_revision=revision, applied_source_hash=inputs,
-                              instance=instance, previous_revision=previous)
-        else:
-            return
-        try:
-            self.client.write_record(name, new, replace=self.guard.ownership.record_owners)
-        except KeelsonError as exc:
-            log.error("stack %s: cannot write its state record: %s", name, exc)
-
-    # -- status --------------------------------------------------------------------------------
-    def _progressing(self, name: str, revision: str, warnings: List[str], plan: StackPlan) -> None:
-        """Show the stack as Progressing (condition Reconciling) while its rollouts run."""
-        prev = self.store.get(name)
-        st = StackStatus(name, sync_status=SyncStatus.PROGRESSING,
-                         health_status=HealthStatus.PROGRESSING,  # judged when it settles
-                         last_attempted_revision=revision,
-                         last_applied_revision=prev.last_applied_revision if prev else "",
-                         reason="Progressing", warnings=list(warnings),
-                         plan=list(plan.writes), drift=list(plan.drift))
-        self.store.put(st)
-        self.metrics.stack_status(name, revision, SyncStatus.PROGRESSING, st.health_status)
-
-    def settle(self, name: str, live: Optional[LiveStack], ctx: PassContext, verdict: Outcome, *,
-               plan: Optional[StackPlan] = None, warnings: Sequence[str] = (),
-               rollouts: Sequence[RolloutResult] = (), written: Optional[Dict[str, int]] = None,
-               desired: Optional[DesiredStack] = None, error: Optional[KeelsonError] = None,
-               fast: bool = False, image_updates: Sequence[TagMove] = (), waves: Waves = (),
-               scope: str = "", returns: Sequence[ServiceReturn] = ()) -> StackResult:
-        """Report a stack's outcome: status store, metrics, one log line. Returns its result."""
-        rev = ctx.checkout.revision
-        if ctx.dry_run:
-            return StackResult(name, plan=plan, error=error, warnings=tuple(warnings),
-                               status=self._status(name, live, rev.sha, verdict, warnings,
-                                                   rollouts, desired))
-        record = (live.record if live else None) or StackRecord()
-        applied = rev.sha if verdict.sync == SyncStatus.SYNCED else record.applied_revision
-        st = self._status(name, live, rev.sha, verdict, warnings, rollouts, desired)
-        st.waves, st.rollback_scope = [list(w) for w in waves], scope  # issue 10
-        st.rolled_back = [decide.describe_return(r) for r in returns]
-        prev = self.store.get(name)
-        # issue 13: the stack page shows the latest plan; a pass that made none (stalled,
-        # refused) keeps the one before, which is what failed
-        if plan is not None:
-            st.plan, st.drift = list(plan.writes), list(plan.drift)
-        elif prev is not None:
-            st.plan, st.drift = list(prev.plan), list(prev.drift)
-        # one history entry per outcome: a Failed pass and the Stalled polls after it are one
-        changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
-            st.last_attempted_revision, st.reason)
-        entry = (HistoryEntry(st.last_attempted_revision, verdict.reason, time.time(),
-                              verdict.message) if changed else None)
-        self.store.put(st, entry)
-        self.metrics.stack_status(name, applied or st.last_attempted_revision, verdict.sync,
-                                  verdict.health)
-        writes = sum((written or {}).values())
-        # a new failure is a warning; the same failure seen again on later polls is info
-        level = (logging.WARNING if verdict.sync == SyncStatus.FAILED
-                 or (verdict.sync == SyncStatus.STALLED and changed) else logging.INFO)
-        # issue 13.5: the facts are fields (logfmt keys, JSON members), not words in msg
-        fields = {"stack": name, "revision": rev.short, "result": verdict.sync.value,
-                  "reason": verdict.reason, "writes": writes}
-        if verdict.message:
-            fields["error"] = verdict.message
-        log.log(level, "stack reconciled", extra={"kv": fields})
-        return StackResult(name, status=st, plan=plan, error=error, warnings=tuple(warnings),
-                           written=dict(written or {}), fast=fast,
-                           image_updates=tuple(image_updates))
-
-    def _status(self, name: str, live: Optional[LiveStack], revision: str, verdict: Outcome,
-                warnings: Sequence[str], rollouts: Sequence[RolloutResult],
-                desired: Optional[DesiredStack]) -> StackStatus:
-        record = (live.record if live else None) or StackRecord()
-        applied = revision if verdict.sync == SyncStatus.SYNCED else record.applied_revision
-        st = StackStatus(name, sync_status=verdict.sync, health_status=verdict.health,
-                         last_attempted_revision=verdict.attempted or revision,
-                         last_applied_revision=applied, last_error=verdict.message,
-                         reason=verdict.reason, warnings=list(warnings), rollouts=list(rollouts))
-        if desired is not None:
-            st.services = {n: s.spec["TaskTemplate"]["ContainerSpec"].get("Image", "")
-                           for n, s in desired.services.items()}
-        elif live is not None:  # not rendered this pass (stalled or failed): report what runs
-            st.services = {n: s.spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
-                           for n, s in live.services.items()}
-        for res in rollouts:
-            if res.image:
-                st.services[res.service] = res.image
-        return st
+        return self.report.settle(name, live, ctx.checkout.revision, ctx.dry_run, verdict,
+                                  **produced)

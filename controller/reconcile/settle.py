@@ -206,8 +206,12 @@ class Settler:
         elif prev is not None:
             st.plan, st.drift = list(prev.plan), list(prev.drift)
         # one history entry per outcome: a Failed pass and the Stalled polls after it are one
-        changed = prev is None or (prev.last_attempted_revision, prev.reason) != (
-            st.last_attempted_revision, st.reason)
+        # and a Synced pass that wrote nothing (a commit to another stack) adds none
+        quiet = (prev is not None and not sum((written or {}).values())
+                 and prev.sync_status == st.sync_status == SyncStatus.SYNCED
+                 and prev.reason == st.reason)
+        changed = not quiet and (prev is None or (prev.last_attempted_revision, prev.reason) != (
+            st.last_attempted_revision, st.reason))
         entry = (HistoryEntry(st.last_attempted_revision, verdict.reason, time.time(),
                               verdict.message) if changed else None)
         self.store.put(st, entry)

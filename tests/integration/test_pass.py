@@ -141,8 +141,11 @@ def test_a_stack_that_left_the_repo_before_it_ever_ran_leaves_the_status(
     app = make_app(manifest_repo.url, tmp_path / "wd", registry, [good, broken])
     app.sync()
     assert app.store.snapshot()["stacks"][broken]["sync_status"] == "Failed"
+    history = app.store.snapshot()["stacks"][good]["history"]
     manifest_repo.remove(f"manifests/{broken}")
     manifest_repo.commit("broken one gone")
     app.sync()
     stacks = app.store.snapshot()["stacks"]
     assert broken not in stacks and stacks[good]["sync_status"] == "Synced", stacks
+    # a commit that did not touch the good stack adds no history entry to it
+    assert stacks[good]["history"] == history, stacks[good]["history"]

@@ -6,7 +6,8 @@ fetching a repo over git:// from the bridge. It deploys a healthy stack and stal
 Then every process of the node running Keelson is killed (a power loss: dockerd, containerd, the
 Keelson container). Swarm reschedules Keelson on another manager; the new task waits out the dead
 holder's writer lease, resumes from the labels in Swarm (the healthy stack is not redeployed, the
-stalled one stays Stalled) and deploys the next commit.
+stalled one stays Stalled), judges the rolling update that was in flight when the node died
+(Synced at that commit, nothing rewritten) and deploys the next commit.
 
 Runs last in the multinode session (``zz``): it leaves a node dead; ``cluster.sh down`` clears it.
 """
@@ -104,15 +105,22 @@ def served_repo(tmp_path: pathlib.Path, repo) -> subprocess.Popen:
                              str(repo.bare.parent)], stdout=log, stderr=subprocess.STDOUT)
 
 
-def app_stack(registry: str, replicas: int) -> str:
+def app_stack(registry: str, replicas: int, version: str = "v1") -> str:
+    # one task at a time, 4 s apart: a rolling update is in flight long enough to kill a node
     return f"""services:
   app:
     image: {registry}/library/busybox:latest
     command: ["sleep", "3600"]
+    environment:
+      V: {version}
     deploy:
       replicas: {replicas}
-      update_config: {{delay: 0s, monitor: 2s}}
+      update_config: {{parallelism: 1, delay: 4s, monitor: 2s}}
 """
+
+
+def env_of(engine, service: str) -> list:
+    return engine.services.get(service).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
 
 
 BROKEN = """services:
@@ -202,6 +210,12 @@ def test_keelson_survives_losing_its_manager(cluster, manifest_repo, tmp_path):
             return st if ok else False
 
         wait_until("good Synced and bad Stalled", lambda: stacks_settled(first), diag=diag)
+        # a commit whose rolling update is in flight when the node dies
+        manifest_repo.write(f"manifests/{good}/docker-stack.yml", app_stack(reg, 2, "v2"))
+        inflight = manifest_repo.commit("v2, rolling")
+        wait_until("the v2 rolling update under way", lambda: "V=v2" in env_of(m1, f"{good}_app")
+                   and (m1.services.get(f"{good}_app").attrs.get("UpdateStatus") or {})
+                   .get("State") == "updating", diag=diag)
         specs = {s.name: s.attrs["Spec"] for s in m1.services.list(
             filters={"label": f"com.docker.stack.namespace={good}"})}
         bad_spec = m1.services.get(f"{bad}_bad").attrs["Spec"]
@@ -218,6 +232,12 @@ def test_keelson_survives_losing_its_manager(cluster, manifest_repo, tmp_path):
                    lambda: (lambda s: s["pass"]["count"] >= 2 and not s["lease"]["standby"])(
                        status(second)), diag=diag)
         st = wait_until("statuses resumed", lambda: stacks_settled(second), diag=diag)
+        # the rollout in flight was judged, not redone: Synced at its commit, every task on v2
+        assert st[good]["last_applied_revision"] == inflight, st[good]
+        wait_until("both replicas on v2", lambda: sorted(
+            "V=v2" in t["Spec"]["ContainerSpec"].get("Env", []) for t in survivor.api.tasks(
+                filters={"service": f"{good}_app", "desired-state": "running"})
+            if t["Status"]["State"] == "running") == [True, True], diag=diag)
         # nothing unchanged was redeployed (specs as before, no write by the new task); the
         # stalled stack stayed stalled, untried. (Version.Index moves anyway: Swarm rewrites
         # the service object when it reschedules the dead node's tasks.)
@@ -227,7 +247,7 @@ def test_keelson_survives_losing_its_manager(cluster, manifest_repo, tmp_path):
         assert writes(second) == 0, metrics_text(second)
 
         # 5. the next commit deploys
-        manifest_repo.write(f"manifests/{good}/docker-stack.yml", app_stack(reg, 3))
+        manifest_repo.write(f"manifests/{good}/docker-stack.yml", app_stack(reg, 3, "v2"))
         sha = manifest_repo.commit("scale")
         wait_until("the next commit deployed", lambda: survivor.services.get(f"{good}_app")
                    .attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 3, diag=diag)

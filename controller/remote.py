@@ -225,6 +225,7 @@ def _act(client: RemoteClient, cmd: str, name: str, args: Any, out: TextIO) -> i
     since = before.get("updated_at") or 0
 
     def newer(st: Dict[str, Any]) -> bool:
+        """True once ``st`` (the stack's status JSON) shows a finished pass after the request."""
         if not st:
             return True  # the pass removed the stack (it left the repo)
         return (st.get("updated_at") or 0) > since and st.get("sync_status") != "Progressing"

@@ -94,8 +94,11 @@ def rollback_scope_text(run, stack: str) -> str:
         ``stack: on failure <services> return to the running revision, <created> are removed;
         removals wait until every wave is healthy`` or ``service: ...``.
     """
+    from controller.deploy.waves import short_name
+
     def short(n: str) -> str:
-        return n[len(stack) + 1:] if n.startswith(stack + "_") else n
+        """``n`` without the stack prefix."""
+        return short_name(n, stack)
     if run.rollback_scope == "service":
         return "service (a failing service is rolled back alone; the others keep the new spec)"
     if not run.last_good:  # a first deploy: no last good revision to return to

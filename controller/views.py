@@ -113,6 +113,7 @@ def diff_text(doc: Mapping[str, Any], color: bool = False) -> str:
         object ``ACTION KIND NAME (reason)`` and per field ``    PATH: OLD -> NEW``.
     """
     def paint(text: str, code: str) -> str:
+        """``text`` wrapped in the ANSI colour ``code`` when colour is on."""
         return f"{code}{text}{RESET}" if color else text
 
     name, rev = doc.get("stack", ""), (doc.get("revision") or "")[:12]

@@ -41,9 +41,13 @@ def plan_waves(plan: StackPlan, desired: DesiredStack,
     return tuple(tuple(sorted(by_layer[k])) for k in sorted(by_layer))
 
 
+def short_name(name: str, stack: str = "") -> str:
+    """A service's name without its ``<stack>_`` prefix (``web_api`` -> ``api``), as the
+    compose file names it; unchanged when ``stack`` is "" or not its prefix."""
+    return name[len(stack) + 1:] if stack and name.startswith(stack + "_") else name
+
+
 def describe(waves: Waves, stack: str = "") -> str:
     """``1) db  2) api, web`` (service names without the ``<stack>_`` prefix when given)."""
-    def short(name: str) -> str:
-        return name[len(stack) + 1:] if stack and name.startswith(stack + "_") else name
-    return "  ".join(f"{i}) {', '.join(short(n) for n in wave)}"
+    return "  ".join(f"{i}) {', '.join(short_name(n, stack) for n in wave)}"
                      for i, wave in enumerate(waves, 1))

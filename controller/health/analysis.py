@@ -55,6 +55,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Follow no redirect: a 3xx is the answer (it could point outside the allow-list)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        """Follow no redirect (urllib's hook): the 3xx answer is the check's result, so a
+        repo-given URL cannot bounce the controller to a host the allow-list never named."""
         return None
 
 

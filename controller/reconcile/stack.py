@@ -295,6 +295,7 @@ class StackLine:
             return None
 
         def check(stack: str, services: Sequence[str]) -> Optional[str]:
+            """The wave's failure reason (injected check first, then analysis), or None."""
             failure = self.post_check(stack, services) if self.post_check else None
             if failure is None and specs:
                 failure = self.analysis.post_check(stack, list(services), specs)

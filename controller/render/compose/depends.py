@@ -73,6 +73,7 @@ def find_cycle(depends: Mapping[str, Mapping[str, str]]) -> List[str]:
     path: List[str] = []
 
     def visit(name: str) -> List[str]:
+        """Depth-first walk from ``name``; returns a cycle's path, or [] when none."""
         state[name] = 1
         path.append(name)
         for dep in sorted(depends.get(name) or {}):
@@ -107,6 +108,7 @@ def layers(depends: Mapping[str, Mapping[str, str]]) -> Dict[str, int]:
     out: Dict[str, int] = {}
 
     def layer(name: str) -> int:
+        """``name``'s wave index: 0 without dependencies, else one past its deepest one."""
         if name not in out:
             deps = [d for d in depends.get(name) or {} if d in depends and d != name]
             out[name] = 1 + max(layer(d) for d in deps) if deps else 0
